@@ -1,0 +1,1 @@
+"""Playcorder: collect human play data from simulated environments."""

@@ -1,0 +1,20 @@
+"""API tokens: random secrets handed out once; only their SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+DESIGNER_PREFIX = "pcd_"
+PARTICIPANT_PREFIX = "pcp_"
+
+
+def new_token(kind: str) -> str:
+    prefix = {"designer": DESIGNER_PREFIX, "participant": PARTICIPANT_PREFIX}.get(kind)
+    if prefix is None:
+        raise ValueError(f"Expected token kind 'designer' or 'participant', got {kind!r}")
+    return prefix + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

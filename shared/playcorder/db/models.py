@@ -1,0 +1,122 @@
+"""Database tables (sqlmodel). The schema itself is owned by the alembic migrations in migrations/."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(unique=True)
+    role: str = Field(default="designer")
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """Only the SHA-256 of a token is stored; designer tokens belong to an account, participant tokens to one study."""
+
+    __tablename__ = "api_tokens"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    kind: str  # "designer" | "participant"
+    account_id: str | None = Field(default=None, foreign_key="accounts.id", ondelete="CASCADE")
+    participant_id: str | None = Field(default=None, foreign_key="participants.id", ondelete="CASCADE")
+    study_id: str | None = Field(default=None, foreign_key="studies.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked: bool = False
+
+
+class Study(SQLModel, table=True):
+    __tablename__ = "studies"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str
+    owner_id: str = Field(foreign_key="accounts.id", index=True)
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participants"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", index=True, ondelete="CASCADE")
+    external_id: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class PlaySession(SQLModel, table=True):
+    __tablename__ = "sessions"
+    id: str = Field(primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", index=True, ondelete="CASCADE")
+    participant_id: str = Field(foreign_key="participants.id", index=True, ondelete="CASCADE")
+    env: str
+    worker_id: str
+    started_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Episode(SQLModel, table=True):
+    __tablename__ = "episodes"
+    __table_args__ = (Index("ix_episodes_study_started", "study_id", "started_at"),)
+    id: str = Field(primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", ondelete="CASCADE")
+    session_id: str = Field(index=True)
+    participant_id: str = Field(index=True)
+    env: str
+    env_id: str
+    worker_id: str
+    seed: int = Field(sa_type=BigInteger)
+    state: str = Field(default="recording", index=True)
+    end_reason: str | None = None
+    num_steps: int = 0
+    num_chunks: int = 0
+    total_reward: float = 0.0
+    observation_spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    action_spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    started_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class EpisodeChunk(SQLModel, table=True):
+    """One stored step chunk; (episode_id, seq) makes redelivered chunks idempotent."""
+
+    __tablename__ = "episode_chunks"
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id", ondelete="CASCADE")
+    seq: int = Field(primary_key=True)
+    first_step: int
+    num_steps: int
+    reward_sum: float
+    nbytes: int
+    object_key: str
+
+
+class Export(SQLModel, table=True):
+    __tablename__ = "exports"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", index=True, ondelete="CASCADE")
+    requested_by: str = Field(foreign_key="accounts.id")
+    format: str = "rlds"
+    state: str = "queued"  # queued | running | done | failed
+    episode_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    steps_done: int = 0
+    steps_total: int = 0
+    link_expiry_s: int = 3600
+    object_key: str | None = None
+    size_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -1,0 +1,95 @@
+"""Object storage through the minio client: SeaweedFS locally and MinIO/S3 in Kubernetes need the same code.
+
+The minio client is blocking, so every call here runs in a worker thread and never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from minio import Minio
+from minio.error import S3Error
+
+from .settings import S3Settings
+
+
+class ObjectStore:
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.client = self._client(settings.endpoint)
+        # Presigned links must carry the host clients use; signing is local, so a separate client costs nothing.
+        self._signer = self._client(settings.public_endpoint or settings.endpoint)
+
+    def _client(self, endpoint: str) -> Minio:
+        s = self.settings
+        return Minio(endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=s.secure, region=s.region)
+
+    # ---------------------------------------------------------------- sync API (call from threads)
+    def ensure_bucket_sync(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            try:
+                self.client.make_bucket(self.bucket)
+            except S3Error as err:  # another replica created it first
+                if err.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+    def put_bytes_sync(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+
+    def get_bytes_sync(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def put_file_sync(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        # fput_object switches to multipart upload for large files on its own.
+        self.client.fput_object(self.bucket, key, str(path), content_type=content_type)
+
+    def delete_prefix_sync(self, prefix: str) -> int:
+        names = [o.object_name for o in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)]
+        for name in names:
+            self.client.remove_object(self.bucket, name)
+        return len(names)
+
+    def presign_get_sync(self, key: str, expires_in: int) -> tuple[str, datetime]:
+        expires = timedelta(seconds=expires_in)
+        url = self._signer.presigned_get_object(self.bucket, key, expires=expires)
+        return url, datetime.now(timezone.utc) + expires
+
+    # ---------------------------------------------------------------- async wrappers
+    async def ensure_bucket(self) -> None:
+        await asyncio.to_thread(self.ensure_bucket_sync)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        await asyncio.to_thread(self.put_bytes_sync, key, data, content_type)
+
+    async def get_bytes(self, key: str) -> bytes:
+        return await asyncio.to_thread(self.get_bytes_sync, key)
+
+    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        await asyncio.to_thread(self.put_file_sync, key, path, content_type)
+
+    async def presign_get(self, key: str, expires_in: int) -> tuple[str, datetime]:
+        return await asyncio.to_thread(self.presign_get_sync, key, expires_in)
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self.client.bucket_exists, self.bucket)
+
+
+def episode_prefix(study_id: str, episode_id: str) -> str:
+    return f"episodes/{study_id}/{episode_id}/"
+
+
+def chunk_key(study_id: str, episode_id: str, seq: int) -> str:
+    return f"{episode_prefix(study_id, episode_id)}chunk-{seq:06d}.pcr"
+
+
+def export_key(study_id: str, export_id: str, filename: str) -> str:
+    return f"exports/{study_id}/{export_id}/{filename}"

@@ -1,0 +1,62 @@
+"""NATS subject and stream names, defined once; every service builds names through `Subjects`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """All subjects live under one prefix so several stacks (or test runs) can share a NATS server."""
+
+    prefix: str = "pc"
+    stream_prefix: str = "PC"
+
+    # -- placement: workers announce capacity, gateways place sessions on them
+    @property
+    def heartbeat(self) -> str:
+        return f"{self.prefix}.workers.heartbeat"
+
+    @property
+    def announce(self) -> str:
+        """Gateways ask every worker to heartbeat now (on gateway start)."""
+        return f"{self.prefix}.workers.announce"
+
+    def worker_open(self, worker_id: str) -> str:
+        return f"{self.prefix}.worker.{worker_id}.open"
+
+    # -- one play session: input in, frames and events out; any gateway may hold the WebSocket
+    def session_input(self, session_id: str) -> str:
+        return f"{self.prefix}.session.{session_id}.input"
+
+    def session_out(self, session_id: str, kind: str) -> str:
+        """kind is "frame" (binary, frames.py) or "event" (JSON ServerEvent); one wildcard keeps their order."""
+        return f"{self.prefix}.session.{session_id}.out.{kind}"
+
+    def session_out_all(self, session_id: str) -> str:
+        return f"{self.prefix}.session.{session_id}.out.*"
+
+    # -- recording: JetStream stream of episode begin / step chunk / end messages
+    @property
+    def record_stream(self) -> str:
+        return f"{self.stream_prefix}_RECORD"
+
+    @property
+    def record_all(self) -> str:
+        return f"{self.prefix}.record.>"
+
+    def record(self, episode_id: str, kind: str) -> str:
+        return f"{self.prefix}.record.{episode_id}.{kind}"
+
+    # -- exports: JetStream work queue of export jobs; presign requests served by any exporter
+    @property
+    def export_stream(self) -> str:
+        return f"{self.stream_prefix}_EXPORT"
+
+    @property
+    def export_jobs(self) -> str:
+        return f"{self.prefix}.export.jobs"
+
+    @property
+    def export_presign(self) -> str:
+        return f"{self.prefix}.export.presign"
