@@ -1,0 +1,1 @@
+"""Playcorder env-worker: many play sessions per process, one Gymnasium environment each."""

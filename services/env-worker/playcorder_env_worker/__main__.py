@@ -1,0 +1,15 @@
+"""Run the env-worker: `python -m playcorder_env_worker` (settings from the environment)."""
+
+from playcorder.service import serve
+
+from .app import create_app
+from .settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve("env-worker", create_app, settings, settings.host, settings.port)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

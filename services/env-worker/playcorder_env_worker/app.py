@@ -1,0 +1,38 @@
+"""HTTP face of the env-worker: health endpoints for Kubernetes probes; the real work is on NATS."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Response
+
+from .settings import Settings
+from .worker import Worker
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    worker = Worker(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await worker.start()
+        yield
+        await worker.stop()
+
+    app = FastAPI(title="Playcorder env-worker", lifespan=lifespan)
+    app.state.worker = worker
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, object]:
+        ok = worker.ready
+        response.status_code = 200 if ok else 503
+        return {"ready": ok, "worker_id": settings.worker_id, "sessions": len(worker.sessions),
+                "capacity": settings.worker_capacity}
+
+    return app

@@ -1,0 +1,124 @@
+"""Publishes one session's recording to JetStream in order, off the step loop, retrying with dedupe ids.
+
+Steps are buffered into chunks (by count, age and size below NATS' max payload); every message carries a
+Nats-Msg-Id so a retried publish is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from nats.js.client import JetStreamContext
+
+from playcorder.messages import EpisodeBegin, EpisodeEnd
+from playcorder.records import Step, encode_chunk
+from playcorder.subjects import Subjects
+
+log = logging.getLogger(__name__)
+_CLOSE = object()
+
+
+class RecordingPublisher:
+    def __init__(self, js: JetStreamContext, subjects: Subjects, *, max_steps: int, max_age: float, max_payload: int) -> None:
+        self.js, self.subjects = js, subjects
+        self.max_steps, self.max_age, self.max_payload = max_steps, max_age, max_payload
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._buffer: list[Step] = []
+        self._buffer_since = 0.0
+        self._episode: EpisodeBegin | None = None
+        self._seq = 0
+        self._task = asyncio.create_task(self._run())
+
+    # ---------------------------------------------------------------- called by the session (never blocks)
+    def begin(self, begin: EpisodeBegin) -> None:
+        self._queue.put_nowait(begin)
+
+    def add(self, step: Step) -> None:
+        self._queue.put_nowait(step)
+
+    def end(self, end: EpisodeEnd) -> None:
+        self._queue.put_nowait(end)
+
+    def flush_if_stale(self) -> None:
+        """Called periodically so a paused participant's last steps still reach the recorder."""
+        if self._buffer and time.monotonic() - self._buffer_since > self.max_age:
+            self._queue.put_nowait("flush")
+
+    async def close(self) -> None:
+        self._queue.put_nowait(_CLOSE)
+        await self._task
+
+    @property
+    def chunks_published(self) -> int:
+        return self._seq
+
+    # ---------------------------------------------------------------- publisher task
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSE:
+                return
+            try:
+                await self._handle(item)
+            except Exception:
+                log.exception("recording publisher failed on %s", type(item).__name__)
+                raise
+
+    async def _handle(self, item: Any) -> None:
+        if isinstance(item, EpisodeBegin):
+            self._episode, self._seq = item, 0
+            await self._publish(self.subjects.record(item.episode_id, "begin"), item.model_dump_json().encode(), f"{item.episode_id}.begin")
+        elif isinstance(item, Step):
+            if not self._buffer:
+                self._buffer_since = time.monotonic()
+            self._buffer.append(item)
+            if len(self._buffer) >= self.max_steps or time.monotonic() - self._buffer_since > self.max_age:
+                await self._flush()
+        elif isinstance(item, EpisodeEnd):
+            await self._flush()
+            item = item.model_copy(update={"num_chunks": self._seq})
+            await self._publish(self.subjects.record(item.episode_id, "end"), item.model_dump_json().encode(), f"{item.episode_id}.end")
+            self._episode = None
+        elif item == "flush":
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._buffer or self._episode is None:
+            return
+        steps, self._buffer = self._buffer, []
+        for data in await asyncio.to_thread(self._encode, steps):
+            eid = self._episode.episode_id
+            await self._publish(self.subjects.record(eid, "chunk"), data, f"{eid}.chunk.{self._seq}")
+            self._seq += 1
+
+    def _encode(self, steps: list[Step]) -> list[bytes]:
+        """Encode steps into chunks below the payload limit, splitting the batch when it compresses too poorly."""
+        assert self._episode is not None
+        ep = self._episode
+        data = encode_chunk(ep.episode_id, self._seq, steps, ep.observation_spec)
+        if len(data) <= self.max_payload - 4096:
+            return [data]
+        if len(steps) == 1:
+            raise ValueError(f"Expected one step to fit in {self.max_payload} bytes, got {len(data)}; raise NATS max_payload")
+        half = len(steps) // 2
+        first = self._encode(steps[:half])
+        self._seq += len(first)
+        try:
+            rest = self._encode(steps[half:])
+        finally:
+            self._seq -= len(first)
+        return first + rest
+
+    async def _publish(self, subject: str, data: bytes, msg_id: str) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=5)
+                return
+            except Exception as err:  # timeouts, reconnects, a restarted server: retry, dedupe keeps it once
+                log.warning("publish %s failed (%s); retrying in %.1fs", msg_id, err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,136 @@
+"""The worker process: announces capacity, accepts sessions placed on it, routes their input and output over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from playcorder.bus import connect, ensure_streams, subjects_for
+from playcorder.messages import CloseSession, OpenSession, OpenSessionReply, WorkerHeartbeat, worker_input
+
+from .publisher import RecordingPublisher
+from .session import PlaySession
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.subjects = subjects_for(settings.nats)
+        self.executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="env")
+        self.nc: NATS | None = None
+        self.sessions: dict[str, PlaySession] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.nc is not None and self.nc.is_connected and not self.draining
+
+    async def start(self) -> None:
+        self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}")
+        await ensure_streams(self.nc, self.subjects)
+        await self.nc.subscribe(self.subjects.worker_open(self.settings.worker_id), cb=self._on_open)
+        await self.nc.subscribe(self.subjects.announce, cb=self._on_announce)
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+        log.info("worker %s ready, capacity %d", self.settings.worker_id, self.settings.worker_capacity)
+
+    async def stop(self) -> None:
+        """Drain: stop taking sessions, end the running ones as abandoned, flush their recordings."""
+        self.draining = True
+        await self._heartbeat()
+        for session in list(self.sessions.values()):
+            session.inputs.put_nowait(CloseSession(type="close"))
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=10)
+        if self._heartbeat_task:
+            self._heartbeat_task.cancel()
+        if self.nc is not None:
+            await self.nc.drain()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # ---------------------------------------------------------------- capacity announcements
+    async def _heartbeat(self) -> None:
+        assert self.nc is not None
+        hb = WorkerHeartbeat(
+            worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=len(self.sessions),
+            draining=self.draining, sent_at=datetime.now(timezone.utc),
+        )
+        await self.nc.publish(self.subjects.heartbeat, hb.model_dump_json().encode())
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self._heartbeat()
+                for session in self.sessions.values():
+                    session.publisher.flush_if_stale()
+            except Exception:
+                log.exception("heartbeat failed")
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def _on_announce(self, msg: Msg) -> None:
+        await self._heartbeat()
+
+    # ---------------------------------------------------------------- sessions
+    async def _on_open(self, msg: Msg) -> None:
+        try:
+            req = OpenSession.model_validate_json(msg.data)
+        except ValidationError as err:
+            await msg.respond(OpenSessionReply(accepted=False, worker_id=self.settings.worker_id, reason=str(err)).model_dump_json().encode())
+            return
+        if self.draining or len(self.sessions) >= self.settings.worker_capacity:
+            reason = "draining" if self.draining else "full"
+            await msg.respond(OpenSessionReply(accepted=False, worker_id=self.settings.worker_id, reason=reason).model_dump_json().encode())
+            return
+        session = self._create_session(req)
+        self.sessions[req.session_id] = session
+        await msg.respond(OpenSessionReply(accepted=True, worker_id=self.settings.worker_id).model_dump_json().encode())
+        await self._heartbeat()
+        task = asyncio.create_task(self._run_session(session))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _create_session(self, req: OpenSession) -> PlaySession:
+        assert self.nc is not None
+        nc, sid, s = self.nc, req.session_id, self.settings
+        frame_subject, event_subject = self.subjects.session_out(sid, "frame"), self.subjects.session_out(sid, "event")
+
+        async def send_frame(data: bytes) -> None:
+            await nc.publish(frame_subject, data)
+
+        async def send_event(event: object) -> None:
+            await nc.publish(event_subject, event.model_dump_json().encode())  # type: ignore[attr-defined]
+
+        publisher = RecordingPublisher(
+            nc.jetstream(), self.subjects, max_steps=s.chunk_max_steps, max_age=s.chunk_max_age, max_payload=nc.max_payload,
+        )
+        return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event)
+
+    async def _run_session(self, session: PlaySession) -> None:
+        assert self.nc is not None
+        sid = session.open.session_id
+
+        async def on_input(msg: Msg) -> None:
+            try:
+                session.inputs.put_nowait(worker_input.validate_json(msg.data))
+            except ValidationError as err:
+                log.warning("session %s: dropped invalid input from gateway: %s", sid, err)
+
+        sub = await self.nc.subscribe(self.subjects.session_input(sid), cb=on_input)
+        try:
+            await session.run()
+        except Exception:
+            log.exception("session %s failed", sid)
+        finally:
+            await sub.unsubscribe()
+            self.sessions.pop(sid, None)
+            await self._heartbeat()

@@ -1,0 +1,1 @@
+"""Playcorder exporter: dataset builds as background jobs, shared through presigned links."""

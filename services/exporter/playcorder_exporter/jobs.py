@@ -1,0 +1,134 @@
+"""Export jobs from the JetStream work queue, and presign requests; both answered by any exporter replica."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from playcorder.db.models import Episode, EpisodeChunk, Export, Study
+from playcorder.messages import ExportJob, PresignReply, PresignRequest
+from playcorder.storage import ObjectStore
+from playcorder.subjects import Subjects
+
+from .build import EpisodeSource, build_rlds_zip
+
+log = logging.getLogger(__name__)
+
+
+class ExportService:
+    def __init__(self, nc: NATS, subjects: Subjects, sessions: async_sessionmaker[AsyncSession], objects: ObjectStore,
+                 concurrency: int, workdir) -> None:  # type: ignore[no-untyped-def]
+        self.nc, self.subjects, self.sessions, self.objects = nc, subjects, sessions, objects
+        self.concurrency, self.workdir = concurrency, workdir
+        self._stop = asyncio.Event()
+        self.jobs_done = 0
+
+    async def run(self) -> None:
+        await self.nc.subscribe(self.subjects.export_presign, queue="exporters", cb=self._on_presign)
+        sub = await self.nc.jetstream().pull_subscribe(
+            self.subjects.export_jobs, durable="exporter", stream=self.subjects.export_stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=5),
+        )
+        await asyncio.gather(*(self._loop(sub) for _ in range(self.concurrency)))
+        # A pull subscription left open makes the connection's drain wait out its whole timeout.
+        await sub.unsubscribe()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _loop(self, sub) -> None:  # type: ignore[no-untyped-def]
+        while not self._stop.is_set():
+            try:
+                msgs = await sub.fetch(1, timeout=0.5)
+            except NatsTimeout:
+                continue
+            except Exception as err:
+                log.warning("fetch failed: %s", err)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._job(msg)
+
+    async def _job(self, msg: Msg) -> None:
+        job = ExportJob.model_validate_json(msg.data)
+        try:
+            await self._build(job.export_id, msg)
+        except Exception as err:
+            log.exception("export %s failed", job.export_id)
+            await self._update(job.export_id, state="failed", error=f"{type(err).__name__}: {err}",
+                               finished_at=datetime.now(timezone.utc))
+        await msg.ack_sync()
+        self.jobs_done += 1
+
+    async def _update(self, export_id: str, **fields: object) -> None:
+        async with self.sessions() as db:
+            export = await db.get(Export, export_id)
+            if export is not None:
+                for k, v in fields.items():
+                    setattr(export, k, v)
+                db.add(export)
+                await db.commit()
+
+    async def _build(self, export_id: str, msg: Msg) -> None:
+        async with self.sessions() as db:
+            export = await db.get(Export, export_id)
+            if export is None or export.state == "done":
+                return
+            study = await db.get(Study, export.study_id)
+            assert study is not None
+            rows = {e.id: e for e in await db.exec(select(Episode).where(Episode.id.in_(export.episode_ids)))}  # type: ignore[attr-defined]
+            chunks = await db.exec(
+                select(EpisodeChunk).where(EpisodeChunk.episode_id.in_(export.episode_ids)).order_by(EpisodeChunk.seq)  # type: ignore[attr-defined]
+            )
+            keys: dict[str, list[str]] = {}
+            for c in chunks:
+                keys.setdefault(c.episode_id, []).append(c.object_key)
+        missing = [e for e in export.episode_ids if e not in rows]
+        if missing:
+            raise ValueError(f"Expected recorded episodes, got unknown ids {missing}")
+        sources = [
+            EpisodeSource(id=e.id, study_id=e.study_id, participant_id=e.participant_id, env=e.env, env_id=e.env_id,
+                          state=e.state, num_steps=e.num_steps, total_reward=e.total_reward, seed=e.seed,
+                          observation_spec=e.observation_spec, action_spec=e.action_spec, chunk_keys=keys.get(e.id, []))
+            for e in (rows[i] for i in export.episode_ids)
+        ]
+        total = sum(s.num_steps for s in sources)
+        await self._update(export_id, state="running", steps_total=total, steps_done=0)
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int) -> None:
+            # Called from the build thread: hop onto the loop for the database and the ack timer.
+            asyncio.run_coroutine_threadsafe(self._update(export_id, steps_done=done), loop)
+            asyncio.run_coroutine_threadsafe(msg.in_progress(), loop)
+
+        key, size = await asyncio.to_thread(
+            build_rlds_zip, self.objects, sources, study_name=study.name, study_id=study.id, export_id=export_id,
+            workdir=self.workdir, progress=progress,
+        )
+        await self._update(export_id, state="done", object_key=key, size_bytes=size, steps_done=total,
+                           finished_at=datetime.now(timezone.utc))
+
+    async def _on_presign(self, msg: Msg) -> None:
+        try:
+            req = PresignRequest.model_validate_json(msg.data)
+            async with self.sessions() as db:
+                export = await db.get(Export, req.export_id)
+            if export is None or export.state != "done" or export.object_key is None:
+                reply = PresignReply(error=f"Expected a finished export, got {req.export_id!r} in state "
+                                           f"{export.state if export else 'unknown'}")
+            else:
+                url, expires_at = await self.objects.presign_get(export.object_key, req.expires_in)
+                reply = PresignReply(url=url, expires_at=expires_at)
+        except Exception as err:
+            log.exception("presign failed")
+            reply = PresignReply(error=str(err))
+        await msg.respond(reply.model_dump_json().encode())

@@ -1,0 +1,1 @@
+"""Playcorder gateway: the REST API and the play WebSockets."""

@@ -1,0 +1,15 @@
+"""Run the gateway: `python -m playcorder_gateway` (settings from the environment)."""
+
+from playcorder.service import serve
+
+from .app import create_app
+from .settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve("gateway", create_app, settings, settings.host, settings.port)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

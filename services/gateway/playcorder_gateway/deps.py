@@ -1,0 +1,65 @@
+"""Typed dependencies: database session, the designer behind a bearer token, shared services."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, AsyncIterator
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from playcorder.auth import token_hash
+from playcorder.db.models import Account, ApiToken, Study
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db)]
+
+
+async def lookup_token(db: AsyncSession, token: str, kind: str) -> ApiToken | None:
+    row = (await db.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))).first()
+    if row is None or row.revoked or row.kind != kind:
+        return None
+    if row.expires_at is not None and row.expires_at < datetime.now(timezone.utc):
+        return None
+    return row
+
+
+async def current_designer(
+    db: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Account:
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <designer token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if creds is None:
+        raise unauthorized
+    row = await lookup_token(db, creds.credentials, "designer")
+    if row is None or row.account_id is None:
+        unauthorized.detail = "Expected a valid designer token, got an unknown, revoked or expired one"
+        raise unauthorized
+    account = await db.get(Account, row.account_id)
+    if account is None:
+        raise unauthorized
+    return account
+
+
+Designer = Annotated[Account, Depends(current_designer)]
+
+
+async def owned_study(study_id: str, db: DbSession, designer: Designer) -> Study:
+    study = await db.get(Study, study_id)
+    if study is None or study.owner_id != designer.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the id of one of your studies, got {study_id!r}")
+    return study
+
+
+OwnedStudy = Annotated[Study, Depends(owned_study)]

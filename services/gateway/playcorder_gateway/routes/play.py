@@ -1,0 +1,131 @@
+"""The play WebSocket: authenticate a participant, place the session on a worker, relay input and frames."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from playcorder.db.models import PlaySession, Study
+from playcorder.messages import CloseSession, ErrorEvent, OpenSession, SelectEnv, client_message
+from playcorder.specs import StudySpec
+
+from ..deps import lookup_token
+from ..placement import NoCapacity
+from ..relay import OutgoingQueue
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLOSE_UNAUTHORIZED, CLOSE_TRY_AGAIN = 4401, 1013
+
+
+async def _error(ws: WebSocket, code: str, message: str, retry_after: float | None = None) -> None:
+    await ws.send_text(ErrorEvent(code=code, message=message, retry_after=retry_after).model_dump_json())
+
+
+async def _receive_message(ws: WebSocket):  # type: ignore[no-untyped-def]
+    """Next valid client message; invalid ones are answered with an error naming what was expected."""
+    while True:
+        raw = await ws.receive_text()
+        try:
+            return client_message.validate_json(raw)
+        except ValidationError as err:
+            await _error(ws, "bad_message", f"Expected a JSON message with type in select_env, action, new_episode, "
+                                            f"end_episode, close; got {raw[:200]!r}: {err.errors()[0]['msg']}")
+
+
+@router.websocket("/ws/play")
+async def play(ws: WebSocket, token: str = Query("", description="participant token")) -> None:
+    state = ws.app.state
+    await ws.accept()
+    async with state.sessions() as db:
+        row = await lookup_token(db, token, "participant") if token else None
+        study = await db.get(Study, row.study_id) if row and row.study_id else None
+    if row is None or study is None or row.participant_id is None:
+        await _error(ws, "unauthorized", "Expected ?token=<participant token> of a study, got none or an invalid one")
+        await ws.close(CLOSE_UNAUTHORIZED)
+        return
+    spec = StudySpec.model_validate(study.spec)
+    try:
+        while True:
+            msg = await _receive_message(ws)
+            if not isinstance(msg, SelectEnv):
+                await _error(ws, "no_session", f"Expected select_env first, got {msg.type}")
+                continue
+            env = spec.environment(msg.env)
+            if env is not None:
+                break
+            await _error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, got {msg.env!r}")
+    except WebSocketDisconnect:
+        return
+
+    session_id = uuid.uuid4().hex
+    out = OutgoingQueue(state.settings.frame_queue)
+
+    async def on_out(m: Msg) -> None:
+        (out.put_frame if m.subject.endswith(".frame") else out.put_event)(m.data)
+
+    sub = await state.nc.subscribe(state.subjects.session_out_all(session_id), cb=on_out)
+    try:
+        worker_id = await state.directory.place(
+            OpenSession(session_id=session_id, study_id=study.id, participant_id=row.participant_id, environment=env)
+        )
+    except NoCapacity:
+        await sub.unsubscribe()
+        retry = state.settings.no_capacity_retry
+        await _error(ws, "no_capacity", f"No worker has room for a session; retry in {retry:g} s", retry_after=retry)
+        await ws.close(CLOSE_TRY_AGAIN)
+        return
+    async with state.sessions() as db:
+        db.add(PlaySession(id=session_id, study_id=study.id, participant_id=row.participant_id, env=env.id, worker_id=worker_id))
+        await db.commit()
+    log.info("session %s placed on %s", session_id, worker_id)
+    await _relay(ws, state, session_id, worker_id, out)
+    await sub.unsubscribe()
+    async with state.sessions() as db:
+        record = await db.get(PlaySession, session_id)
+        if record is not None:
+            record.ended_at = datetime.now(timezone.utc)
+            db.add(record)
+            await db.commit()
+
+
+async def _relay(ws: WebSocket, state, session_id: str, worker_id: str, out: OutgoingQueue) -> None:  # type: ignore[no-untyped-def]
+    input_subject = state.subjects.session_input(session_id)
+
+    async def client_to_worker() -> None:
+        while True:
+            msg = await _receive_message(ws)
+            if isinstance(msg, SelectEnv):
+                await _error(ws, "already_playing", "Expected input for the running session, got select_env")
+                continue
+            await state.nc.publish(input_subject, msg.model_dump_json().encode())
+            if isinstance(msg, CloseSession):
+                return
+
+    async def watch_worker() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if worker_id not in {hb.worker_id for hb in state.directory.live()}:
+                await _error(ws, "worker_lost", f"The worker running this session ({worker_id}) stopped answering")
+                return
+
+    tasks = [asyncio.create_task(c) for c in (client_to_worker(), out.pump(ws), watch_worker())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Whatever ended the relay, the worker ends the session (an unfinished episode is abandoned).
+        await state.nc.publish(input_subject, CloseSession(type="close").model_dump_json().encode())
+        try:
+            await ws.close()
+        except RuntimeError:
+            pass

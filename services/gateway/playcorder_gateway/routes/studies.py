@@ -1,0 +1,70 @@
+"""Studies: create, list, read; participants (play tokens) of a study."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel
+from sqlmodel import select
+
+from playcorder.auth import new_token, token_hash
+from playcorder.db.models import ApiToken, Participant, Study
+from playcorder.specs import StudySpec
+
+from ..deps import DbSession, Designer, OwnedStudy
+
+router = APIRouter(prefix="/api/studies", tags=["studies"])
+
+
+class StudyOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    spec: dict[str, Any]
+
+
+class ParticipantIn(BaseModel):
+    external_id: str | None = None
+
+
+class ParticipantOut(BaseModel):
+    participant_id: str
+    study_id: str
+    token: str
+
+
+def _out(study: Study) -> StudyOut:
+    return StudyOut(id=study.id, name=study.name, created_at=study.created_at, spec=study.spec)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyOut)
+async def create_study(spec: StudySpec, db: DbSession, designer: Designer) -> StudyOut:
+    study = Study(name=spec.name, owner_id=designer.id, spec=spec.model_dump(mode="json"))
+    db.add(study)
+    await db.commit()
+    return _out(study)
+
+
+@router.get("", response_model=list[StudyOut])
+async def list_studies(db: DbSession, designer: Designer) -> list[StudyOut]:
+    rows = await db.exec(select(Study).where(Study.owner_id == designer.id).order_by(Study.created_at))  # type: ignore[arg-type]
+    return [_out(s) for s in rows]
+
+
+@router.get("/{study_id}", response_model=StudyOut)
+async def get_study(study: OwnedStudy) -> StudyOut:
+    return _out(study)
+
+
+@router.post("/{study_id}/participants", status_code=status.HTTP_201_CREATED, response_model=ParticipantOut)
+async def create_participant(study: OwnedStudy, db: DbSession, body: ParticipantIn | None = None) -> ParticipantOut:
+    """A participant and their play token, scoped to this study; the token is shown only here."""
+    participant = Participant(study_id=study.id, external_id=body.external_id if body else None)
+    token = new_token("participant")
+    db.add(participant)
+    await db.flush()
+    db.add(ApiToken(token_hash=token_hash(token), kind="participant", participant_id=participant.id, study_id=study.id))
+    await db.commit()
+    return ParticipantOut(participant_id=participant.id, study_id=study.id, token=token)

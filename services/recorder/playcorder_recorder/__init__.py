@@ -1,0 +1,1 @@
+"""Playcorder recorder: stores recorded episodes durably, acknowledging only what is stored."""

@@ -1,0 +1,59 @@
+"""HTTP face of the recorder: health endpoints; the consumer runs as a background task."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Response
+from sqlalchemy import text
+
+from playcorder.bus import connect, ensure_streams, subjects_for
+from playcorder.db.engine import make_engine, make_sessionmaker
+from playcorder.storage import ObjectStore
+
+from .consumer import RecordConsumer
+from .settings import Settings
+from .store import EpisodeStore
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database.url)
+        objects = ObjectStore(settings.s3)
+        await objects.ensure_bucket()
+        nc = await connect(settings.nats, name="recorder")
+        subjects = subjects_for(settings.nats)
+        await ensure_streams(nc, subjects)
+        consumer = RecordConsumer(nc, subjects, EpisodeStore(make_sessionmaker(engine), objects),
+                                  settings.recorder_durable, settings.recorder_batch)
+        task = asyncio.create_task(consumer.run())
+        app.state.engine, app.state.nc, app.state.consumer = engine, nc, consumer
+        yield
+        consumer.stop()
+        await task
+        await nc.drain()
+        await engine.dispose()
+
+    app = FastAPI(title="Playcorder recorder", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, object]:
+        ok = app.state.nc.is_connected
+        try:
+            async with app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            ok = False
+        response.status_code = 200 if ok else 503
+        return {"ready": ok, "stored": app.state.consumer.stored}
+
+    return app
