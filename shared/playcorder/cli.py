@@ -1,0 +1,203 @@
+"""`playcorder`: the command-line tool for designers and operators (talks to the gateway; `dev` runs a local stack)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from .sdk import ApiError, Client, load_credentials
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _client(args: argparse.Namespace) -> Client:
+    url, token = load_credentials(args.url, args.token)
+    if not token:
+        raise SystemExit(f"error: no designer token for {url}: pass --token, set PLAYCORDER_TOKEN, or run `make run` "
+                         "(it stores the local designer's token)")
+    return Client(url, token)
+
+
+def _load_spec(path: str) -> dict[str, Any]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as err:
+        raise SystemExit(f"error: expected a YAML or JSON study spec in {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"error: expected a mapping at the top of {path}, got {type(data).__name__}")
+    return data
+
+
+# ------------------------------------------------------------------------------------------- commands
+def cmd_studies_create(args: argparse.Namespace) -> None:
+    _print(_client(args).create_study(_load_spec(args.file)))
+
+
+def cmd_studies_list(args: argparse.Namespace) -> None:
+    _print(_client(args).list_studies())
+
+
+def cmd_studies_get(args: argparse.Namespace) -> None:
+    _print(_client(args).get_study(args.study_id))
+
+
+def cmd_participants_create(args: argparse.Namespace) -> None:
+    _print(_client(args).create_participant(args.study, args.external_id))
+
+
+def cmd_episodes_list(args: argparse.Namespace) -> None:
+    rows = _client(args).list_episodes(args.study, state=args.state, env=args.env)
+    if args.json:
+        _print(rows)
+        return
+    print(f"{'id':32}  {'env':12}  {'state':11}  {'steps':>6}  {'reward':>8}  started")
+    for e in rows:
+        print(f"{e['id']:32}  {e['env'][:12]:12}  {e['state']:11}  {e['num_steps']:>6}  {e['total_reward']:>8.2f}  {e['started_at']}")
+
+
+def cmd_bot(args: argparse.Namespace) -> None:
+    from .sdk.bot import BotError, play
+
+    client = _client(args)
+    participant = client.create_participant(args.study, external_id="bot")
+    try:
+        summary = asyncio.run(play(client.url, participant["token"], args.env, args.episodes, args.max_steps, args.seed))
+    except BotError as err:
+        raise SystemExit(f"error: {err}") from None
+    _print(summary.to_dict() | {"study_id": args.study, "env": args.env, "participant_id": participant["participant_id"]})
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    client = _client(args)
+    export = client.create_export(args.study, args.episode or None, args.expires_in)
+    if args.wait:
+        def progress(e: dict[str, Any]) -> None:
+            if not args.json and e["steps_total"]:
+                done = e["steps_done"] / e["steps_total"]
+                bar = "#" * int(done * 30)
+                print(f"\r[{bar:30}] {e['steps_done']}/{e['steps_total']} steps  {e['state']}", end="", file=sys.stderr)
+
+        export = client.wait_export(export["id"], timeout=args.timeout, on_progress=progress)
+        if not args.json:
+            print(file=sys.stderr)
+        if export["state"] == "failed":
+            raise SystemExit(f"error: export {export['id']} failed: {export['error']}")
+    if args.json:
+        _print(export)
+    else:
+        print(f"export {export['id']}: {export['state']}")
+        if export.get("url"):
+            print(f"url (valid until {export['expires_at']}):\n{export['url']}")
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from .devstack.launcher import run_dev
+
+    run_dev(Path(args.root), port=args.port, database_url=args.database_url or os.environ.get("DATABASE_URL"))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    from .db.migrate import upgrade
+    from .settings import DatabaseSettings
+
+    upgrade(DatabaseSettings(url=args.database_url or os.environ.get("DATABASE_URL", "")).url)
+    print("database schema is up to date")
+
+
+def cmd_accounts_token(args: argparse.Namespace) -> None:
+    from .admin import create_designer_token
+    from .settings import DatabaseSettings
+
+    url = DatabaseSettings(url=args.database_url or os.environ.get("DATABASE_URL", "")).url
+    _print({"account": args.name, "token": asyncio.run(create_designer_token(url, args.name))})
+
+
+# ------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="playcorder", description=__doc__)
+    parser.add_argument("--url", help="gateway URL (default: $PLAYCORDER_URL or the one `make run` stored)")
+    parser.add_argument("--token", help="designer token (default: $PLAYCORDER_TOKEN or the stored one)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    studies = sub.add_parser("studies", help="create and list studies").add_subparsers(dest="action", required=True)
+    p = studies.add_parser("create", help="create a study from a YAML or JSON spec file ('-' for stdin)")
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_studies_create)
+    studies.add_parser("list", help="list your studies").set_defaults(fn=cmd_studies_list)
+    p = studies.add_parser("get", help="show one study")
+    p.add_argument("study_id")
+    p.set_defaults(fn=cmd_studies_get)
+
+    parts = sub.add_parser("participants", help="participant play tokens").add_subparsers(dest="action", required=True)
+    p = parts.add_parser("create", help="create a participant and print their play token")
+    p.add_argument("--study", required=True)
+    p.add_argument("--external-id")
+    p.set_defaults(fn=cmd_participants_create)
+
+    eps = sub.add_parser("episodes", help="recorded episodes").add_subparsers(dest="action", required=True)
+    p = eps.add_parser("list", help="list a study's episodes")
+    p.add_argument("--study", required=True)
+    p.add_argument("--state")
+    p.add_argument("--env")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(fn=cmd_episodes_list)
+
+    p = sub.add_parser("bot", help="play episodes with a random policy over the browser's WebSocket protocol")
+    p.add_argument("--study", required=True)
+    p.add_argument("--env", required=True, help="environment key in the study, or its Gymnasium id")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--max-steps", type=int, help="end (and save) each episode after this many actions")
+    p.add_argument("--seed", type=int, help="seed of the random policy")
+    p.set_defaults(fn=cmd_bot)
+
+    p = sub.add_parser("export", help="export a study's episodes as an RLDS dataset and print its link")
+    p.add_argument("--study", required=True)
+    p.add_argument("--episode", action="append", help="episode id (repeat); default: all completed episodes")
+    p.add_argument("--expires-in", type=int, help="seconds the download link stays valid")
+    p.add_argument("--wait", action="store_true", help="wait until the export is built")
+    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("dev", help="run the whole stack locally on embedded servers (what `make run` does)")
+    p.add_argument("--root", default=".run", help="directory for data and logs")
+    p.add_argument("--port", type=int, default=8000, help="gateway port")
+    p.add_argument("--database-url", help="use this PostgreSQL instead of an embedded one")
+    p.set_defaults(fn=cmd_dev)
+
+    db = sub.add_parser("db", help="database administration").add_subparsers(dest="action", required=True)
+    p = db.add_parser("upgrade", help="apply migrations ($DATABASE_URL)")
+    p.add_argument("--database-url")
+    p.set_defaults(fn=cmd_db_upgrade)
+
+    acc = sub.add_parser("accounts", help="designer accounts").add_subparsers(dest="action", required=True)
+    p = acc.add_parser("token", help="create a designer account if needed and print a new token ($DATABASE_URL)")
+    p.add_argument("name")
+    p.add_argument("--database-url")
+    p.set_defaults(fn=cmd_accounts_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except ApiError as err:
+        raise SystemExit(f"error: {err}") from None
+    except (httpx.HTTPError, ConnectionError) as err:
+        raise SystemExit(f"error: cannot reach the gateway: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""A bot participant: plays through the same WebSocket protocol as the browser, with a random policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import websockets
+
+from playcorder import frames
+from playcorder.records import jsonable
+from playcorder.spaces import space_from_spec
+
+
+class BotError(Exception):
+    pass
+
+
+@dataclass
+class BotSummary:
+    episodes: int = 0
+    steps: int = 0
+    frames: int = 0
+    actions: int = 0
+    episode_details: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ws_url(base_url: str, token: str) -> str:
+    scheme = "wss" if base_url.startswith("https") else "ws"
+    return f"{scheme}://{base_url.split('://', 1)[1].rstrip('/')}/ws/play?token={quote(token)}"
+
+
+async def play(base_url: str, token: str, env: str, episodes: int, max_steps: int | None = None,
+               seed: int | None = None, timeout: float = 60.0) -> BotSummary:
+    """Play `episodes` episodes; with max_steps the bot ends (and saves) each episode after that many actions."""
+    summary = BotSummary()
+    async with websockets.connect(ws_url(base_url, token), max_size=None) as ws:
+        await ws.send(json.dumps({"type": "select_env", "env": env}))
+        space = None
+        rng_seed = seed
+        steps_in_episode = 0
+        ending = False
+
+        async def act() -> None:
+            nonlocal steps_in_episode, ending
+            if max_steps is not None and steps_in_episode >= max_steps:
+                if not ending:
+                    ending = True
+                    await ws.send(json.dumps({"type": "end_episode", "save": True}))
+                return
+            action = jsonable(space.sample())  # type: ignore[union-attr]
+            await ws.send(json.dumps({"type": "action", "action": action, "keys": []}))
+            steps_in_episode += 1
+            summary.actions += 1
+
+        while True:
+            message = await asyncio.wait_for(ws.recv(), timeout)
+            if isinstance(message, bytes):
+                frame = frames.unpack(message)
+                summary.frames += 1
+                if not frame.is_last:
+                    await act()
+                continue
+            event = json.loads(message)
+            kind = event["type"]
+            if kind == "error":
+                raise BotError(f"{event['code']}: {event['message']}")
+            if kind == "session":
+                space = space_from_spec(event["action_space"])
+                space.seed(rng_seed if rng_seed is not None else int(np.random.SeedSequence().entropy % (1 << 31)))
+            elif kind == "episode_started":
+                steps_in_episode, ending = 0, False
+            elif kind == "episode_ended":
+                summary.episodes += 1
+                summary.steps += event["num_steps"]
+                summary.episode_details.append({k: event[k] for k in ("episode_id", "state", "reason", "num_steps", "total_reward")})
+                if summary.episodes >= episodes:
+                    await ws.send(json.dumps({"type": "close"}))
+                    return summary
+                await ws.send(json.dumps({"type": "new_episode"}))
