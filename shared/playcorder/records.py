@@ -64,8 +64,10 @@ def _leaf_dtype(spec: dict[str, Any]) -> np.dtype:
     kind = spec["type"]
     if kind == "box":
         return np.dtype(spec["dtype"])
-    if kind in ("discrete", "multi_discrete"):
+    if kind == "discrete":
         return np.dtype(np.int64)
+    if kind == "multi_discrete":
+        return np.dtype(spec.get("dtype", "int64"))
     if kind == "multi_binary":
         return np.dtype(np.int8)
     raise ValueError(f"Expected a leaf space (box, discrete, multi_discrete, multi_binary), got {kind!r}")

@@ -66,31 +66,43 @@ class PlaySession:
 
     # ---------------------------------------------------------------- lifecycle
     async def run(self) -> None:
+        """Runs until the client closes; any failure reaches the client as a final error event."""
         try:
             self.env = await self._off_loop(make_env, self.spec)
         except Exception as err:
             await self.send_event(ErrorEvent(code="env_failed", message=str(err)))
             return
         try:
-            self.obs_spec = space_spec(self.env.observation_space)
-            self.act_spec = space_spec(self.env.action_space)
-            await self.send_event(
-                SessionReady(
-                    session_id=self.open.session_id, worker_id=self.worker_id, env=self.spec.id,
-                    env_id=self.spec.env_id, instructions=self.spec.instructions,
-                    action_space=self.act_spec, observation_space=self.obs_spec,
-                )
-            )
-            await self._start_episode()
-            while True:
-                msg = await self.inputs.get()
-                if isinstance(msg, CloseSession):
-                    await self._end_episode("abandoned", "disconnected")
-                    return
-                await self._handle(msg)
+            await self._serve()
+        except Exception as err:
+            log.exception("session %s failed", self.open.session_id)
+            await self.send_event(ErrorEvent(code="session_failed", message=f"{type(err).__name__}: {err}"))
+            if self.episode is not None:
+                self.publisher.end(EpisodeEnd(
+                    episode_id=self.episode.id, state="interrupted", reason="session_failed", num_steps=self.episode.step,
+                    num_chunks=0, total_reward=self.episode.total_reward, ended_at=datetime.now(timezone.utc)))
         finally:
             await self.publisher.close()
             await self._off_loop(self.env.close)
+
+    async def _serve(self) -> None:
+        assert self.env is not None
+        self.obs_spec = space_spec(self.env.observation_space)
+        self.act_spec = space_spec(self.env.action_space)
+        await self.send_event(
+            SessionReady(
+                session_id=self.open.session_id, worker_id=self.worker_id, env=self.spec.id,
+                env_id=self.spec.env_id, instructions=self.spec.instructions,
+                action_space=self.act_spec, observation_space=self.obs_spec,
+            )
+        )
+        await self._start_episode()
+        while True:
+            msg = await self.inputs.get()
+            if isinstance(msg, CloseSession):
+                await self._end_episode("abandoned", "disconnected")
+                return
+            await self._handle(msg)
 
     async def _handle(self, msg: WorkerInput) -> None:
         if isinstance(msg, ActionInput):

@@ -11,6 +11,10 @@ from collections import deque
 from fastapi import WebSocket
 
 
+# Worker errors after which the session is over: deliver them, then close the socket.
+FINAL_ERRORS = (b'"code":"env_failed"', b'"code":"session_failed"')
+
+
 class OutgoingQueue:
     def __init__(self, max_frames: int) -> None:
         self.max_frames = max_frames
@@ -45,4 +49,6 @@ class OutgoingQueue:
                     await ws.send_bytes(data)
                 else:
                     await ws.send_text(data.decode())
+                    if data.startswith(b'{"type":"error"') and any(code in data for code in FINAL_ERRORS):
+                        return
             self._ready.clear()

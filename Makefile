@@ -1,0 +1,28 @@
+# Playcorder: `make run` starts the whole stack locally, `make test` runs the suite. Both install into .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := -e shared[dev] -e services/gateway -e services/env-worker -e services/recorder -e services/exporter
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint clean
+
+install: $(STAMP)
+
+$(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	touch $(STAMP)
+
+run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on http://127.0.0.1:8000
+	$(BIN)/playcorder dev --root .run
+
+test: install ## the whole suite, on real servers it starts on free ports
+	$(BIN)/python -m pytest
+
+test-fast: install ## everything but the end-to-end tests
+	$(BIN)/python -m pytest -m "not e2e"
+
+clean:
+	rm -rf $(VENV) .run

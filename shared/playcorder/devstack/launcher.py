@@ -1,0 +1,73 @@
+"""`playcorder dev` (what `make run` runs): embedded servers, migrations, the local designer, four services."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from pathlib import Path
+
+from ..admin import create_designer_token, token_is_valid
+from ..db.migrate import upgrade
+from ..sdk.config import save_credentials
+from .services import ServiceProcess, start_all, stop_all
+from .stack import DevStack
+
+LOCAL_ACCOUNT = "local"
+FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
+
+
+def _designer_token(root: Path, database_url: str) -> str:
+    """Reuse the local designer's token across runs while it is valid, so scripts keep working."""
+    path = root / "designer-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if asyncio.run(token_is_valid(database_url, token)):
+            return token
+    token = asyncio.run(create_designer_token(database_url, LOCAL_ACCOUNT))
+    path.write_text(token)
+    path.chmod(0o600)
+    return token
+
+
+def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> None:
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    print(f"starting NATS, PostgreSQL and S3 under {root} ...", flush=True)
+    with DevStack(root / "servers", database_url=database_url) as stack:
+        upgrade(stack.database_url)
+        token = _designer_token(root, stack.database_url)
+        url = f"http://127.0.0.1:{port}"
+        config = save_credentials(url, token)
+        env = stack.env()
+        logs = root / "logs"
+        procs = [
+            ServiceProcess("gateway", env | ({"FRONTEND_DIR": str(FRONTEND)} if FRONTEND.is_dir() else {}), logs, port=port),
+            ServiceProcess("env-worker", env, logs),
+            ServiceProcess("recorder", env, logs),
+            ServiceProcess("exporter", env, logs),
+        ]
+        try:
+            start_all(procs)
+            print(
+                f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
+                f"  designer token for the CLI stored in {config}\n"
+                f"  logs: {logs}\n"
+                f"  try: .venv/bin/playcorder studies create examples/pong.yaml\n"
+                f"Press Ctrl-C to stop.",
+                flush=True,
+            )
+            while not stop.wait(1.0):
+                dead = [p for p in procs if p.process is not None and p.process.poll() is not None]
+                if dead:
+                    print(f"{dead[0].name} exited unexpectedly; see {dead[0].log_path}:\n{dead[0].tail()}", flush=True)
+                    break
+        finally:
+            print("stopping services ...", flush=True)
+            stop_all(procs)
+            print("stopping servers ...", flush=True)
+    print("stopped.")

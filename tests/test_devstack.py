@@ -1,0 +1,162 @@
+"""Integration tests: the dev servers start for real on loopback, work, and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+
+import asyncpg
+import nats
+import pytest
+from minio import Minio
+from minio.error import S3Error
+
+from playcorder.devstack.nats import NatsServer
+from playcorder.devstack.postgres import PostgresServer
+from playcorder.devstack.s3 import S3Server
+from playcorder.devstack.stack import DevStack
+
+
+def _listening(host_port: str) -> bool:
+    host, port = host_port.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def _publish(url: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="DEVSTACK", subjects=["devstack.>"])
+        await js.publish("devstack.hello", b"hello")
+        sub = await js.pull_subscribe("devstack.>", durable="before")
+        [msg] = await sub.fetch(1, timeout=5)
+        await msg.ack()
+        assert msg.data == b"hello"
+        return nc.max_payload
+    finally:
+        await nc.close()
+
+
+async def _read_back(url: str) -> list[bytes]:
+    nc = await nats.connect(url)
+    try:
+        sub = await nc.jetstream().pull_subscribe("devstack.>", durable="after")
+        return [msg.data for msg in await sub.fetch(1, timeout=5)]
+    finally:
+        await nc.close()
+
+
+def test_nats_jetstream_survives_restart(tmp_path_factory: pytest.TempPathFactory) -> None:
+    server = NatsServer(tmp_path_factory.mktemp("nats"), max_payload=2 << 20)
+    server.start()
+    try:
+        assert asyncio.run(_publish(server.url)) == 2 << 20
+        url = server.url
+        server.restart()
+        assert server.url == url
+        assert asyncio.run(_read_back(server.url)) == [b"hello"]
+    finally:
+        server.stop()
+        server.stop()
+    assert not _listening(url.removeprefix("nats://"))
+
+
+async def _current_database(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(await conn.fetchval("SELECT current_database()"))
+    finally:
+        await conn.close()
+
+
+def test_postgres_accepts_asyncpg_and_creates_databases(tmp_path_factory: pytest.TempPathFactory) -> None:
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        assert server.url("x").startswith("postgresql+asyncpg://postgres@/x?host=/")
+        assert asyncio.run(_current_database(server.dsn())) == "postgres"
+        server.create_database("devstack test")
+        server.create_database("devstack test")  # idempotent
+        assert asyncio.run(_current_database(server.dsn("devstack test"))) == "devstack test"
+    finally:
+        server.stop()
+        server.stop()
+    with pytest.raises(OSError):
+        asyncio.run(_current_database(server.dsn()))
+
+
+def test_postgres_url_works_with_sqlalchemy(tmp_path_factory: pytest.TempPathFactory) -> None:
+    pytest.importorskip("greenlet", reason="SQLAlchemy's asyncio support needs greenlet")
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def current_database(url: str) -> str:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return str((await conn.execute(text("SELECT current_database()"))).scalar())
+        finally:
+            await engine.dispose()
+
+    server = PostgresServer(tmp_path_factory.mktemp("postgres-sa"))
+    server.start()
+    try:
+        assert asyncio.run(current_database(server.url())) == "postgres"
+    finally:
+        server.stop()
+
+
+def test_s3_stores_objects_and_checks_signatures(tmp_path_factory: pytest.TempPathFactory) -> None:
+    server = S3Server(tmp_path_factory.mktemp("s3"), "devstack", "devstack-secret")
+    server.start()
+    try:
+        client = Minio(server.endpoint, "devstack", "devstack-secret", secure=False)
+        client.make_bucket("devstack")
+        client.put_object("devstack", "a/b.txt", io.BytesIO(b"payload"), 7)
+        response = client.get_object("devstack", "a/b.txt")
+        try:
+            assert response.read() == b"payload"
+        finally:
+            response.close()
+            response.release_conn()
+
+        forger = Minio(server.endpoint, "devstack", "wrong-secret", secure=False)
+        with pytest.raises(S3Error) as refused:
+            forger.get_object("devstack", "a/b.txt")
+        assert refused.value.code == "SignatureDoesNotMatch"
+        with pytest.raises(S3Error):
+            forger.list_buckets()
+    finally:
+        server.stop()
+        server.stop()
+    assert not _listening(server.endpoint)
+
+
+async def _nats_round_trip(url: str) -> None:
+    nc = await nats.connect(url)
+    await nc.flush()
+    await nc.close()
+
+
+def test_devstack_starts_all_and_exports_env(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with DevStack(tmp_path_factory.mktemp("stack")) as stack:
+        env = stack.env()
+        assert env["NATS_URL"] == stack.nats_url
+        assert env["DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert env["S3_SECURE"] == "false"
+        asyncio.run(_nats_round_trip(env["NATS_URL"]))
+        assert asyncio.run(_current_database(stack.database_url.replace("+asyncpg", "", 1))) == "playcorder"
+        Minio(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], secure=False).list_buckets()
+    assert not _listening(env["S3_ENDPOINT"])
+    assert not _listening(env["NATS_URL"].removeprefix("nats://"))
+
+
+def test_devstack_uses_a_given_database_url(tmp_path_factory: pytest.TempPathFactory) -> None:
+    stack = DevStack(tmp_path_factory.mktemp("stack-ext"), database_url="postgresql://u@db.example/x")
+    assert stack.postgres is None
+    assert stack.database_url == "postgresql+asyncpg://u@db.example/x"
