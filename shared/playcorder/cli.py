@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
         args.fn(args)
     except ApiError as err:
         raise SystemExit(f"error: {err}") from None
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
     except (httpx.HTTPError, ConnectionError) as err:
         raise SystemExit(f"error: cannot reach the gateway: {err}") from None
 

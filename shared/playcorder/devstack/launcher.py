@@ -10,10 +10,14 @@ from pathlib import Path
 from ..admin import create_designer_token, token_is_valid
 from ..db.migrate import upgrade
 from ..sdk.config import save_credentials
+from .ports import port_is_free
 from .services import ServiceProcess, start_all, stop_all
 from .stack import DevStack
 
 LOCAL_ACCOUNT = "local"
+# Stable ports when free, so presigned links and a NATS CLI keep working across restarts; never the
+# system services' 4222/5432.
+PREFERRED_NATS_PORT, PREFERRED_S3_PORT = 4322, 9000
 FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
 
 
@@ -38,7 +42,9 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         signal.signal(sig, lambda *_: stop.set())
 
     print(f"starting NATS, PostgreSQL and S3 under {root} ...", flush=True)
-    with DevStack(root / "servers", database_url=database_url) as stack:
+    nats_port = PREFERRED_NATS_PORT if port_is_free("127.0.0.1", PREFERRED_NATS_PORT) else None
+    s3_port = PREFERRED_S3_PORT if port_is_free("127.0.0.1", PREFERRED_S3_PORT) else None
+    with DevStack(root / "servers", database_url=database_url, nats_port=nats_port, s3_port=s3_port) as stack:
         upgrade(stack.database_url)
         token = _designer_token(root, stack.database_url)
         url = f"http://127.0.0.1:{port}"

@@ -27,10 +27,12 @@ class DevStack:
         s3_access_key: str = "playcorder",
         s3_secret_key: str = "playcorder-dev-secret",
         database_url: str | None = None,
+        nats_port: int | None = None,
+        s3_port: int | None = None,
     ) -> None:
         self.root = Path(root)
-        self.nats = NatsServer(self.root / "nats")
-        self.s3 = S3Server(self.root / "s3", s3_access_key, s3_secret_key)
+        self.nats = NatsServer(self.root / "nats", port=nats_port)
+        self.s3 = S3Server(self.root / "s3", s3_access_key, s3_secret_key, port=s3_port)
         # A given database_url means the caller brings its own Postgres; none is started then.
         self.postgres = None if database_url else PostgresServer(self.root / "postgres")
         if database_url and database_url.startswith(("postgresql://", "postgres://")):
