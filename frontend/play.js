@@ -1,8 +1,9 @@
-// Minimal player: speaks the play WebSocket protocol of docs/protocol.md.
+// The player page: speaks the play WebSocket protocol of docs/protocol.md.
 const $ = (id) => document.getElementById(id);
 const HEADER = 16; // binary frame header, then JPEG
+const SIXDOF = /3dconnexion|spacemouse|space ?navigator|space ?pilot/i; // such pads report x, y, z, rx, ry, rz
 let ws = null;
-let actionCount = 0;
+let session = null;
 
 function log(text) {
   const li = document.createElement("li");
@@ -14,6 +15,39 @@ function send(message) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
 }
 
+// ---------------------------------------------------------------- joining: a participant link carries ?token=
+async function loadStudy(token) {
+  const response = await fetch("/api/participant/study", { headers: { Authorization: `Bearer ${token}` } });
+  const select = $("env");
+  select.replaceChildren();
+  if (!response.ok) {
+    $("study-name").textContent = (await response.json()).detail;
+    return;
+  }
+  const study = await response.json();
+  $("study-name").textContent = `${study.name}${study.instructions ? " — " + study.instructions : ""}`;
+  for (const env of study.environments) select.append(new Option(`${env.id} (${env.env_id})`, env.id));
+}
+
+const fromLink = new URLSearchParams(location.search).get("token");
+if (fromLink) {
+  $("token").value = fromLink;
+  loadStudy(fromLink);
+}
+$("token").addEventListener("change", () => loadStudy($("token").value.trim()));
+
+$("join").addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (ws) ws.close();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  ws = new WebSocket(`${scheme}://${location.host}/ws/play?token=${encodeURIComponent($("token").value.trim())}`);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => send({ type: "select_env", env: $("env").value });
+  ws.onmessage = (m) => (typeof m.data === "string" ? onEvent(JSON.parse(m.data)) : drawFrame(m.data));
+  ws.onclose = (m) => ($("status").textContent = `disconnected (${m.code})`);
+});
+
+// ---------------------------------------------------------------- what the server sends
 async function drawFrame(buffer) {
   const view = new DataView(buffer);
   $("step").textContent = view.getUint32(4, true);
@@ -27,31 +61,32 @@ async function drawFrame(buffer) {
   canvas.getContext("2d").drawImage(bitmap, 0, 0);
 }
 
-function showActions(space) {
-  const box = $("actions");
-  box.replaceChildren();
-  actionCount = space.type === "discrete" ? space.n : 0;
-  for (let i = 0; i < actionCount; i++) {
-    const b = document.createElement("button");
-    b.textContent = String(i);
-    b.onclick = () => send({ type: "action", action: i + (space.start || 0), keys: [`Button${i}`] });
-    box.append(b);
-  }
-}
-
 function onEvent(event) {
   switch (event.type) {
     case "session":
+      session = event;
       $("instructions").textContent = event.instructions;
       $("player").hidden = false;
-      showActions(event.action_space);
+      $("join").hidden = true;
+      $("speed-box").hidden = event.mode !== "realtime" && !event.step_while_held;
+      showTouchControls(event.touch_controls);
+      showCameras(event.cameras);
       $("status").textContent = `playing ${event.env_id}`;
+      break;
+    case "state":
+      onState(event);
       break;
     case "episode_started":
       log(`episode ${event.index} started`);
       break;
+    case "episode_finished":
+      log(`episode finished (${event.reason}) after ${event.num_steps} steps, return ${event.total_reward}: keep it?`);
+      break;
     case "episode_ended":
       log(`episode ended: ${event.state} (${event.reason}), ${event.num_steps} steps, return ${event.total_reward}`);
+      break;
+    case "session_ended":
+      log(`session ended: ${event.reason}`);
       break;
     case "error":
       log(`error ${event.code}: ${event.message}`);
@@ -59,22 +94,125 @@ function onEvent(event) {
   }
 }
 
-$("join").addEventListener("submit", (e) => {
-  e.preventDefault();
-  if (ws) ws.close();
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/ws/play?token=${encodeURIComponent($("token").value)}`);
-  ws.binaryType = "arraybuffer";
-  ws.onopen = () => send({ type: "select_env", env: $("env").value });
-  ws.onmessage = (m) => (typeof m.data === "string" ? onEvent(JSON.parse(m.data)) : drawFrame(m.data));
-  ws.onclose = (m) => ($("status").textContent = `disconnected (${m.code})`);
-});
+let paused = true;
+let awaitingSave = false;
+
+function onState(event) {
+  paused = event.state !== "running";
+  awaitingSave = event.state === "awaiting_save";
+  const hint = { paused: "press a key to play", idle: "Enter starts a new episode" }[event.state];
+  $("state").textContent = event.state + (event.reason ? ` (${event.reason})` : "") + (hint ? ` · ${hint}` : "");
+  $("save").hidden = !awaitingSave;
+  $("speed").value = event.fps;
+  $("fps").textContent = event.fps;
+  const quality = [...$("quality").options].reduce((best, o) =>
+    Math.abs(o.value - event.jpeg_quality) < Math.abs(best.value - event.jpeg_quality) ? o : best);
+  $("quality").value = quality.value;
+  if (event.camera !== null && event.camera !== undefined) $("camera").value = event.camera;
+}
+
+// ---------------------------------------------------------------- controls
+function showTouchControls(names) {
+  // On-screen controls send the same input state as keys, named like keys.
+  const box = $("touch");
+  box.replaceChildren();
+  for (const name of names) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = name;
+    const press = (down) => (e) => {
+      e.preventDefault();
+      down ? touched.add(name) : touched.delete(name);
+      sendInput();
+    };
+    b.addEventListener("pointerdown", press(true));
+    b.addEventListener("pointerup", press(false));
+    b.addEventListener("pointercancel", press(false));
+    b.addEventListener("pointerleave", press(false));
+    box.append(b);
+  }
+}
+
+function showCameras(cameras) {
+  $("camera-box").hidden = cameras.length === 0;
+  $("camera").replaceChildren(...cameras.map((c) => new Option(c, c)));
+}
+
+$("pause").addEventListener("click", () => send({ type: paused ? "resume" : "pause" }));
+$("new").addEventListener("click", () => send({ type: "new_episode" }));
+$("cancel").addEventListener("click", () => send({ type: "cancel" }));
+$("keep").addEventListener("click", () => send({ type: "save", save: true }));
+$("discard").addEventListener("click", () => send({ type: "save", save: false }));
+$("speed").addEventListener("change", () => send({ type: "set_fps", fps: Number($("speed").value) }));
+$("speed").addEventListener("input", () => ($("fps").textContent = $("speed").value));
+$("quality").addEventListener("change", () => send({ type: "set_quality", jpeg_quality: Number($("quality").value) }));
+$("camera").addEventListener("change", () => send({ type: "set_camera", camera: $("camera").value }));
+
+// ---------------------------------------------------------------- raw input: sent whenever it changes
+const held = new Set();
+const touched = new Set();
+let lastInput = "";
+
+function padState() {
+  const state = { buttons: [], axes: [], sixdof: [] };
+  for (const pad of navigator.getGamepads ? navigator.getGamepads() : []) {
+    if (!pad) continue;
+    const axes = pad.axes.map((a) => Math.round(a * 100) / 100);
+    if (SIXDOF.test(pad.id) && axes.length >= 6 && state.sixdof.length === 0) state.sixdof = axes.slice(0, 6);
+    else if (state.axes.length === 0) {
+      state.axes = axes;
+      state.buttons = pad.buttons.map((b) => b.value);
+    }
+  }
+  return state;
+}
+
+function sendInput() {
+  if (!session) return;
+  const state = { type: "input", keys: [...held], touch: [...touched], ...padState() };
+  const text = JSON.stringify(state);
+  if (text !== lastInput) {
+    lastInput = text;
+    send(state);
+  }
+}
+
+setInterval(sendInput, 50); // gamepads have no events for axis moves: poll them
+
+function cameraKey(key) {
+  // Keys 1-9 switch cameras, as in RLDS Creator, unless the environment binds the digit to an action.
+  if (!session || session.cameras.length === 0 || !/^[1-9]$/.test(key)) return false;
+  const bound = JSON.stringify(session.input_map).includes(`"${key}"`);
+  const camera = session.cameras[Number(key) - 1];
+  if (bound || camera === undefined) return false;
+  send({ type: "set_camera", camera });
+  return true;
+}
+
+// Once a control is used, keys go back to the game (a focused slider or list would swallow the arrows).
+for (const id of ["speed", "quality", "camera"]) $(id).addEventListener("change", (e) => e.target.blur());
+document.querySelectorAll(".controls button").forEach((b) => b.addEventListener("click", () => b.blur()));
 
 document.addEventListener("keydown", (e) => {
-  if (e.target.tagName === "INPUT") return;
-  if (e.key === "Enter") send({ type: "new_episode" });
-  else if (e.key === "Escape") send({ type: "end_episode", save: true });
-  else if (/^[0-9]$/.test(e.key) && Number(e.key) < actionCount) {
-    send({ type: "action", action: Number(e.key), keys: [e.key] });
+  if ($("join").contains(e.target) || !session) return;
+  if (awaitingSave && (e.key === "y" || e.key === "n")) send({ type: "save", save: e.key === "y" });
+  else if (e.key === "Enter") send({ type: "new_episode" });
+  else if (e.key === "Escape") send({ type: paused ? "resume" : "pause" });
+  else if (!cameraKey(e.key)) {
+    held.add(e.key);
+    sendInput();
   }
+  e.preventDefault();
+});
+
+document.addEventListener("keyup", (e) => {
+  held.delete(e.key);
+  sendInput();
+});
+
+window.addEventListener("blur", () => {
+  // Keys released while the window is not focused never send keyup: drop them rather than hold them forever.
+  held.clear();
+  touched.clear();
+  sendInput();
 });

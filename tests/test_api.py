@@ -13,7 +13,7 @@ import websockets
 
 from playcorder.sdk import ApiError, Client
 from playcorder.sdk.bot import ws_url
-from tests.factories import cartpole_study, pong_study
+from tests.factories import cartpole_study, pong_study, study
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +31,22 @@ def test_participant_token_is_not_a_designer_token(client: Client) -> None:
     with pytest.raises(ApiError) as err:
         Client(client.url, token).list_studies()
     assert err.value.status == 401
+
+
+def test_participant_sees_only_the_environments_of_their_study(client: Client) -> None:
+    spec = study({"id": "pong", "env_id": "ALE/Pong-v5", "instructions": "Return the ball."},
+                 {"id": "cartpole", "env_id": "CartPole-v1", "mode": "turn_based"}, name="choice")
+    created = client.create_study(spec | {"instructions": "Play both."})
+    participant = client.create_participant(created["id"])
+    seen = Client(client.url, participant["token"])._call("GET", "/api/participant/study")
+    assert seen["study_id"] == created["id"] and seen["participant_id"] == participant["participant_id"]
+    assert seen["instructions"] == "Play both." and "spec" not in seen
+    assert [(e["id"], e["env_id"], e["mode"], e["instructions"]) for e in seen["environments"]] == [
+        ("pong", "ALE/Pong-v5", "realtime", "Return the ball."), ("cartpole", "CartPole-v1", "turn_based", "")]
+    for token in (None, "pcp_unknown", client._http.headers["Authorization"].split()[1]):  # a designer's is no good
+        with pytest.raises(ApiError) as err:
+            Client(client.url, token)._call("GET", "/api/participant/study")
+        assert err.value.status == 401 and "participant token" in str(err.value.detail)
 
 
 def test_bad_spec_names_the_field(client: Client) -> None:
@@ -78,6 +94,16 @@ async def _recv_json(ws) -> dict:  # type: ignore[no-untyped-def]
             return json.loads(message)
 
 
+async def _next(ws, kind: str):  # type: ignore[no-untyped-def]
+    """The next message of one kind ("frame" for binary), skipping the others."""
+    while True:
+        message = await asyncio.wait_for(ws.recv(), 30)
+        if kind == "frame" and isinstance(message, bytes):
+            return message
+        if isinstance(message, str) and json.loads(message)["type"] == kind:
+            return json.loads(message)
+
+
 async def test_websocket_refuses_a_bad_token(services) -> None:  # type: ignore[no-untyped-def]
     async with websockets.connect(ws_url(services.url, "pcp_wrong")) as ws:
         event = await _recv_json(ws)
@@ -92,31 +118,29 @@ async def test_websocket_explains_bad_input(client: Client) -> None:
     token = client.create_participant(study["id"])["token"]
     async with websockets.connect(ws_url(client.url, token)) as ws:
         await ws.send("not json")
-        assert (await _recv_json(ws))["code"] == "bad_message"
+        event = await _recv_json(ws)
+        assert event["code"] == "bad_message" and "select_env" in event["message"] and "not json" in event["message"]
         await ws.send(json.dumps({"type": "action", "action": 0}))
         assert (await _recv_json(ws))["code"] == "no_session"
         await ws.send(json.dumps({"type": "select_env", "env": "pong"}))
         event = await _recv_json(ws)
         assert event["code"] == "unknown_env" and "cartpole" in event["message"]
         await ws.send(json.dumps({"type": "select_env", "env": "CartPole-v1"}))
-        session = await _recv_json(ws)
-        assert session["type"] == "session" and session["action_space"] == {"type": "discrete", "n": 2}
-        assert (await _recv_json(ws))["type"] == "episode_started"
+        session = await _next(ws, "session")
+        assert session["action_space"] == {"type": "discrete", "n": 2} and session["mode"] == "turn_based"
+        await _next(ws, "episode_started")
         await ws.send(json.dumps({"type": "action", "action": 5}))
-        event = await _recv_json(ws)
+        event = await _next(ws, "error")
         assert event["code"] == "bad_action" and "Discrete(2)" in event["message"] and "5" in event["message"]
+        await ws.send(json.dumps({"type": "set_fps", "fps": 99}))
+        event = await _next(ws, "error")
+        assert event["code"] == "bad_message" and "fps" in event["message"]
         await ws.send(json.dumps({"type": "action", "action": 1, "keys": ["Right"]}))
-        frame = await ws.recv()
-        assert isinstance(frame, bytes) and frame[:2] == b"PF"
+        frame = await _next(ws, "frame")
+        assert frame[:2] == b"PF"
         await ws.send(json.dumps({"type": "end_episode", "save": False}))
-        ended = await _recv_json(ws)
-        assert ended["type"] == "episode_ended" and ended["state"] == "cancelled" and ended["num_steps"] == 2
-
-
-def test_cli_without_token_says_how_to_get_one(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = {"PATH": "/usr/bin:/bin", "PLAYCORDER_URL": services.url, "PLAYCORDER_CONFIG": str(tmp_path / "none.json")}
-    out = subprocess.run([sys.executable, "-m", "playcorder.cli", "studies", "list"], env=env, capture_output=True, text=True)
-    assert out.returncode != 0 and "make run" in out.stderr
+        ended = await _next(ws, "episode_ended")
+        assert ended["state"] == "cancelled" and ended["num_steps"] == 2
 
 
 async def test_environment_that_fails_to_start_ends_the_session_with_a_reason(client: Client) -> None:
@@ -128,3 +152,9 @@ async def test_environment_that_fails_to_start_ends_the_session_with_a_reason(cl
         assert event["code"] == "env_failed" and "NoSuchGame-v0" in event["message"]
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 30)
+
+
+def test_cli_without_token_says_how_to_get_one(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"PATH": "/usr/bin:/bin", "PLAYCORDER_URL": services.url, "PLAYCORDER_CONFIG": str(tmp_path / "none.json")}
+    out = subprocess.run([sys.executable, "-m", "playcorder.cli", "studies", "list"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "make run" in out.stderr

@@ -106,3 +106,75 @@ def space_from_spec(spec: Spec) -> gymnasium.spaces.Space:
     if kind == "tuple":
         return spaces.Tuple([space_from_spec(s) for s in spec["spaces"]])
     raise ValueError(f"Unknown space spec type {kind!r} in {spec!r}")
+
+
+# ---------------------------------------------------------------- leaves: the arrays a value of a spec is made of
+def leaf_dtype(spec: Spec) -> np.dtype:
+    """dtype of a leaf space's values (box, discrete, multi_discrete, multi_binary), as Gymnasium samples them."""
+    kind = spec.get("type")
+    if kind == "box":
+        return np.dtype(spec["dtype"])
+    if kind in ("discrete", "multi_discrete"):
+        return np.dtype(spec.get("dtype", "int64"))
+    if kind == "multi_binary":
+        return np.dtype(np.int8)
+    raise ValueError(f"Expected a leaf space spec (box, discrete, multi_discrete, multi_binary), got {kind!r}")
+
+
+def leaf_shape(spec: Spec) -> tuple[int, ...]:
+    kind = spec.get("type")
+    if kind == "box":
+        return tuple(int(x) for x in spec["shape"])
+    if kind == "discrete":
+        return ()
+    if kind == "multi_discrete":
+        return tuple(np.shape(spec["nvec"]))
+    if kind == "multi_binary":
+        n = spec["n"]
+        return (int(n),) if isinstance(n, int) else tuple(int(x) for x in n)
+    raise ValueError(f"Expected a leaf space spec (box, discrete, multi_discrete, multi_binary), got {kind!r}")
+
+
+def leaf_layout(spec: Spec) -> list[tuple[np.dtype, tuple[int, ...]]]:
+    """(dtype, shape) of each leaf, depth first in the spec's order."""
+    kind = spec.get("type")
+    if kind == "dict":
+        return [x for sub in spec["spaces"].values() for x in leaf_layout(sub)]
+    if kind == "tuple":
+        return [x for sub in spec["spaces"] for x in leaf_layout(sub)]
+    return [(leaf_dtype(spec), leaf_shape(spec))]
+
+
+def leaves(spec: Spec, value: Any) -> list[np.ndarray]:
+    """Flatten a value of the space described by `spec` into C-contiguous arrays, in the spec's order."""
+    kind = spec.get("type")
+    if kind == "dict":
+        return [leaf for key, sub in spec["spaces"].items() for leaf in leaves(sub, value[key])]
+    if kind == "tuple":
+        return [leaf for sub, item in zip(spec["spaces"], value, strict=True) for leaf in leaves(sub, item)]
+    arr = np.asarray(value, dtype=leaf_dtype(spec))
+    shape = leaf_shape(spec)
+    if arr.shape != shape:
+        raise ValueError(f"Expected a {kind} value of shape {shape}, got shape {arr.shape}")
+    # (np.ascontiguousarray would turn a 0-d value, e.g. of a Discrete space, into shape (1,))
+    return [arr if arr.flags.c_contiguous else np.array(arr, order="C")]
+
+
+def unflatten(spec: Spec, arrays: list[np.ndarray]) -> Any:
+    """Inverse of `leaves`: dicts and tuples rebuilt around the arrays."""
+    it = iter(arrays)
+
+    def build(s: Spec) -> Any:
+        if s.get("type") == "dict":
+            return {k: build(sub) for k, sub in s["spaces"].items()}
+        if s.get("type") == "tuple":
+            return tuple(build(sub) for sub in s["spaces"])
+        return next(it)
+
+    return build(spec)
+
+
+def zeros(spec: Spec) -> Any:
+    """A value of the space's structure with every leaf zero: the placeholder action of an RLDS last step."""
+    return unflatten(spec, [np.zeros(shape, dtype) for dtype, shape in leaf_layout(spec)])
+

@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .inputs import InputMap
+
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
+
+
+class RenderSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    width: int | None = Field(None, ge=16, le=1920, description="rendered frame width (families that can render any size)")
+    height: int | None = Field(None, ge=16, le=1920, description="rendered frame height")
+    jpeg_quality: int = Field(80, ge=1, le=100, description="initial JPEG quality; participants may switch live")
+    shadows: bool = Field(True, description="MuJoCo: render shadows (off saves most of the CPU cost of a frame)")
+    camera: str | int | None = Field(None, description="initial camera name or id for envs with several cameras")
 
 
 class EnvironmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(..., description="key of this environment within the study, e.g. 'pong'")
-    env_id: str = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5'")
+    env_id: str = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5', 'procgen/coinrun', 'HalfCheetah-v5'")
+    family: Family = Field("auto", description="environment family; 'auto' infers it from env_id")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
+    mode: Literal["realtime", "turn_based"] = Field("realtime", description="realtime: stepped at fps; turn_based: on input")
+    fps: int = Field(15, ge=1, le=60, description="realtime steps per second (participants may change it live)")
+    step_while_held: bool = Field(False, description="turn_based: keep stepping (at fps) while an input is held")
     max_episode_steps: int | None = Field(None, ge=1, description="episode is truncated after this many steps")
+    input_map: InputMap | None = Field(None, description="overrides the family's default input map")
     instructions: str = ""
-    jpeg_quality: int = Field(85, ge=1, le=100)
+    render: RenderSpec = Field(default_factory=RenderSpec)
+    idle_pause_s: float = Field(6.0, gt=0, description="realtime: pause after this many seconds without input")
+    pause_expiry_s: float = Field(600.0, gt=0, description="a session paused this long ends; its episode is abandoned")
 
     @field_validator("id")
     @classmethod
@@ -26,6 +46,16 @@ class EnvironmentSpec(BaseModel):
         if not _KEY.match(v):
             raise ValueError(f"Expected an environment id of letters, digits, '_', '.', '-' (max 64), got {v!r}")
         return v
+
+    @property
+    def resolved_family(self) -> str:
+        if self.family != "auto":
+            return self.family
+        if self.env_id.startswith("ALE/"):
+            return "atari"
+        if self.env_id.startswith("procgen"):
+            return "procgen"
+        return "gymnasium"  # the worker refines this to "mujoco" from the registry's entry point
 
 
 class StudySpec(BaseModel):

@@ -1,4 +1,4 @@
-"""Creating environments from specs, turning client actions into valid actions, and encoding frames."""
+"""Turning client actions into valid actions, and encoding frames."""
 
 from __future__ import annotations
 
@@ -7,30 +7,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import simplejpeg
-
-from playcorder.specs import EnvironmentSpec
-
-_registered = False
-
-
-def _register_families() -> None:
-    global _registered
-    if not _registered:
-        import ale_py
-
-        gym.register_envs(ale_py)
-        _registered = True
-
-
-def make_env(spec: EnvironmentSpec) -> gym.Env:
-    _register_families()
-    kwargs = dict(spec.kwargs)
-    if spec.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = spec.max_episode_steps
-    try:
-        return gym.make(spec.env_id, render_mode="rgb_array", **kwargs)
-    except gym.error.Error as err:
-        raise ValueError(f"Expected a registered Gymnasium environment for {spec.env_id!r}: {err}") from err
 
 
 def to_action(space: gym.Space, raw: Any) -> Any:
@@ -47,15 +23,6 @@ def to_action(space: gym.Space, raw: Any) -> Any:
     if not space.contains(action):
         raise ValueError(f"Expected an action in {space}, got {raw!r}")
     return action
-
-
-def placeholder_action(space: gym.Space) -> Any:
-    """RLDS keeps an action on the last step; it is a placeholder of the right type."""
-    if isinstance(space, gym.spaces.Discrete):
-        return int(space.start)
-    if isinstance(space, gym.spaces.Box):
-        return np.zeros(space.shape, dtype=space.dtype)
-    return gym.spaces.utils.flatten_space(space).sample() * 0
 
 
 def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:

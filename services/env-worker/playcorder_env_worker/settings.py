@@ -23,5 +23,6 @@ class Settings(ServiceSettings):
     worker_threads: int = Field(4, ge=1, description="env WORKER_THREADS: threads stepping, rendering and encoding")
     heartbeat_interval: float = Field(1.0, gt=0, description="env HEARTBEAT_INTERVAL: seconds between announcements")
     chunk_max_steps: int = Field(64, ge=1, description="env CHUNK_MAX_STEPS: steps per recorded chunk at most")
-    chunk_max_age: float = Field(1.0, gt=0, description="env CHUNK_MAX_AGE: seconds a step may wait before publish")
+    chunk_max_age: float = Field(0.5, gt=0, description="env CHUNK_MAX_AGE: seconds a step may wait before publish "
+                                                         "(what a worker crash can lose)")
     max_payload: int = Field(1 << 20, description="env MAX_PAYLOAD: NATS max payload; chunks stay below it")

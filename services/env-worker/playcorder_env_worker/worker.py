@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from playcorder.bus import connect, ensure_streams, subjects_for
-from playcorder.messages import CloseSession, OpenSession, OpenSessionReply, WorkerHeartbeat, worker_input
+from playcorder.messages import CloseSession, OpenSession, OpenSessionReply, Resync, WorkerHeartbeat, worker_input
 
 from .publisher import RecordingPublisher
 from .session import PlaySession
@@ -30,6 +32,7 @@ class Worker:
         self.sessions: dict[str, PlaySession] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.draining = False
+        self.started_at = datetime.now(timezone.utc)
         self._heartbeat_task: asyncio.Task[None] | None = None
 
     @property
@@ -37,7 +40,8 @@ class Worker:
         return self.nc is not None and self.nc.is_connected and not self.draining
 
     async def start(self) -> None:
-        self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}")
+        self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}",
+                                on_reconnect=self._resync_sessions)
         await ensure_streams(self.nc, self.subjects)
         await self.nc.subscribe(self.subjects.worker_open(self.settings.worker_id), cb=self._on_open)
         await self.nc.subscribe(self.subjects.announce, cb=self._on_announce)
@@ -59,13 +63,16 @@ class Worker:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------- capacity announcements
+    def load(self) -> WorkerHeartbeat:
+        return WorkerHeartbeat(
+            worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=len(self.sessions),
+            draining=self.draining, sent_at=datetime.now(timezone.utc), started_at=self.started_at,
+            recording=sorted(e for s in self.sessions.values() for e in s.publisher.open_episodes),
+        )
+
     async def _heartbeat(self) -> None:
         assert self.nc is not None
-        hb = WorkerHeartbeat(
-            worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=len(self.sessions),
-            draining=self.draining, sent_at=datetime.now(timezone.utc),
-        )
-        await self.nc.publish(self.subjects.heartbeat, hb.model_dump_json().encode())
+        await self.nc.publish(self.subjects.heartbeat, self.load().model_dump_json().encode())
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -80,22 +87,33 @@ class Worker:
     async def _on_announce(self, msg: Msg) -> None:
         await self._heartbeat()
 
+    async def _resync_sessions(self) -> None:
+        """Events sent while we were cut off from NATS are lost: each session tells its client its state again."""
+        for session in self.sessions.values():
+            session.inputs.put_nowait(Resync(type="resync"))
+
     # ---------------------------------------------------------------- sessions
+    async def _reply(self, msg: Msg, accepted: bool, reason: str = "") -> None:
+        reply = OpenSessionReply(accepted=accepted, worker_id=self.settings.worker_id, reason=reason, load=self.load())
+        await msg.respond(reply.model_dump_json().encode())
+
     async def _on_open(self, msg: Msg) -> None:
         try:
             req = OpenSession.model_validate_json(msg.data)
         except ValidationError as err:
-            await msg.respond(OpenSessionReply(accepted=False, worker_id=self.settings.worker_id, reason=str(err)).model_dump_json().encode())
+            await self._reply(msg, False, f"Expected an OpenSession request: {err}")
             return
         if self.draining or len(self.sessions) >= self.settings.worker_capacity:
-            reason = "draining" if self.draining else "full"
-            await msg.respond(OpenSessionReply(accepted=False, worker_id=self.settings.worker_id, reason=reason).model_dump_json().encode())
+            await self._reply(msg, False, "draining" if self.draining else "full")
             return
         session = self._create_session(req)
         self.sessions[req.session_id] = session
-        await msg.respond(OpenSessionReply(accepted=True, worker_id=self.settings.worker_id).model_dump_json().encode())
+        # Subscribe before accepting: the gateway relays input as soon as it has the reply, and core NATS drops
+        # messages nobody is subscribed to yet.
+        sub = await self.nc.subscribe(self.subjects.session_input(req.session_id), cb=self._input_handler(session))  # type: ignore[union-attr]
+        await self._reply(msg, True)
         await self._heartbeat()
-        task = asyncio.create_task(self._run_session(session))
+        task = asyncio.create_task(self._run_session(session, sub))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -115,17 +133,18 @@ class Worker:
         )
         return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event)
 
-    async def _run_session(self, session: PlaySession) -> None:
-        assert self.nc is not None
-        sid = session.open.session_id
-
+    @staticmethod
+    def _input_handler(session: PlaySession) -> Callable[[Msg], Awaitable[None]]:
         async def on_input(msg: Msg) -> None:
             try:
                 session.inputs.put_nowait(worker_input.validate_json(msg.data))
-            except ValidationError as err:
-                log.warning("session %s: dropped invalid input from gateway: %s", sid, err)
+            except ValidationError as err:  # the gateway validated it; a mismatch means mixed versions
+                log.warning("session %s: dropped invalid input from gateway: %s", session.open.session_id, err)
 
-        sub = await self.nc.subscribe(self.subjects.session_input(sid), cb=on_input)
+        return on_input
+
+    async def _run_session(self, session: PlaySession, sub: Subscription) -> None:
+        sid = session.open.session_id
         try:
             await session.run()
         except Exception:

@@ -8,7 +8,8 @@ from .settings import Settings
 
 def main() -> None:
     settings = Settings()
-    serve("gateway", create_app, settings, settings.host, settings.port)  # type: ignore[arg-type]
+    serve("gateway", create_app, settings, settings.host, settings.port,  # type: ignore[arg-type]
+          notsent_lowat=settings.ws_notsent_lowat)
 
 
 if __name__ == "__main__":

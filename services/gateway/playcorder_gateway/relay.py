@@ -11,8 +11,8 @@ from collections import deque
 from fastapi import WebSocket
 
 
-# Worker errors after which the session is over: deliver them, then close the socket.
-FINAL_ERRORS = (b'"code":"env_failed"', b'"code":"session_failed"')
+# Events after which the worker has ended the session: deliver them, then close the socket.
+FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"', b'{"type":"error","code":"session_failed"')
 
 
 class OutgoingQueue:
@@ -49,6 +49,6 @@ class OutgoingQueue:
                     await ws.send_bytes(data)
                 else:
                     await ws.send_text(data.decode())
-                    if data.startswith(b'{"type":"error"') and any(code in data for code in FINAL_ERRORS):
+                    if data.startswith(FINAL_EVENTS):
                         return
             self._ready.clear()

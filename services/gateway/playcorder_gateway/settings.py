@@ -6,12 +6,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from playcorder.settings import DatabaseSettings, NatsSettings, ServiceSettings
+from playcorder.settings import DatabaseSettings, NatsSettings, S3Settings, ServiceSettings
 
 
 class Settings(ServiceSettings):
     nats: NatsSettings = NatsSettings()
     database: DatabaseSettings
+    s3: S3Settings
     host: str = Field("127.0.0.1", validation_alias="GATEWAY_HOST", description="env GATEWAY_HOST")
     port: int = Field(8000, validation_alias="GATEWAY_PORT", description="env GATEWAY_PORT")
     gateway_id: str = Field("gateway", description="env GATEWAY_ID: name in logs and session records")
@@ -19,5 +20,8 @@ class Settings(ServiceSettings):
     worker_ttl: float = Field(5.0, gt=0, description="env WORKER_TTL: a worker silent this long is considered gone")
     no_capacity_retry: float = Field(5.0, gt=0, description="env NO_CAPACITY_RETRY: seconds clients wait before retrying")
     frame_queue: int = Field(4, ge=1, description="env FRAME_QUEUE: display frames buffered per client before dropping")
+    ws_notsent_lowat: int = Field(
+        65536, ge=4096, description="env WS_NOTSENT_LOWAT: bytes a client connection may hold unsent in the kernel; "
+                                    "beyond it the gateway drops display frames rather than let them queue up as lag")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")

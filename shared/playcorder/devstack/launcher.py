@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import signal
 import threading
 from pathlib import Path
+from typing import IO
 
 from ..admin import create_designer_token, token_is_valid
 from ..db.migrate import upgrade
@@ -34,9 +37,25 @@ def _designer_token(root: Path, database_url: str) -> str:
     return token
 
 
+def _lock(root: Path) -> IO[str]:
+    """One `playcorder dev` per root: a second would share the first one's servers and lose them as it stops."""
+    handle = open(root / "dev.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        raise SystemExit(f"error: another `playcorder dev` (pid {handle.read().strip() or '?'}) is using {root}; "
+                         "stop it first (Ctrl-C), or pass --root for a separate stack") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle  # the lock lasts as long as this file stays open
+
+
 def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> None:
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
+    lock = _lock(root)  # noqa: F841 - held until the process exits
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -39,49 +39,52 @@ def ws_url(base_url: str, token: str) -> str:
 
 async def play(base_url: str, token: str, env: str, episodes: int, max_steps: int | None = None,
                seed: int | None = None, timeout: float = 60.0) -> BotSummary:
-    """Play `episodes` episodes; with max_steps the bot ends (and saves) each episode after that many actions."""
+    """Play `episodes` episodes, acting on every frame; with max_steps the bot ends (and saves) an episode early.
+
+    Works in both modes: turn-based, each action is one step; realtime, the worker steps at its fps with the
+    bot's latest action held. Finished episodes are kept (`save`), as a participant confirming would.
+    """
     summary = BotSummary()
     async with websockets.connect(ws_url(base_url, token), max_size=None) as ws:
         await ws.send(json.dumps({"type": "select_env", "env": env}))
         space = None
-        rng_seed = seed
-        steps_in_episode = 0
         ending = False
 
-        async def act() -> None:
-            nonlocal steps_in_episode, ending
-            if max_steps is not None and steps_in_episode >= max_steps:
-                if not ending:
-                    ending = True
-                    await ws.send(json.dumps({"type": "end_episode", "save": True}))
-                return
-            action = jsonable(space.sample())  # type: ignore[union-attr]
-            await ws.send(json.dumps({"type": "action", "action": action, "keys": []}))
-            steps_in_episode += 1
-            summary.actions += 1
+        async def send(message: dict[str, Any]) -> None:
+            await ws.send(json.dumps(message))
 
         while True:
             message = await asyncio.wait_for(ws.recv(), timeout)
             if isinstance(message, bytes):
                 frame = frames.unpack(message)
                 summary.frames += 1
-                if not frame.is_last:
-                    await act()
+                if frame.is_last or ending or space is None:
+                    continue
+                if max_steps is not None and frame.step >= max_steps:
+                    ending = True
+                    await send({"type": "end_episode", "save": True})
+                    continue
+                await send({"type": "action", "action": jsonable(space.sample()), "keys": []})
+                summary.actions += 1
                 continue
             event = json.loads(message)
             kind = event["type"]
             if kind == "error":
                 raise BotError(f"{event['code']}: {event['message']}")
+            if kind == "session_ended":
+                raise BotError(f"the worker ended the session: {event['reason']}")
             if kind == "session":
                 space = space_from_spec(event["action_space"])
-                space.seed(rng_seed if rng_seed is not None else int(np.random.SeedSequence().entropy % (1 << 31)))
+                space.seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 31)))
             elif kind == "episode_started":
-                steps_in_episode, ending = 0, False
+                ending = False
+            elif kind == "episode_finished":
+                await send({"type": "save", "save": True})
             elif kind == "episode_ended":
                 summary.episodes += 1
                 summary.steps += event["num_steps"]
                 summary.episode_details.append({k: event[k] for k in ("episode_id", "state", "reason", "num_steps", "total_reward")})
                 if summary.episodes >= episodes:
-                    await ws.send(json.dumps({"type": "close"}))
+                    await send({"type": "close"})
                     return summary
-                await ws.send(json.dumps({"type": "new_episode"}))
+                await send({"type": "new_episode"})

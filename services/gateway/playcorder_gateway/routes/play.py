@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from playcorder.db.models import PlaySession, Study
-from playcorder.messages import CloseSession, ErrorEvent, OpenSession, SelectEnv, client_message
+from playcorder.messages import CLIENT_TYPES, CloseSession, ErrorEvent, OpenSession, SelectEnv, client_message
 from playcorder.specs import StudySpec
 
 from ..deps import lookup_token
@@ -36,8 +36,8 @@ async def _receive_message(ws: WebSocket):  # type: ignore[no-untyped-def]
         try:
             return client_message.validate_json(raw)
         except ValidationError as err:
-            await _error(ws, "bad_message", f"Expected a JSON message with type in select_env, action, new_episode, "
-                                            f"end_episode, close; got {raw[:200]!r}: {err.errors()[0]['msg']}")
+            await _error(ws, "bad_message", f"Expected a JSON message with type in {CLIENT_TYPES}, "
+                                            f"got {raw[:200]!r}: {err.errors()[0]['msg']}")
 
 
 @router.websocket("/ws/play")
@@ -86,8 +86,13 @@ async def play(ws: WebSocket, token: str = Query("", description="participant to
         db.add(PlaySession(id=session_id, study_id=study.id, participant_id=row.participant_id, env=env.id, worker_id=worker_id))
         await db.commit()
     log.info("session %s placed on %s", session_id, worker_id)
-    await _relay(ws, state, session_id, worker_id, out)
+    state.relayed.add(session_id)
+    try:
+        await _relay(ws, state, session_id, worker_id, out)
+    finally:
+        state.relayed.discard(session_id)
     await sub.unsubscribe()
+    log.info("session %s ended; %d display frames dropped for a slow client", session_id, out.dropped_frames)
     async with state.sessions() as db:
         record = await db.get(PlaySession, session_id)
         if record is not None:
@@ -127,5 +132,5 @@ async def _relay(ws: WebSocket, state, session_id: str, worker_id: str, out: Out
         await state.nc.publish(input_subject, CloseSession(type="close").model_dump_json().encode())
         try:
             await ws.close()
-        except RuntimeError:
+        except (RuntimeError, WebSocketDisconnect):  # the client is already gone
             pass

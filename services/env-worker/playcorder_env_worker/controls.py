@@ -1,0 +1,66 @@
+"""Turns a participant's input into actions through the environment's input map, or takes explicit actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from playcorder.inputs import ContinuousMapper, DiscreteMap, DiscreteMapper, InputMap, InputState
+
+from .envs import to_action
+
+
+class Controls:
+    def __init__(self, input_map: InputMap, space: gym.Space) -> None:
+        self.space = space
+        self.input_map = input_map
+        if isinstance(input_map, DiscreteMap):
+            if not isinstance(space, gym.spaces.Discrete):
+                raise ValueError(f"Expected a Discrete action space for a discrete input map, got {space}")
+            self.mapper: Any = DiscreteMapper(input_map, int(space.n))
+        else:
+            if not isinstance(space, gym.spaces.Box):
+                raise ValueError(f"Expected a Box action space for a continuous input map, got {space}")
+            self.mapper = ContinuousMapper(input_map, space.low, space.high)
+        self.state = InputState()
+        self.previous = InputState()
+        self.explicit: Any = None
+
+    def update(self, state: InputState) -> bool:
+        """Take a new input state; returns whether a bound input was newly pressed (a turn-based step)."""
+        if type(state) is not InputState:  # the `input` message: record the state, not the envelope
+            state = InputState.model_construct(**{name: getattr(state, name) for name in InputState.model_fields})
+        self.previous, self.state, self.explicit = self.state, state, None
+        return bool(self.mapper.pressed_new(self.previous, state)) if hasattr(self.mapper, "pressed_new") else self.held()
+
+    def set_explicit(self, raw: Any) -> Any:
+        self.explicit = to_action(self.space, raw)
+        return self.explicit
+
+    def held(self) -> bool:
+        return self.explicit is not None or self.input_held()
+
+    def input_held(self) -> bool:
+        """A bound key, button or axis is held right now (a participant holding a key is not idle)."""
+        return bool(self.mapper.held(self.state))
+
+    def action(self, dt: float) -> Any:
+        if self.explicit is not None:
+            return self.explicit
+        if isinstance(self.mapper, DiscreteMapper):
+            # Maps bind indices 0..n-1; the space may start elsewhere.
+            return to_action(self.space, int(self.space.start) + self.mapper.action(self.state))
+        return self.mapper.action(self.state, dt)
+
+    def reset(self) -> None:
+        self.explicit = None
+        if hasattr(self.mapper, "reset"):
+            self.mapper.reset()
+
+    def raw(self) -> dict[str, Any]:
+        """The input state recorded with a step: only what was in use, to keep records small."""
+        raw = {k: v for k, v in self.state.model_dump().items() if v}
+        if self.explicit is not None:
+            raw["explicit"] = True
+        return raw

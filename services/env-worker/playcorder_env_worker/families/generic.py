@@ -1,0 +1,17 @@
+"""Any other registered Gymnasium env (CartPole, MiniGrid, ...): native frames, default map from the action space."""
+
+from __future__ import annotations
+
+from playcorder.specs import EnvironmentSpec
+
+from . import PreparedEnv, make_gym
+
+
+def make(spec: EnvironmentSpec) -> PreparedEnv:
+    from playcorder.inputs import default_map_for
+
+    env = make_gym(spec)
+    get_meanings = getattr(env.unwrapped, "get_action_meanings", None)
+    meanings = list(get_meanings()) if callable(get_meanings) else None
+    return PreparedEnv(env=env, family="gymnasium", action_meanings=meanings,
+                       default_input_map=default_map_for(env.action_space, meanings=meanings))

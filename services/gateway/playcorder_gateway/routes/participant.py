@@ -1,0 +1,43 @@
+"""What a participant may see of their study: its name, instructions and environments, to pick one to play."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+
+from playcorder.db.models import Study
+from playcorder.specs import StudySpec
+
+from ..deps import DbSession, ParticipantToken
+
+router = APIRouter(prefix="/api/participant", tags=["participants"])
+
+
+class EnvironmentChoice(BaseModel):
+    id: str
+    env_id: str
+    mode: str
+    instructions: str
+
+
+class ParticipantStudy(BaseModel):
+    study_id: str
+    participant_id: str
+    name: str
+    description: str
+    instructions: str
+    environments: list[EnvironmentChoice]
+
+
+@router.get("/study", response_model=ParticipantStudy)
+async def my_study(token: ParticipantToken, db: DbSession) -> ParticipantStudy:
+    study = await db.get(Study, token.study_id)
+    if study is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the study of this token, got none ({token.study_id})")
+    spec = StudySpec.model_validate(study.spec)
+    return ParticipantStudy(
+        study_id=study.id, participant_id=token.participant_id or "", name=spec.name, description=spec.description,
+        instructions=spec.instructions,
+        environments=[EnvironmentChoice(id=e.id, env_id=e.env_id, mode=e.mode, instructions=e.instructions)
+                      for e in spec.environments],
+    )

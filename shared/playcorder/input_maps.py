@@ -1,0 +1,233 @@
+"""Input mapping: virtual keys from an input state, discrete and continuous mappers, and default maps per action space."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from gymnasium import spaces
+
+from .inputs import AxisBinding, ContinuousMap, DiscreteMap, InputMap, InputState, KeyBinding, normalise_key, parse_combo
+
+_DPAD = {12: "Up", 13: "Down", 14: "Left", 15: "Right"}  # Gamepad API standard mapping
+_STICK = {0: ("Left", "Right"), 1: ("Up", "Down")}  # left stick x, y (y is negative upwards)
+
+
+def virtual_keys(state: InputState, dead_zone: float = 0.5) -> frozenset[str]:
+    """Held keys and touch controls, plus gamepad inputs beyond dead_zone as Button{i} and Axis{i}+/-.
+
+    The d-pad and left stick also act as arrows and button 0 (A) as Space, so keyboard maps work on a pad.
+    """
+    held = {normalise_key(k) for k in (*state.keys, *state.touch)}
+    for i, v in enumerate(state.buttons):
+        if v > dead_zone:
+            held.update({f"Button{i}", _DPAD.get(i, ""), "Space" if i == 0 else ""})
+    for i, v in enumerate(state.axes):
+        if abs(v) > dead_zone:
+            held.update({f"Axis{i}{'+' if v > 0 else '-'}", _STICK[i][v > 0] if i in _STICK else ""})
+    held.discard("")
+    return frozenset(held)
+
+
+class DiscreteMapper:
+    """Held virtual keys -> one action: of the bound combinations fully held, the one with most keys wins."""
+
+    def __init__(self, input_map: DiscreteMap, n_actions: int) -> None:
+        for text, action in [*input_map.bindings.items(), ("noop", input_map.noop)]:
+            if not 0 <= action < n_actions:
+                raise ValueError(
+                    f"Expected action indices below {n_actions} (the action space's n), got {action} for {text!r}")
+        self.map, self.n_actions = input_map, n_actions
+        # sorted() is stable, so ties between equally large combinations go to the earlier binding
+        combos = [(frozenset(parse_combo(t)), a) for t, a in input_map.bindings.items()]
+        self._combos = sorted(combos, key=lambda c: -len(c[0]))
+
+    def _matches(self, state: InputState) -> list[int]:
+        held = virtual_keys(state)
+        return [a for keys, a in self._combos if keys <= held]
+
+    def action(self, state: InputState) -> int:
+        return next(iter(self._matches(state)), self.map.noop)
+
+    def held(self, state: InputState) -> bool:
+        """Whether a whole bound combination is held (a lone modifier of 'Shift+Up' is not)."""
+        return bool(self._matches(state))
+
+    def pressed_new(self, prev: InputState, state: InputState) -> bool:
+        """Whether a bound combination became held since prev (releasing keys never counts)."""
+        now, before = virtual_keys(state), virtual_keys(prev)
+        return any(keys <= now and not keys <= before for keys, _ in self._combos)
+
+
+class ContinuousMapper:
+    """Axes set a dimension directly (overriding keys while beyond their dead zone); held keys ramp it over time."""
+
+    def __init__(self, input_map: ContinuousMap, low: np.ndarray, high: np.ndarray) -> None:
+        low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        if low.shape != high.shape:
+            raise ValueError(f"Expected low and high of one shape, got {low.shape} and {high.shape}")
+        size = low.size
+        for where, b in [*((f"axes[{i}]", b) for i, b in enumerate(input_map.axes)),
+                         *((f"keys[{i}]", b) for i, b in enumerate(input_map.keys))]:
+            if b.dim >= size:
+                raise ValueError(f"Expected dims below {size} (the action space's size), got {b.dim} in {where}")
+        self.map, self.shape = input_map, low.shape
+        self.low, self.high = low.ravel(), high.ravel()
+        # an unbounded dimension has no range to map onto: it gets centre 0 and half-range 1
+        finite = np.isfinite(self.low) & np.isfinite(self.high)
+        lo, hi = np.where(finite, self.low, -1.0), np.where(finite, self.high, 1.0)
+        self.centre, self.half = (lo + hi) / 2, (hi - lo) / 2
+        self.ramp = np.zeros(size)  # key-driven position per dim, in half-ranges from the centre
+
+    def _axis(self, b: AxisBinding, state: InputState) -> float:
+        kind, index = b.source.split(":")
+        values = {"axis": state.axes, "sixdof": state.sixdof, "button": state.buttons}[kind]
+        v = values[int(index)] if int(index) < len(values) else 0.0
+        v = -v if b.invert else v
+        if abs(v) <= b.dead_zone:
+            return 0.0
+        # rescaled so the output starts at 0 at the dead zone's edge instead of jumping there
+        return math.copysign((abs(v) - b.dead_zone) / (1 - b.dead_zone), v) * b.scale
+
+    def action(self, state: InputState, dt: float) -> np.ndarray:
+        if not (dt >= 0 and math.isfinite(dt)):
+            raise ValueError(f"Expected dt as seconds >= 0, got {dt!r}")
+        axis, active = np.zeros_like(self.ramp), np.zeros(self.ramp.shape, bool)
+        for b in self.map.axes:
+            if v := self._axis(b, state):
+                axis[b.dim] += v
+                active[b.dim] = True
+        held, direction = virtual_keys(state), np.zeros_like(self.ramp)
+        for k in self.map.keys:
+            direction[k.dim] += k.direction if k.key in held else 0
+        direction, step = np.clip(direction, -1, 1), self.map.ramp_per_s * dt
+        # an overriding axis freezes the ramp, so letting go of the stick does not reveal a wound-up key value
+        moving, idle = (direction != 0) & ~active, (direction == 0) & ~active
+        self.ramp[moving] = np.clip(self.ramp[moving] + direction[moving] * step, -1, 1)
+        if self.map.release == "return":
+            self.ramp[idle] -= np.clip(self.ramp[idle], -step, step)
+        out = self.centre + np.where(active, axis, self.ramp) * self.half
+        return np.clip(out, self.low, self.high).astype(np.float32).reshape(self.shape)
+
+    def reset(self) -> None:
+        self.ramp[:] = 0.0
+
+    def held(self, state: InputState) -> bool:
+        held = virtual_keys(state)
+        return any(k.key in held for k in self.map.keys) or any(self._axis(b, state) for b in self.map.axes)
+
+
+_ALE_WORDS = {"UP": "Up", "DOWN": "Down", "LEFT": "Left", "RIGHT": "Right", "FIRE": "Space"}
+_WASD = {"Up": "W", "Down": "S", "Left": "A", "Right": "D", "Space": "Space"}
+
+
+def _ale_keys(meaning: str) -> list[str]:
+    """'UPLEFTFIRE' -> ['Up', 'Left', 'Space']; [] when it is not made of ALE's words."""
+    rest, keys = meaning.strip().upper(), []
+    while rest:
+        word = next((w for w in _ALE_WORDS if rest.startswith(w)), None)
+        if word is None:
+            return []
+        keys.append(_ALE_WORDS[word])
+        rest = rest[len(word):]
+    return keys
+
+
+def _meaning_bindings(meanings: Sequence[str], strict: bool) -> tuple[dict[str, int], int]:
+    combos, noop = [], 0
+    for i, meaning in enumerate(meanings):
+        if meaning.strip().upper() == "NOOP":
+            noop = i
+        elif keys := _ale_keys(meaning):
+            combos.append((keys, i))
+        elif strict:
+            raise ValueError(
+                f"Expected ALE action meanings made of NOOP, UP, DOWN, LEFT, RIGHT, FIRE, got {meaning!r} at {i}")
+    bindings: dict[str, int] = {}
+    for keys, i in combos:  # arrows first, then WASD as alternatives, so ties keep preferring arrows
+        bindings.setdefault("+".join(keys), i)
+    for keys, i in combos:
+        bindings.setdefault("+".join(_WASD[k] for k in keys), i)
+    return bindings, noop
+
+
+def default_atari_map(meanings: Sequence[str]) -> DiscreteMap:
+    """ALE meanings -> arrows + Space (UPFIRE: 'Up+Space'), with WASD + Space as alternatives; NOOP is the noop."""
+    bindings, noop = _meaning_bindings(meanings, strict=True)
+    return DiscreteMap(bindings=bindings, noop=noop)
+
+
+def default_procgen_map(combos: Sequence[tuple[str, ...]]) -> DiscreteMap:
+    """Procgen's button combos (('LEFT', 'UP'), ('D',), ...) -> arrows and letter keys; the empty combo is the noop."""
+    bindings, noop = {}, 0
+    for i, combo in enumerate(combos):
+        if not combo:
+            noop = i
+        else:
+            bindings.setdefault("+".join(normalise_key(b) for b in combo), i)
+    return DiscreteMap(bindings=bindings, noop=noop)
+
+
+_KEY_PAIRS = ("QA", "WS", "ED", "RF", "TG", "YH", "UJ", "IK")  # + and - keys of dims 0..7
+
+
+def default_box_map(low: np.ndarray, high: np.ndarray) -> ContinuousMap:
+    """Gamepad axes 0-3 then triggers (buttons 6, 7) and 6-DOF axes drive dims in order; key pairs Q/A, W/S, ... ramp them.
+
+    Stick y axes are inverted so pushing up is positive, like the Up arrow; 1-2 dim spaces also get the arrows.
+    """
+    n = np.asarray(low).size
+    if n == 0 or np.asarray(high).size != n:
+        raise ValueError(f"Expected low and high with one or more values each, got {np.shape(low)} and {np.shape(high)}")
+    axes = [AxisBinding(source=f"axis:{i}", dim=i, invert=i in (1, 3)) for i in range(min(n, 4))]
+    # triggers rest at 0, so they push their dims from the centre towards high only
+    axes += [AxisBinding(source=f"button:{b}", dim=d) for d, b in ((4, 6), (5, 7)) if d < n]
+    axes += [AxisBinding(source=f"sixdof:{i}", dim=i) for i in range(min(n, 6))]
+    pairs = [("Right", "Left"), ("Up", "Down")][:n] if n <= 2 else []
+    pairs += [tuple(p) for p in _KEY_PAIRS[:n]]  # after the arrows, so d % n restarts at dim 0
+    keys = [KeyBinding(key=k, dim=d % n, direction=s) for d, pair in enumerate(pairs) for k, s in zip(pair, (1, -1))]
+    return ContinuousMap(axes=axes, keys=keys)
+
+
+def default_discrete_map(n: int, meanings: Sequence[str] | None = None) -> DiscreteMap:
+    """Other Discrete spaces: ALE-style meanings if given, else n=2: Left 0, Right 1; n=3: Left 0, Right 2, noop 1
+    (MountainCar, Acrobot); n>=4: Left 0, Down 1, Right 2, Up 3 (FrozenLake). Digits '1'..'9', '0' pick actions 0..9.
+    """
+    if n < 1:
+        raise ValueError(f"Expected a Discrete space with n >= 1, got n={n}")
+    if meanings is not None and len(meanings) != n:
+        raise ValueError(f"Expected {n} action meanings, got {len(meanings)}")
+    bindings, noop = _meaning_bindings(meanings, strict=False) if meanings else ({}, 0)
+    if not bindings:
+        arrows = {2: ("Left", "Right"), 3: ("Left", "", "Right")}.get(n, ("Left", "Down", "Right", "Up"))
+        bindings, noop = {k: a for a, k in enumerate(arrows[:n]) if k}, 1 if n == 3 else noop
+    for a in range(min(n, 10)):
+        bindings.setdefault(str((a + 1) % 10), a)
+    return DiscreteMap(bindings=bindings, noop=noop)
+
+
+def default_map_for(space: spaces.Space, meanings: Sequence[str] | None = None) -> InputMap:
+    """The default input map for a Discrete or Box action space (meanings: ALE-style names of discrete actions)."""
+    if isinstance(space, spaces.Discrete):
+        return default_discrete_map(int(space.n), meanings)
+    if isinstance(space, spaces.Box):
+        return default_box_map(space.low, space.high)
+    raise ValueError(f"Expected a Discrete or Box action space for a default input map, got {space}; "
+                     "set input_map in the environment spec")
+
+
+def touch_controls(input_map: InputMap) -> list[str]:
+    """Distinct key names a touch UI should offer: enough to reach every bound action, arrows first."""
+    if isinstance(input_map, DiscreteMap):
+        targets = [(parse_combo(t), a) for t, a in input_map.bindings.items()]
+    else:
+        targets = [((k.key,), (k.dim, k.direction)) for k in input_map.keys]
+    names: list[str] = []
+    covered = set()
+    for keys, target in targets:  # alternatives (WASD next to arrows) add nothing once their action is reachable
+        if target not in covered:
+            covered.add(target)
+            names += [k for k in keys if k not in names]
+    arrows = [k for k in ("Up", "Down", "Left", "Right") if k in names]
+    return arrows + [k for k in names if k not in arrows]

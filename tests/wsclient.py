@@ -1,0 +1,66 @@
+"""A small test client for the play WebSocket: keeps events and frames apart, waits for a given event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+from playcorder import frames
+from playcorder.sdk.bot import ws_url
+
+
+class Player:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.frames: list[frames.Frame] = []
+
+    @classmethod
+    async def join(cls, url: str, token: str, env: str) -> "Player":
+        ws = await websockets.connect(ws_url(url, token), max_size=None)
+        player = cls(ws)
+        await player.send(type="select_env", env=env)
+        return player
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def _receive(self, timeout: float) -> Any:
+        message = await asyncio.wait_for(self.ws.recv(), timeout)
+        if isinstance(message, bytes):
+            frame = frames.unpack(message)
+            self.frames.append(frame)
+            return frame
+        event = json.loads(message)
+        self.events.append(event)
+        return event
+
+    async def until(self, kind: str, timeout: float = 30.0, **fields: Any) -> Any:
+        """Read until an event of `kind` (with these field values) or, for kind="frame", a frame arrives."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            item = await self._receive(max(0.01, deadline - loop.time()))
+            if kind == "frame" and isinstance(item, frames.Frame):
+                return item
+            if isinstance(item, dict) and item["type"] == kind and all(item.get(k) == v for k, v in fields.items()):
+                return item
+            if isinstance(item, dict) and item["type"] == "error" and kind != "error":
+                raise AssertionError(f"unexpected error while waiting for {kind}: {item}")
+
+    async def drain(self, seconds: float) -> int:
+        """Read everything for a while; returns the number of frames received."""
+        loop = asyncio.get_running_loop()
+        end, before = loop.time() + seconds, len(self.frames)
+        while (left := end - loop.time()) > 0:
+            try:
+                await self._receive(left)
+            except asyncio.TimeoutError:
+                break
+        return len(self.frames) - before
+
+    async def close(self) -> None:
+        await self.ws.close()
