@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +22,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with DevStack(tmp_path_factory.mktemp("stack")) as s:
-        upgrade(s.database_url)
-        yield s
+def stack() -> Iterator[DevStack]:
+    # Not under pytest's basetemp: another pytest run starting meanwhile resets that tree to mode 0700, and the
+    # embedded PostgreSQL (its own OS user) could then no longer reach its data to stop.
+    root = Path(tempfile.mkdtemp(prefix="playcorder-test-"))
+    try:
+        with DevStack(root) as s:
+            upgrade(s.database_url)
+            yield s
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def designer_token(stack: DevStack) -> str:
     return asyncio.run(create_designer_token(stack.database_url, "test-designer"))
+
+
+@dataclass
+class Tenant:
+    """A database of its own, migrated, with a designer: for a second stack that must not see the suite's data
+    (one database per stack: a recorder ends the episodes its NATS knows no live worker for)."""
+
+    env: dict[str, str]
+    designer_token: str
+
+
+def tenant(stack: DevStack, name: str) -> Tenant:
+    assert stack.postgres is not None
+    stack.postgres.create_database(name)
+    url = stack.postgres.url(name)
+    upgrade(url)
+    return Tenant(env=stack.env() | {"DATABASE_URL": url},
+                  designer_token=asyncio.run(create_designer_token(url, f"{name}-designer")))
 
 
 @dataclass

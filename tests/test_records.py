@@ -1,73 +1,125 @@
-"""Step chunks round-trip every Gymnasium space exactly (dtype, shape, values) and stay below the payload limit."""
+"""Step chunks round-trip every Gymnasium space exactly (dtype, shape, values), as observation and as action."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import zstandard
 
-from playcorder.records import Step, decode_chunk, encode_chunk, read_header
-from playcorder.spaces import space_spec
+from playcorder.records import MAGIC, Step, decode_chunk, encode_chunk, read_header
+from playcorder.spaces import leaves, space_from_spec, space_spec, zeros
 
 SPACES = {
     "image": gym.spaces.Box(0, 255, (84, 84, 3), np.uint8),
     "float64": gym.spaces.Box(-1.0, 1.0, (5,), np.float64),
+    "float32_unbounded": gym.spaces.Box(-np.inf, np.inf, (2, 3), np.float32),
+    "int16": gym.spaces.Box(-300, 300, (4,), np.int16),
+    "bool": gym.spaces.Box(0, 1, (3,), np.bool_),
     "discrete": gym.spaces.Discrete(6, start=-2),
     "multi_discrete": gym.spaces.MultiDiscrete([3, 4, 5]),
+    "multi_discrete_2d": gym.spaces.MultiDiscrete([[2, 3], [4, 5]], dtype=np.int32),
     "multi_binary": gym.spaces.MultiBinary([2, 3]),
-    "dict": gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (16, 16, 3), np.uint8),
-                             "state": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32)}),
+    "dict_image_vector": gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (16, 16, 3), np.uint8),
+                                          "state": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32)}),
     "tuple": gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,), np.float32))),
+    "nested": gym.spaces.Dict({"a": gym.spaces.Tuple((gym.spaces.MultiBinary(4), gym.spaces.Discrete(2))),
+                               "b": gym.spaces.Dict({"c": gym.spaces.Box(0, 1, (), np.float64)})}),
 }
 
 
-def _equal(a, b) -> bool:  # type: ignore[no-untyped-def]
+def same(a, b) -> bool:  # type: ignore[no-untyped-def]
+    """Equal in structure, dtype, shape and bytes."""
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, tuple):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return isinstance(b, tuple) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.tobytes() == b.tobytes()
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("name", SPACES)
-def test_chunk_round_trip(name: str) -> None:
-    space = SPACES[name]
+def as_sampled(space: gym.Space, value):  # type: ignore[no-untyped-def]
+    """A Discrete sample is a numpy int64 scalar; records give it back as a 0-d int64 array."""
+    return np.asarray(value, np.int64) if isinstance(space, gym.spaces.Discrete) else value
+
+
+@pytest.mark.parametrize("obs_name", SPACES)
+def test_observations_round_trip(obs_name: str) -> None:
+    space, action_space = SPACES[obs_name], gym.spaces.Discrete(4)
     space.seed(0)
-    spec = space_spec(space)
-    obs = [space.sample() for _ in range(5)]
+    action_space.seed(1)
+    obs_spec, act_spec = space_spec(space), space_spec(action_space)
+    assert space_from_spec(obs_spec) == space
     steps = [
-        Step(index=i, observation=o, action=i % 3, reward=0.5 * i, discount=1.0, is_first=i == 0, is_last=i == 4,
-             is_terminal=False, time=1.0 + i, image=bytes([i]) * 10, input={"keys": ["Up"]}, info={"lives": np.int64(3)})
-        for i, o in enumerate(obs)
+        Step(index=i, observation=space.sample(), action=action_space.sample(), reward=0.5 * i, discount=1.0,
+             is_first=i == 0, is_last=i == 4, is_terminal=False, time=1.0 + i, image=bytes([i]) * 10,
+             input={"keys": ["Up"], "axes": [np.float32(0.25)]}, info={"lives": np.int64(3), "x": np.arange(2)})
+        for i in range(5)
     ]
-    data = encode_chunk("ep", 7, steps, spec)
-    header, back = decode_chunk(data, spec)
-    assert header.seq == 7 and read_header(data).episode_id == "ep"
+    data = encode_chunk("ep", 7, steps, obs_spec, act_spec)
+    header, back = decode_chunk(data, obs_spec, act_spec)
+    assert header.seq == 7 and header.episode_id == "ep" and read_header(data).steps[2].i == 2
     for s, b in zip(steps, back):
-        assert (b.index, b.action, b.reward, b.is_first, b.is_last, b.image, b.info) == (
-            s.index, s.action, s.reward, s.is_first, s.is_last, s.image, {"lives": 3})
-    for s, b in zip(steps, back):
-        expected = s.observation
-        if isinstance(expected, (int, np.integer)):
-            expected = np.int64(expected)
-        assert _equal(expected, b.observation)
+        assert same(as_sampled(space, s.observation), b.observation), obs_name
+        assert same(np.asarray(s.action, np.int64), b.action)
+        assert (b.index, b.reward, b.discount, b.is_first, b.is_last, b.is_terminal, b.time, b.image) == (
+            s.index, s.reward, s.discount, s.is_first, s.is_last, s.is_terminal, s.time, s.image)
+        assert b.input == {"keys": ["Up"], "axes": [0.25]} and b.info == {"lives": 3, "x": [0, 1]}
 
 
-def test_leaf_dtype_and_shape_preserved() -> None:
-    spec = space_spec(SPACES["dict"])
-    obs = SPACES["dict"].sample()
-    _, (back,) = decode_chunk(encode_chunk("e", 0, [Step(0, obs, 0, 0.0, 1.0, True, True, True, 0.0)], spec), spec)
+@pytest.mark.parametrize("act_name", SPACES)
+def test_actions_round_trip(act_name: str) -> None:
+    space, obs_space = SPACES[act_name], gym.spaces.Box(-1, 1, (3,), np.float32)
+    space.seed(2)
+    obs_space.seed(3)
+    obs_spec, act_spec = space_spec(obs_space), space_spec(space)
+    actions = [space.sample() for _ in range(4)] + [zeros(act_spec)]  # the last step's placeholder action
+    steps = [Step(i, obs_space.sample(), a, 0.0, 1.0, i == 0, i == 4, False, 0.0) for i, a in enumerate(actions)]
+    _, back = decode_chunk(encode_chunk("ep", 0, steps, obs_spec, act_spec), obs_spec, act_spec)
+    for a, b in zip(actions, back):
+        assert same(as_sampled(space, a), b.action), act_name
+
+
+def test_dict_observation_keeps_each_leaf_dtype_and_shape() -> None:
+    space = SPACES["dict_image_vector"]
+    obs_spec, act_spec = space_spec(space), space_spec(gym.spaces.Discrete(2))
+    steps = [Step(0, space.sample(), 0, 0.0, 1.0, True, True, True, 0.0)]
+    _, (back,) = decode_chunk(encode_chunk("e", 0, steps, obs_spec, act_spec), obs_spec, act_spec)
     assert back.observation["image"].dtype == np.uint8 and back.observation["image"].shape == (16, 16, 3)
-    assert back.observation["state"].dtype == np.float32
+    assert back.observation["state"].dtype == np.float32 and back.observation["state"].shape == (7,)
 
 
-def test_wrong_observation_shape_is_named() -> None:
-    spec = space_spec(SPACES["image"])
-    with pytest.raises(ValueError, match=r"Expected an observation leaf of shape \(84, 84, 3\), got \(2, 2\)"):
-        encode_chunk("e", 0, [Step(0, np.zeros((2, 2), np.uint8), 0, 0.0, 1.0, True, True, True, 0.0)], spec)
+def test_non_finite_floats_survive() -> None:
+    spec = space_spec(SPACES["float32_unbounded"])
+    value = np.array([[np.nan, np.inf, -np.inf], [0.0, -0.0, 1e-45]], np.float32)
+    _, (back,) = decode_chunk(encode_chunk("e", 0, [Step(0, value, value, 0.0, 1.0, True, True, False, 0.0)],
+                                           spec, spec), spec, spec)
+    assert same(value, back.observation) and same(value, back.action)
 
 
-def test_not_a_chunk_is_refused() -> None:
-    with pytest.raises(ValueError, match="Expected a step chunk"):
+def test_zeros_has_the_space_structure() -> None:
+    spec = space_spec(SPACES["nested"])
+    assert same(zeros(spec), ({"a": (np.zeros(4, np.int8), np.int64(0)), "b": {"c": np.float64(0)}}))
+    assert [a.dtype for a in leaves(spec, zeros(spec))] == [np.int8, np.int64, np.float64]
+
+
+def test_wrong_shapes_are_named() -> None:
+    obs_spec, act_spec = space_spec(SPACES["image"]), space_spec(SPACES["float64"])
+    with pytest.raises(ValueError, match=r"Expected a box value of shape \(84, 84, 3\), got shape \(2, 2\)"):
+        encode_chunk("e", 0, [Step(0, np.zeros((2, 2), np.uint8), np.zeros(5), 0.0, 1.0, True, True, True, 0.0)],
+                     obs_spec, act_spec)
+    with pytest.raises(ValueError, match=r"Expected a box value of shape \(5,\), got shape \(3,\)"):
+        encode_chunk("e", 0, [Step(0, np.zeros((84, 84, 3), np.uint8), [0, 0, 0], 0.0, 1.0, True, True, True, 0.0)],
+                     obs_spec, act_spec)
+
+
+def test_not_a_chunk_or_a_damaged_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="Expected a step chunk starting with b'PCR2', got b'hell'"):
         read_header(b"hello world")
+    spec = space_spec(SPACES["float64"])
+    data = bytearray(encode_chunk("e", 0, [Step(0, np.ones(5), np.ones(5), 0.0, 1.0, True, True, True, 0.0)],
+                                  spec, spec))
+    assert data[:4] == MAGIC
+    data[-6] ^= 0xFF  # a flipped byte in the compressed body fails zstd's checksum
+    with pytest.raises(zstandard.ZstdError):
+        decode_chunk(bytes(data), spec, spec)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .inputs import InputState
 from .specs import EnvironmentSpec
 
 
@@ -21,6 +22,10 @@ class WorkerHeartbeat(_Msg):
     active: int = Field(ge=0)
     draining: bool = False
     sent_at: datetime
+    started_at: datetime | None = Field(None, description="when this worker process started (a restarted worker "
+                                                          "with the same id is a new one)")
+    recording: list[str] = Field(default_factory=list, description="episodes whose recording this worker has not "
+                                                                   "finished publishing (begun, end not yet stored)")
 
     @property
     def free(self) -> int:
@@ -38,6 +43,7 @@ class OpenSessionReply(_Msg):
     accepted: bool
     worker_id: str
     reason: str = ""
+    load: WorkerHeartbeat = Field(description="the worker's load right after its answer, so the gateway need not guess")
 
 
 # ---------------------------------------------------------------- WebSocket: client -> gateway (-> worker)
@@ -46,14 +52,34 @@ class SelectEnv(_Msg):
     env: str = Field(..., description="environment key within the study (or its Gymnasium id)")
 
 
+class InputMsg(InputState):
+    """The raw input state (held keys, gamepad, 6-DOF, touch); sent whenever it changes."""
+
+    type: Literal["input"]
+
+
 class ActionInput(_Msg):
+    """An explicit action (bots, SDK): one step in turn-based mode, the held action in realtime mode."""
+
     type: Literal["action"]
     action: Any = Field(..., description="action in the environment's action space (int for Discrete)")
     keys: list[str] = Field(default_factory=list, description="raw input state recorded with the step")
 
 
+class Pause(_Msg):
+    type: Literal["pause"]
+
+
+class Resume(_Msg):
+    type: Literal["resume"]
+
+
 class NewEpisode(_Msg):
     type: Literal["new_episode"]
+
+
+class CancelEpisode(_Msg):
+    type: Literal["cancel"]
 
 
 class EndEpisode(_Msg):
@@ -61,16 +87,45 @@ class EndEpisode(_Msg):
     save: bool = Field(True, description="true: keep the episode (completed, truncated); false: cancelled")
 
 
+class SaveEpisode(_Msg):
+    """The participant's answer once an episode finished: keep it (completed) or not (rejected)."""
+
+    type: Literal["save"]
+    save: bool
+
+
+class SetFps(_Msg):
+    type: Literal["set_fps"]
+    fps: int = Field(..., ge=1, le=60)
+
+
+class SetQuality(_Msg):
+    type: Literal["set_quality"]
+    jpeg_quality: int = Field(..., ge=1, le=100)
+
+
+class SetCamera(_Msg):
+    type: Literal["set_camera"]
+    camera: str | int
+
+
+class Resync(_Msg):
+    """Ask for the session's current state again (sent after a NATS reconnect, when events may have been lost)."""
+
+    type: Literal["resync"]
+
+
 class CloseSession(_Msg):
     type: Literal["close"]
 
 
-ClientMessage = Annotated[
-    Union[SelectEnv, ActionInput, NewEpisode, EndEpisode, CloseSession], Field(discriminator="type")
-]
-client_message = TypeAdapter(ClientMessage)
-WorkerInput = Annotated[Union[ActionInput, NewEpisode, EndEpisode, CloseSession], Field(discriminator="type")]
+_WORKER_INPUTS = (InputMsg, ActionInput, Pause, Resume, NewEpisode, CancelEpisode, EndEpisode, SaveEpisode, SetFps,
+                  SetQuality, SetCamera, Resync, CloseSession)
+WorkerInput = Annotated[Union[_WORKER_INPUTS], Field(discriminator="type")]  # type: ignore[valid-type]
 worker_input = TypeAdapter(WorkerInput)
+ClientMessage = Annotated[Union[(SelectEnv, *_WORKER_INPUTS)], Field(discriminator="type")]  # type: ignore[valid-type]
+client_message = TypeAdapter(ClientMessage)
+CLIENT_TYPES = ["select_env", *(m.model_fields["type"].annotation.__args__[0] for m in _WORKER_INPUTS)]
 
 
 # ---------------------------------------------------------------- WebSocket: gateway/worker -> client
@@ -80,9 +135,17 @@ class SessionReady(_Msg):
     worker_id: str
     env: str
     env_id: str
+    family: str
+    mode: str
+    step_while_held: bool = False
+    fps: int
     instructions: str = ""
     action_space: dict[str, Any]
     observation_space: dict[str, Any]
+    input_map: dict[str, Any]
+    touch_controls: list[str] = Field(default_factory=list)
+    cameras: list[str] = Field(default_factory=list)
+    jpeg_quality: int
 
 
 class EpisodeStarted(_Msg):
@@ -91,13 +154,42 @@ class EpisodeStarted(_Msg):
     index: int = Field(description="number of this episode within the session, from 0")
 
 
+class StateChanged(_Msg):
+    """paused (reason: start, participant, idle), running, awaiting_save (the episode finished), idle (no episode)."""
+
+    type: Literal["state"] = "state"
+    state: Literal["paused", "running", "awaiting_save", "idle"]
+    reason: str = ""
+    fps: int
+    jpeg_quality: int
+    camera: str | None = None
+
+
+class EpisodeFinished(_Msg):
+    """The environment ended the episode; the participant now answers with `save`."""
+
+    type: Literal["episode_finished"] = "episode_finished"
+    episode_id: str
+    reason: str = Field(description="terminated, truncated or step_limit")
+    num_steps: int
+    total_reward: float
+
+
 class EpisodeEnded(_Msg):
     type: Literal["episode_ended"] = "episode_ended"
     episode_id: str
     state: str
-    reason: str = Field(description="terminated, truncated, step_limit, ended_by_participant, cancelled or disconnected")
+    reason: str = Field(description="terminated, truncated, ended_by_participant, rejected, cancelled, restarted, "
+                                    "disconnected, expired")
     num_steps: int
     total_reward: float
+
+
+class SessionEnded(_Msg):
+    """The worker ended the session (e.g. paused past its expiry); the gateway closes the socket after it."""
+
+    type: Literal["session_ended"] = "session_ended"
+    reason: str
 
 
 class ErrorEvent(_Msg):
@@ -107,7 +199,10 @@ class ErrorEvent(_Msg):
     retry_after: float | None = None
 
 
-ServerEvent = Annotated[Union[SessionReady, EpisodeStarted, EpisodeEnded, ErrorEvent], Field(discriminator="type")]
+ServerEvent = Annotated[
+    Union[SessionReady, EpisodeStarted, StateChanged, EpisodeFinished, EpisodeEnded, SessionEnded, ErrorEvent],
+    Field(discriminator="type"),
+]
 server_event = TypeAdapter(ServerEvent)
 
 
@@ -127,13 +222,18 @@ class EpisodeBegin(_Msg):
 
 
 class EpisodeEnd(_Msg):
+    """The end of an episode: from its worker, or `presumed` by a recorder that found the worker gone."""
+
     episode_id: str
     state: Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]
     reason: str
-    num_steps: int
-    num_chunks: int
+    num_steps: int = Field(description="steps the worker recorded (the stored count is authoritative)")
+    num_chunks: int | None = Field(description="chunks the worker published; None when presumed")
     total_reward: float
+    active_s: float = Field(0.0, description="seconds the episode was running (not paused)")
     ended_at: datetime
+    presumed: bool = Field(False, description="published by a recorder's reaper: applies only to an episode still "
+                                              "recording, and a worker's own end overrides it")
 
 
 # ---------------------------------------------------------------- exports
@@ -146,7 +246,14 @@ class PresignRequest(_Msg):
     expires_in: int = Field(ge=1, le=7 * 24 * 3600)
 
 
+class PresignedFile(_Msg):
+    path: str
+    size: int
+    url: str
+
+
 class PresignReply(_Msg):
-    url: str | None = None
+    url: str | None = None  # a ZIP export
+    files: list[PresignedFile] | None = None  # a directory-tree export
     expires_at: datetime | None = None
     error: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from nats.js.client import JetStreamContext
@@ -30,13 +31,20 @@ class RecordingPublisher:
         self._buffer_since = 0.0
         self._episode: EpisodeBegin | None = None
         self._seq = 0
+        self.open_episodes: set[str] = set()  # begun, end not yet acknowledged by JetStream
+        self.error: Exception | None = None  # why publishing stopped, if it did
         self._task = asyncio.create_task(self._run())
 
     # ---------------------------------------------------------------- called by the session (never blocks)
     def begin(self, begin: EpisodeBegin) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"Expected the recording to go on, but it failed: {self.error}")
+        self.open_episodes.add(begin.episode_id)
         self._queue.put_nowait(begin)
 
     def add(self, step: Step) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"Expected the recording to go on, but it failed: {self.error}")
         self._queue.put_nowait(step)
 
     def end(self, end: EpisodeEnd) -> None:
@@ -63,9 +71,20 @@ class RecordingPublisher:
                 return
             try:
                 await self._handle(item)
-            except Exception:
+            except Exception as err:  # e.g. one step larger than NATS accepts: retrying cannot help
                 log.exception("recording publisher failed on %s", type(item).__name__)
-                raise
+                self.error = err
+                await self._give_up(err)
+                return
+
+    async def _give_up(self, err: Exception) -> None:
+        """End the episode being published as interrupted, with the chunks already out; nothing more is taken."""
+        if self._episode is not None:
+            eid = self._episode.episode_id
+            end = EpisodeEnd(episode_id=eid, state="interrupted", reason=f"recording_failed: {err}"[:500], num_steps=0,
+                             num_chunks=self._seq, total_reward=0.0, ended_at=datetime.now(timezone.utc))
+            await self._publish(self.subjects.record(eid, "end"), end.model_dump_json().encode(), f"{eid}.end")
+        self.open_episodes.clear()
 
     async def _handle(self, item: Any) -> None:
         if isinstance(item, EpisodeBegin):
@@ -82,6 +101,7 @@ class RecordingPublisher:
             item = item.model_copy(update={"num_chunks": self._seq})
             await self._publish(self.subjects.record(item.episode_id, "end"), item.model_dump_json().encode(), f"{item.episode_id}.end")
             self._episode = None
+            self.open_episodes.discard(item.episode_id)
         elif item == "flush":
             await self._flush()
 
@@ -98,7 +118,7 @@ class RecordingPublisher:
         """Encode steps into chunks below the payload limit, splitting the batch when it compresses too poorly."""
         assert self._episode is not None
         ep = self._episode
-        data = encode_chunk(ep.episode_id, self._seq, steps, ep.observation_spec)
+        data = encode_chunk(ep.episode_id, self._seq, steps, ep.observation_spec, ep.action_spec)
         if len(data) <= self.max_payload - 4096:
             return [data]
         if len(steps) == 1:

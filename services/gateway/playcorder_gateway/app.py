@@ -11,10 +11,12 @@ from sqlalchemy import text
 
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
+from playcorder.messages import Resync
+from playcorder.storage import ObjectStore
 
 from .deps import Designer
 from .placement import WorkerDirectory
-from .routes import episodes, exports, play, studies
+from .routes import episodes, exports, participant, play, sessions, steps, studies, tags
 from .settings import Settings
 
 
@@ -24,12 +26,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database.url)
-        nc = await connect(settings.nats, name=f"gateway {settings.gateway_id}")
         subjects = subjects_for(settings.nats)
+
+        async def resync() -> None:  # events for our clients may have been lost while we were cut off
+            for session_id in list(app.state.relayed):
+                await nc.publish(subjects.session_input(session_id), Resync(type="resync").model_dump_json().encode())
+
+        nc = await connect(settings.nats, name=f"gateway {settings.gateway_id}", on_reconnect=resync)
         await ensure_streams(nc, subjects)
         directory = WorkerDirectory(nc, subjects, ttl=settings.worker_ttl, timeout=settings.placement_timeout)
         await directory.start()
         app.state.engine, app.state.sessions = engine, make_sessionmaker(engine)
+        app.state.objects = ObjectStore(settings.s3)
         app.state.nc, app.state.subjects, app.state.directory = nc, subjects, directory
         yield
         await nc.drain()
@@ -37,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    for module in (studies, episodes, exports, play):
+    app.state.relayed = set()  # ids of the sessions whose WebSocket this gateway holds
+    for module in (studies, participant, sessions, episodes, tags, steps, exports, play):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -33,6 +33,19 @@ async def lookup_token(db: AsyncSession, token: str, kind: str) -> ApiToken | No
     return row
 
 
+async def current_participant(
+    db: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> ApiToken:
+    row = await lookup_token(db, creds.credentials, "participant") if creds is not None else None
+    if row is None or row.study_id is None or row.participant_id is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <participant token>' of a "
+                            "study, got none or an unknown, revoked or expired one", headers={"WWW-Authenticate": "Bearer"})
+    return row
+
+
+ParticipantToken = Annotated[ApiToken, Depends(current_participant)]
+
+
 async def current_designer(
     db: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Account:

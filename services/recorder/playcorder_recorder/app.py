@@ -14,6 +14,7 @@ from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.storage import ObjectStore
 
 from .consumer import RecordConsumer
+from .reaper import Reaper
 from .settings import Settings
 from .store import EpisodeStore
 
@@ -29,13 +30,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         nc = await connect(settings.nats, name="recorder")
         subjects = subjects_for(settings.nats)
         await ensure_streams(nc, subjects)
-        consumer = RecordConsumer(nc, subjects, EpisodeStore(make_sessionmaker(engine), objects),
-                                  settings.recorder_durable, settings.recorder_batch)
-        task = asyncio.create_task(consumer.run())
-        app.state.engine, app.state.nc, app.state.consumer = engine, nc, consumer
+        sessions = make_sessionmaker(engine)
+        consumer = RecordConsumer(nc, subjects, EpisodeStore(sessions, objects), objects, settings.recorder_durable,
+                                  settings.recorder_batch)
+        reaper = Reaper(nc, subjects, sessions, ttl=settings.worker_ttl, interval=settings.reap_interval)
+        task, reaping = asyncio.create_task(consumer.run()), asyncio.create_task(reaper.run())
+        app.state.engine, app.state.nc, app.state.consumer, app.state.reaper = engine, nc, consumer, reaper
         yield
+        reaping.cancel()
         consumer.stop()
         await task
+        await asyncio.gather(reaping, return_exceptions=True)
         await nc.drain()
         await engine.dispose()
 
@@ -54,6 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:
             ok = False
         response.status_code = 200 if ok else 503
-        return {"ready": ok, "stored": app.state.consumer.stored}
+        return {"ready": ok, "stored": app.state.consumer.stored, "reaped": app.state.reaper.reaped}
 
     return app

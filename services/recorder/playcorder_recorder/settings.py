@@ -15,3 +15,6 @@ class Settings(ServiceSettings):
     port: int = Field(8020, validation_alias="RECORDER_PORT", description="env RECORDER_PORT")
     recorder_durable: str = Field("recorder", description="env RECORDER_DURABLE: JetStream durable consumer name")
     recorder_batch: int = Field(32, ge=1, description="env RECORDER_BATCH: messages fetched at once")
+    worker_ttl: float = Field(5.0, gt=0, description="env WORKER_TTL: a worker silent this long is gone, and the "
+                                                     "episodes it was recording end as interrupted")
+    reap_interval: float = Field(1.0, gt=0, description="env REAP_INTERVAL: seconds between looks for lost workers")

@@ -1,69 +1,125 @@
-"""Idempotent writes of recording messages: S3 objects first, then PostgreSQL rows; safe to repeat."""
+"""Idempotent writes of recording messages: S3 objects first, then PostgreSQL rows; safe to repeat in any order.
+
+Begins and chunks are stored a batch at a time (one query for the rows of many messages, the S3 puts side by
+side). An episode's row is finalised from what is stored (step count, reward from the stored chunks), so it
+always describes the data a user will export; a chunk stored after the end (redelivered late) updates those counts.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.db.models import Episode, EpisodeChunk
+from playcorder.db.models import DeletedEpisode, Episode, EpisodeChunk
 from playcorder.messages import EpisodeBegin, EpisodeEnd
-from playcorder.records import read_header
+from playcorder.records import ChunkHeader, read_header
 from playcorder.storage import ObjectStore, chunk_key
+
+log = logging.getLogger(__name__)
+PUTS_AT_ONCE = 8
 
 
 class NotYet(Exception):
     """The message depends on one not stored yet (another replica has it); redeliver later."""
 
 
+@dataclass
+class ChunkResult:
+    """What became of one chunk of a batch: stored (or dropped: its episode was deleted), or waiting for its begin."""
+
+    stored: bool
+    waiting: bool = False
+
+
 class EpisodeStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], objects: ObjectStore) -> None:
         self.sessions, self.objects = sessions, objects
+        self._puts = asyncio.Semaphore(PUTS_AT_ONCE)
 
-    async def begin(self, msg: EpisodeBegin) -> None:
-        row = dict(
-            id=msg.episode_id, study_id=msg.study_id, session_id=msg.session_id, participant_id=msg.participant_id,
-            env=msg.env, env_id=msg.env_id, worker_id=msg.worker_id, seed=msg.seed, state="recording",
-            num_steps=0, num_chunks=0, total_reward=0.0, observation_spec=msg.observation_spec,
-            action_spec=msg.action_spec, started_at=msg.started_at,
-        )
-        async with self.sessions() as db:
-            await db.exec(insert(Episode).values(**row).on_conflict_do_nothing(index_elements=["id"]))  # type: ignore[call-overload]
-            await db.commit()
+    @staticmethod
+    async def _deleted(db: AsyncSession, episode_ids: list[str]) -> set[str]:
+        rows = await db.exec(select(DeletedEpisode.id).where(col(DeletedEpisode.id).in_(episode_ids)))  # type: ignore[call-overload]
+        return set(rows.scalars())
 
-    async def chunk(self, data: bytes) -> None:
-        header = read_header(data)
+    async def begin(self, msgs: list[EpisodeBegin]) -> None:
         async with self.sessions() as db:
-            episode = await db.get(Episode, header.episode_id)
-            if episode is None:
-                raise NotYet(f"episode {header.episode_id} not begun")
-            key = chunk_key(episode.study_id, episode.id, header.seq)
+            deleted = await self._deleted(db, [m.episode_id for m in msgs])
+            rows = [dict(
+                id=m.episode_id, study_id=m.study_id, session_id=m.session_id, participant_id=m.participant_id,
+                env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed, state="recording", num_steps=0,
+                num_chunks=0, total_reward=0.0, active_s=0.0, notes="", observation_spec=m.observation_spec,
+                action_spec=m.action_spec, started_at=m.started_at,
+            ) for m in msgs if m.episode_id not in deleted]
+            if deleted:
+                log.info("begins of deleted episodes dropped: %s", sorted(deleted))
+            if rows:
+                await db.exec(insert(Episode).values(rows).on_conflict_do_nothing(index_elements=["id"]))  # type: ignore[call-overload]
+                await db.commit()
+
+    async def _put(self, key: str, data: bytes) -> None:
+        async with self._puts:
             await self.objects.put_bytes(key, data)
-            row = dict(
-                episode_id=episode.id, seq=header.seq, first_step=header.steps[0].i if header.steps else 0,
-                num_steps=len(header.steps), reward_sum=sum(s.reward for s in header.steps), nbytes=len(data),
-                object_key=key,
-            )
-            await db.exec(insert(EpisodeChunk).values(**row).on_conflict_do_nothing())  # type: ignore[call-overload]
-            await db.commit()
+
+    async def chunks(self, payloads: list[bytes]) -> list[ChunkResult]:
+        """Store the chunks whose episode has begun; raises ValueError for one that is not a chunk at all."""
+        headers: list[ChunkHeader] = [read_header(p) for p in payloads]
+        ids = sorted({h.episode_id for h in headers})
+        async with self.sessions() as db:
+            known = {eid: (study, state) for eid, study, state in await db.exec(  # type: ignore[call-overload]
+                select(Episode.id, Episode.study_id, Episode.state).where(col(Episode.id).in_(ids)))}
+            deleted = await self._deleted(db, [i for i in ids if i not in known])
+            results, rows, puts = [], [], []
+            for header, data in zip(headers, payloads):
+                if header.episode_id in deleted:
+                    results.append(ChunkResult(stored=True))  # nothing to keep: acknowledged and dropped
+                elif header.episode_id not in known:
+                    results.append(ChunkResult(stored=False, waiting=True))
+                else:
+                    key = chunk_key(known[header.episode_id][0], header.episode_id, header.seq)
+                    puts.append(self._put(key, data))
+                    rows.append(dict(
+                        episode_id=header.episode_id, seq=header.seq, first_step=header.steps[0].i if header.steps else 0,
+                        num_steps=len(header.steps), reward_sum=sum(s.reward for s in header.steps), nbytes=len(data),
+                        object_key=key,
+                    ))
+                    results.append(ChunkResult(stored=True))
+            await asyncio.gather(*puts)  # all objects durable before any row points at them
+            if rows:
+                await db.exec(insert(EpisodeChunk).values(rows).on_conflict_do_nothing())  # type: ignore[call-overload]
+                late = sorted({r["episode_id"] for r in rows if known[r["episode_id"]][1] != "recording"})
+                for eid in late:  # stored after the end was applied: keep the counts true
+                    count, steps, reward = (await db.exec(self._totals(eid))).one()  # type: ignore[call-overload]
+                    await db.exec(update(Episode).where(Episode.id == eid).values(  # type: ignore[call-overload]
+                        num_chunks=count, num_steps=steps, total_reward=reward))
+                await db.commit()
+        return results
+
+    @staticmethod
+    def _totals(episode_id: str):  # type: ignore[no-untyped-def]
+        return select(func.count(), func.coalesce(func.sum(EpisodeChunk.num_steps), 0),
+                      func.coalesce(func.sum(EpisodeChunk.reward_sum), 0.0)).where(EpisodeChunk.episode_id == episode_id)
 
     async def end(self, msg: EpisodeEnd) -> None:
         async with self.sessions() as db:
             episode = await db.get(Episode, msg.episode_id)
             if episode is None:
+                if await self._deleted(db, [msg.episode_id]):
+                    return
                 raise NotYet(f"episode {msg.episode_id} not begun")
-            count, steps, reward = (
-                await db.exec(  # type: ignore[call-overload]
-                    select(func.count(), func.coalesce(func.sum(EpisodeChunk.num_steps), 0),
-                           func.coalesce(func.sum(EpisodeChunk.reward_sum), 0.0)).where(EpisodeChunk.episode_id == msg.episode_id)
-                )
-            ).one()
-            if count < msg.num_chunks:
+            if msg.presumed and episode.state != "recording":
+                return  # the worker's own end came first; it knows better than a reaper
+            count, steps, reward = (await db.exec(self._totals(episode.id))).one()  # type: ignore[call-overload]
+            if msg.num_chunks is not None and count < msg.num_chunks:
                 raise NotYet(f"episode {msg.episode_id}: {count} of {msg.num_chunks} chunks stored")
-            # Counts come from what is stored, so the row describes the data a user will export.
+            episode.num_chunks, episode.num_steps, episode.total_reward = int(count), int(steps), float(reward)
             episode.state, episode.end_reason = msg.state, msg.reason
-            episode.num_steps, episode.num_chunks, episode.total_reward = int(steps), int(count), float(reward)
-            episode.ended_at = msg.ended_at
+            episode.active_s, episode.ended_at = msg.active_s, msg.ended_at
             db.add(episode)
             await db.commit()

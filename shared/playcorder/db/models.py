@@ -85,10 +85,35 @@ class Episode(SQLModel, table=True):
     num_steps: int = 0
     num_chunks: int = 0
     total_reward: float = 0.0
+    active_s: float = Field(default=0.0, description="seconds the episode was running (not paused)")
+    notes: str = ""
     observation_spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     action_spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(sa_type=DateTime(timezone=True))
     ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class EpisodeTag(SQLModel, table=True):
+    __tablename__ = "episode_tags"
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id", ondelete="CASCADE")
+    label: str = Field(primary_key=True, index=True)
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class StepTag(SQLModel, table=True):
+    __tablename__ = "step_tags"
+    episode_id: str = Field(primary_key=True, foreign_key="episodes.id", ondelete="CASCADE")
+    step: int = Field(primary_key=True)
+    label: str = Field(primary_key=True)
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class DeletedEpisode(SQLModel, table=True):
+    """Tombstone of a deleted episode, so a late or redelivered recording message cannot bring it back."""
+
+    __tablename__ = "deleted_episodes"
+    id: str = Field(primary_key=True)
+    deleted_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
 
 
 class EpisodeChunk(SQLModel, table=True):
@@ -110,12 +135,14 @@ class Export(SQLModel, table=True):
     study_id: str = Field(foreign_key="studies.id", index=True, ondelete="CASCADE")
     requested_by: str = Field(foreign_key="accounts.id")
     format: str = "rlds"
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     state: str = "queued"  # queued | running | done | failed
     episode_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
     steps_done: int = 0
     steps_total: int = 0
     link_expiry_s: int = 3600
-    object_key: str | None = None
+    object_key: str | None = None  # the ZIP, or the prefix of the files of a directory-tree export
+    files: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))  # tree: [{path, size}]
     size_bytes: int | None = Field(default=None, sa_type=BigInteger)
     error: str | None = None
     created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))

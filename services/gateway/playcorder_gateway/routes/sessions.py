@@ -1,0 +1,77 @@
+"""Play sessions: who played which environment of a study, when, on which worker; a participant's sessions and
+episodes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from playcorder.db.models import Episode, Participant, PlaySession, Study
+
+from ..deps import DbSession, Designer, OwnedStudy
+from .episodes import EpisodeOut, episode_out, tags_of
+
+router = APIRouter(tags=["sessions"])
+
+
+class SessionOut(BaseModel):
+    id: str
+    study_id: str
+    participant_id: str
+    env: str
+    worker_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    episodes: int
+
+
+class ParticipantDetail(BaseModel):
+    id: str
+    study_id: str
+    external_id: str | None
+    created_at: datetime
+    sessions: list[SessionOut]
+    episodes: list[EpisodeOut]
+
+
+async def _sessions(db: DbSession, *where) -> list[SessionOut]:  # type: ignore[no-untyped-def]
+    counts = (select(Episode.session_id, func.count().label("n")).group_by(Episode.session_id)).subquery()
+    rows = await db.exec(
+        select(PlaySession, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.session_id == PlaySession.id)
+        .where(*where).order_by(PlaySession.started_at)
+    )
+    return [SessionOut(**s.model_dump(), episodes=n) for s, n in rows]
+
+
+@router.get("/api/studies/{study_id}/sessions", response_model=list[SessionOut])
+async def list_sessions(
+    study: OwnedStudy, db: DbSession, participant: str | None = Query(None, description="participant id"),
+    env: str | None = Query(None, description="environment key in the study"),
+) -> list[SessionOut]:
+    where = [PlaySession.study_id == study.id]
+    if participant is not None:
+        where.append(PlaySession.participant_id == participant)
+    if env is not None:
+        where.append(PlaySession.env == env)
+    return await _sessions(db, *where)
+
+
+@router.get("/api/participants/{participant_id}", response_model=ParticipantDetail)
+async def get_participant(participant_id: str, db: DbSession, designer: Designer) -> ParticipantDetail:
+    participant = await db.get(Participant, participant_id)
+    study = await db.get(Study, participant.study_id) if participant else None
+    if participant is None or study is None or study.owner_id != designer.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected the id of a participant in one of your studies, got {participant_id!r}")
+    episodes = list(await db.exec(select(Episode).where(Episode.participant_id == participant.id)
+                                  .order_by(col(Episode.started_at))))
+    tags = await tags_of(db, [e.id for e in episodes])
+    return ParticipantDetail(
+        id=participant.id, study_id=participant.study_id, external_id=participant.external_id,
+        created_at=participant.created_at, sessions=await _sessions(db, PlaySession.participant_id == participant.id),
+        episodes=[episode_out(e, tags[e.id]) for e in episodes],
+    )

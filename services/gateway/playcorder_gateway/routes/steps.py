@@ -1,0 +1,76 @@
+"""Reading an episode's recorded steps by range, for replay: actions, rewards, input, flags, observation summary."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlmodel import select
+
+from playcorder.db.models import EpisodeChunk, StepTag
+from playcorder.records import decode_chunk, jsonable
+from playcorder.spaces import leaves
+
+from ..deps import DbSession
+from .episodes import OwnedEpisode
+
+router = APIRouter(tags=["episodes"])
+MAX_RANGE = 1000
+
+
+def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
+    out = []
+    for leaf in leaves(spec, observation):
+        numeric = leaf.astype(np.float64) if leaf.size else leaf
+        out.append({
+            "dtype": str(leaf.dtype), "shape": list(leaf.shape), "sha256": hashlib.sha256(leaf.tobytes()).hexdigest(),
+            "min": float(numeric.min()) if leaf.size else None, "max": float(numeric.max()) if leaf.size else None,
+            "mean": float(numeric.mean()) if leaf.size else None,
+        })
+    return out
+
+
+@router.get("/api/episodes/{episode_id}/steps")
+async def read_steps(
+    episode: OwnedEpisode, db: DbSession, request: Request,
+    start: int = Query(0, ge=0), stop: int | None = Query(None, ge=1),
+    images: bool = Query(False, description="include the JPEG each step showed, base64"),
+) -> dict[str, Any]:
+    """Steps start..stop-1 (at most 1000) for replay: action, reward, flags, raw input, info, tags, a summary of the
+    observation (dtype, shape, sha256, min, max, mean of each leaf) and, asked for, the image shown."""
+    stop = start + MAX_RANGE if stop is None else stop
+    if stop <= start or stop - start > MAX_RANGE:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"Expected 0 <= start < stop with at most {MAX_RANGE} steps, got start={start} stop={stop}")
+    chunks = list(await db.exec(
+        select(EpisodeChunk).where(EpisodeChunk.episode_id == episode.id, EpisodeChunk.first_step < stop,
+                                   EpisodeChunk.first_step + EpisodeChunk.num_steps > start).order_by(EpisodeChunk.seq)  # type: ignore[arg-type]
+    ))
+    tags: dict[int, list[str]] = {}
+    for t in await db.exec(select(StepTag).where(StepTag.episode_id == episode.id, StepTag.step >= start,
+                                                 StepTag.step < stop).order_by(StepTag.label)):
+        tags.setdefault(t.step, []).append(t.label)
+    objects = request.app.state.objects
+
+    def load() -> list[dict[str, Any]]:
+        out = []
+        for chunk in chunks:
+            _, steps = decode_chunk(objects.get_bytes_sync(chunk.object_key), episode.observation_spec, episode.action_spec)
+            for s in steps:
+                if start <= s.index < stop:
+                    row = {"index": s.index, "action": jsonable(s.action), "reward": s.reward, "discount": s.discount,
+                           "is_first": s.is_first, "is_last": s.is_last, "is_terminal": s.is_terminal, "time": s.time,
+                           "input": s.input, "info": s.info, "tags": tags.get(s.index, []),
+                           "observation": _summary(episode.observation_spec, s.observation)}
+                    if images:
+                        row["image"] = base64.b64encode(s.image or b"").decode()
+                    out.append(row)
+        return out
+
+    rows = await asyncio.to_thread(load)
+    return {"episode_id": episode.id, "state": episode.state, "num_steps": episode.num_steps, "start": start,
+            "stop": stop, "steps": rows}
