@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -18,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests import tensorflow_side
 from tests.factories import pong_study
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +52,7 @@ def played(services, designer_token, tmp_path_factory) -> dict[str, Any]:  # typ
         if all(e["state"] != "recording" for e in episodes) and len(episodes) == 3 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    export = cli(env, "export", "--study", study["id"], "--wait", "--json")
+    export = cli(env, "export", "--study", study["id"], "--keep-metadata", "--wait", "--json")
     archive = httpx.get(export["url"], timeout=60)  # plain HTTP, no credentials: the link is the key
     assert archive.status_code == 200, archive.text
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
@@ -66,7 +66,7 @@ def test_bot_plays_three_episodes_and_receives_frames(played: dict[str, Any]) ->
     assert bot["episodes"] == 3
     # One frame after each reset plus one per action.
     assert bot["frames"] == bot["actions"] + 3
-    assert all(d["state"] == "completed" and d["reason"] == "truncated" for d in bot["episode_details"])
+    assert all(d["state"] == "completed" and d["reason"] == "step_limit" for d in bot["episode_details"])
     # The env's step limit truncates after MAX_STEPS actions; RLDS adds the final observation as a step.
     assert [d["num_steps"] for d in bot["episode_details"]] == [MAX_STEPS + 1] * 3
 
@@ -84,19 +84,17 @@ def test_episodes_are_listed_with_steps_and_rewards(played: dict[str, Any]) -> N
 
 
 def test_export_loads_with_tfds_aligned_and_bit_exact(played: dict[str, Any]) -> None:
-    import tensorflow_datasets as tfds
-
-    ds = tfds.builder_from_directory(str(played["dataset_dir"])).as_dataset(split="train")
+    _, loaded = tensorflow_side.load(played["dataset_dir"])
     listed = {e["id"]: e for e in played["episodes"]}
     seen = set()
     import ale_py
 
     gym.register_envs(ale_py)
-    for episode in ds:
-        eid = episode["episode_id"].numpy().decode()
+    for episode in loaded:
+        eid = episode["episode_id"].decode()
         seen.add(eid)
         meta = listed[eid]
-        steps = list(episode["steps"].as_numpy_iterator())
+        steps = episode["steps"]
         assert len(steps) == meta["num_steps"] == int(episode["num_steps"])
         assert [bool(s["is_first"]) for s in steps] == [True] + [False] * (len(steps) - 1)
         assert [bool(s["is_last"]) for s in steps] == [False] * (len(steps) - 1) + [True]

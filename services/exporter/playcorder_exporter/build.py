@@ -1,26 +1,27 @@
-"""Building one RLDS export: stream each episode's chunks from S3 into the TFDS writer, zip, upload.
+"""Building one export: stream each episode's chunks from S3 into a format writer, then upload the dataset as a
+ZIP or as its directory tree.
 
-Runs in a worker thread (blocking S3 reads and file writes); memory holds one chunk at a time.
+Runs in a worker thread (blocking S3 reads and file writes). Memory holds one chunk of steps at a time plus what
+the format keeps of the episode being written; files go to a scratch directory, uploads are multipart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
+import dataclasses
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from playcorder.datasets.rlds_writer import RLDSWriter
-from playcorder.records import decode_chunk
+from playcorder.datasets.formats import DatasetConfig, EpisodeMeta, open_writer
+from playcorder.exports import ExportOptions, agent_id, held_out
+from playcorder.records import Step, decode_chunk, read_header
+from playcorder.spaces import zeros
 from playcorder.storage import ObjectStore, export_key
 
-EPISODE_METADATA = {
-    "episode_id": "string", "agent_id": "string", "study_id": "string", "environment": "string", "env_id": "string",
-    "state": "string", "num_steps": "int64", "total_reward": "float32", "seed": "int64",
-}
+PROGRESS_EVERY = 256  # steps between progress reports
 
 
 @dataclass
@@ -31,70 +32,144 @@ class EpisodeSource:
     env: str
     env_id: str
     state: str
+    seed: int
     num_steps: int
     total_reward: float
-    seed: int
     observation_spec: dict[str, Any]
     action_spec: dict[str, Any]
-    chunk_keys: list[str]
+    chunks: list[tuple[str, int, int, float]]  # (object key, first step, steps, reward sum), in order
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    step_tags: dict[int, list[str]] = field(default_factory=dict)
 
 
-def agent_id(participant_id: str, study_id: str) -> str:
-    """A stable pseudonym: the same participant in the same study, never their id itself."""
-    return hashlib.sha256(f"{study_id}:{participant_id}".encode()).hexdigest()[:32]
+@dataclass
+class Planned:
+    """An episode as it will be written: where it is cut, its counts after the cut, its split."""
+
+    source: EpisodeSource
+    split: str
+    last: int  # index of the step written last
+    close: bool  # that step becomes the last (is_last, truncated) though it was not recorded as last
+    num_steps: int
+    total_reward: float
 
 
-def dataset_name(study_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", study_name.lower()).strip("_") or "study"
-    return f"playcorder_{slug}"[:64]
+@dataclass
+class Built:
+    key: str  # object key of the ZIP, or the prefix of the tree's files
+    size: int
+    files: list[dict[str, Any]] | None  # tree exports: [{"path", "size"}]
+    summary: dict[str, Any]
 
 
-def _steps(objects: ObjectStore, ep: EpisodeSource) -> Iterator[dict[str, Any]]:
-    for key in ep.chunk_keys:
-        _, steps = decode_chunk(objects.get_bytes_sync(key), ep.observation_spec)
-        for s in steps:
-            yield {
-                "observation": s.observation, "action": s.action, "reward": s.reward, "discount": s.discount,
-                "is_first": s.is_first, "is_last": s.is_last, "is_terminal": s.is_terminal, "image": s.image or b"",
-            }
+def _reward_before(objects: ObjectStore, source: EpisodeSource, index: int) -> float:
+    """Sum of the rewards of steps 0..index-1: whole chunks from the database, the boundary chunk's header from S3."""
+    total = 0.0
+    for key, first, n, reward_sum in source.chunks:
+        if first + n <= index:
+            total += reward_sum
+        elif first < index:
+            total += sum(s.reward for s in read_header(objects.get_bytes_sync(key)).steps if s.i < index)
+    return total
 
 
-def build_rlds_zip(
-    objects: ObjectStore, episodes: list[EpisodeSource], *, study_name: str, study_id: str, export_id: str,
-    workdir: Path | None, progress: Callable[[int], None],
-) -> tuple[str, int]:
-    """Returns the object key of the uploaded ZIP and its size in bytes."""
-    specs = {(repr(e.observation_spec), repr(e.action_spec)) for e in episodes}
+def plan(objects: ObjectStore, sources: list[EpisodeSource], options: ExportOptions) -> list[Planned]:
+    """Train episodes first, then test (the writers take one split after the other)."""
+    test = held_out([s.id for s in sources], options.test_split)
+    ends = set(options.end_tags)
+    planned = []
+    for s in sources:
+        cut = min((i for i, tags in s.step_tags.items() if ends & set(tags) and i < s.num_steps), default=None)
+        last = s.num_steps - 1 if cut is None else cut
+        # An episode cut by a tag, or whose worker died before recording its final step, ends at `last`: its
+        # action there becomes a placeholder and its reward 0, as on any RLDS last step.
+        open_end = cut is None and s.state == "interrupted"
+        reward = s.total_reward if cut is None and not open_end else _reward_before(objects, s, last)
+        planned.append(Planned(s, "test" if s.id in test else "train", last, cut is not None or open_end, last + 1,
+                               reward))
+    return [p for p in planned if p.split == "train"] + [p for p in planned if p.split == "test"]
+
+
+def steps_of(objects: ObjectStore, p: Planned) -> Iterator[Step]:
+    s = p.source
+    for key, first, _, _ in s.chunks:
+        if first > p.last:
+            return
+        _, steps = decode_chunk(objects.get_bytes_sync(key), s.observation_spec, s.action_spec)
+        for step in steps:
+            step.tags = s.step_tags.get(step.index, [])
+            if step.index == p.last:
+                if p.close and not step.is_last:  # a step recorded as last stays as it is (maybe terminal)
+                    step = dataclasses.replace(step, action=zeros(s.action_spec), reward=0.0, discount=1.0,
+                                               is_last=True, is_terminal=False)
+                yield step
+                return
+            yield step
+
+
+def _counted(steps: Iterator[Step], progress: Callable[[int], None], done: int) -> Iterator[Step]:
+    for n, step in enumerate(steps, 1):
+        yield step
+        if n % PROGRESS_EVERY == 0:
+            progress(done + n)
+
+
+def build_export(
+    objects: ObjectStore, sources: list[EpisodeSource], options: ExportOptions, *, dataset_name: str, fps: int,
+    study_id: str, export_id: str, description: str, workdir: Path | None, progress: Callable[[int], None],
+) -> Built:
+    specs = {(repr(e.observation_spec), repr(e.action_spec)) for e in sources}
     if len(specs) != 1:
-        envs = sorted({e.env for e in episodes})
+        envs = sorted({e.env for e in sources})
         raise ValueError(f"Expected episodes of environments with one observation and action space, got {envs}; "
                          "export each environment separately")
-    name = dataset_name(study_name)
+    step_tags = tuple(sorted({t for s in sources for tags in s.step_tags.values() for t in tags}))
+    config = DatasetConfig(
+        name=options.name or dataset_name, version=options.version, observation_spec=sources[0].observation_spec,
+        action_spec=sources[0].action_spec, keep_metadata=options.keep_metadata, step_tags=step_tags, fps=fps,
+        description=description,
+    )
     with tempfile.TemporaryDirectory(dir=workdir, prefix="export-") as tmp:
-        root = Path(tmp) / name / "1.0.0"
-        root.mkdir(parents=True)
-        writer = RLDSWriter(
-            root, name=name, observation_spec=episodes[0].observation_spec, action_spec=episodes[0].action_spec,
-            episode_metadata=EPISODE_METADATA, step_image=True,
-            description=f"Playcorder study {study_name} ({study_id}), export {export_id}",
-        )
+        root = Path(tmp) / "dataset"
+        root.mkdir()
+        writer = open_writer(options.format, root, config)
         done = 0
-        with writer:
-            for ep in episodes:
-                meta = {
-                    "episode_id": ep.id, "agent_id": agent_id(ep.participant_id, ep.study_id), "study_id": ep.study_id,
-                    "environment": ep.env, "env_id": ep.env_id, "state": ep.state, "num_steps": ep.num_steps,
-                    "total_reward": ep.total_reward, "seed": ep.seed,
-                }
-                writer.add_episode(_steps(objects, ep), meta)
-                done += ep.num_steps
+        try:
+            for index, p in enumerate(plan(objects, sources, options)):
+                s = p.source
+                meta = EpisodeMeta(
+                    episode_id=s.id, episode_index=index, agent_id=agent_id(s.participant_id, s.study_id),
+                    study_id=s.study_id, environment=s.env, env_id=s.env_id, state=s.state, seed=s.seed,
+                    num_steps=p.num_steps, total_reward=p.total_reward, tags=tuple(s.tags), notes=s.notes,
+                )
+                done += writer.add_episode(meta, _counted(steps_of(objects, p), progress, done), split=p.split)
                 progress(done)
-        archive = Path(tmp) / f"{name}.zip"
-        # Shards are already compressed (zlib tensors, JPEG images): store, don't deflate again.
-        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(Path(tmp)))
-        key = export_key(study_id, export_id, archive.name)
-        objects.put_file_sync(key, archive, content_type="application/zip")
-        return key, archive.stat().st_size
+        finally:
+            summary = writer.close()
+        if options.archive:
+            return _upload_zip(objects, root, Path(tmp) / f"{config.name}.zip", study_id, export_id, summary)
+        return _upload_tree(objects, root, study_id, export_id, summary)
+
+
+def _upload_zip(objects: ObjectStore, root: Path, archive: Path, study_id: str, export_id: str,
+                summary: dict[str, Any]) -> Built:
+    # Most payloads are compressed already (zlib tensors, JPEG, zstd, video): store them; deflate the rest.
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(root))
+    key = export_key(study_id, export_id, archive.name)
+    objects.put_file_sync(key, archive, content_type="application/zip")
+    return Built(key=key, size=archive.stat().st_size, files=None, summary=summary)
+
+
+def _upload_tree(objects: ObjectStore, root: Path, study_id: str, export_id: str, summary: dict[str, Any]) -> Built:
+    prefix = export_key(study_id, export_id, "files/")
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(root).as_posix()
+            objects.put_file_sync(prefix + relative, path)
+            files.append({"path": relative, "size": path.stat().st_size})
+    return Built(key=prefix, size=sum(f["size"] for f in files), files=files, summary=summary)

@@ -8,18 +8,19 @@ from datetime import datetime, timezone
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.db.models import Episode, EpisodeChunk, Export, Study
-from playcorder.messages import ExportJob, PresignReply, PresignRequest
+from playcorder.db.models import Episode, EpisodeChunk, EpisodeTag, Export, StepTag, Study
+from playcorder.exports import ExportOptions, dataset_name
+from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
+from playcorder.specs import StudySpec
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
-from .build import EpisodeSource, build_rlds_zip
+from .build import EpisodeSource, build_export
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,10 @@ class ExportService:
         while not self._stop.is_set():
             try:
                 msgs = await sub.fetch(1, timeout=0.5)
-            except NatsTimeout:
+            except TimeoutError:  # nats' own, or asyncio's, which fetch raises too
                 continue
             except Exception as err:
-                log.warning("fetch failed: %s", err)
+                log.warning("fetch failed: %r", err)
                 await asyncio.sleep(0.5)
                 continue
             for msg in msgs:
@@ -78,6 +79,31 @@ class ExportService:
                 db.add(export)
                 await db.commit()
 
+    async def _sources(self, export: Export) -> list[EpisodeSource]:
+        ids = export.episode_ids
+        async with self.sessions() as db:
+            rows = {e.id: e for e in await db.exec(select(Episode).where(col(Episode.id).in_(ids)))}
+            chunks: dict[str, list[tuple[str, int, int, float]]] = {}
+            for c in await db.exec(select(EpisodeChunk).where(col(EpisodeChunk.episode_id).in_(ids))
+                                   .order_by(EpisodeChunk.episode_id, EpisodeChunk.seq)):
+                chunks.setdefault(c.episode_id, []).append((c.object_key, c.first_step, c.num_steps, c.reward_sum))
+            tags: dict[str, list[str]] = {}
+            for t in await db.exec(select(EpisodeTag).where(col(EpisodeTag.episode_id).in_(ids)).order_by(EpisodeTag.label)):
+                tags.setdefault(t.episode_id, []).append(t.label)
+            step_tags: dict[str, dict[int, list[str]]] = {}
+            for t in await db.exec(select(StepTag).where(col(StepTag.episode_id).in_(ids)).order_by(StepTag.label)):
+                step_tags.setdefault(t.episode_id, {}).setdefault(t.step, []).append(t.label)
+        missing = [e for e in ids if e not in rows]
+        if missing:
+            raise ValueError(f"Expected recorded episodes, got unknown (deleted?) ids {missing}")
+        return [
+            EpisodeSource(id=e.id, study_id=e.study_id, participant_id=e.participant_id, env=e.env, env_id=e.env_id,
+                          state=e.state, seed=e.seed, num_steps=e.num_steps, total_reward=e.total_reward,
+                          observation_spec=e.observation_spec, action_spec=e.action_spec, chunks=chunks.get(e.id, []),
+                          tags=tags.get(e.id, []), notes=e.notes, step_tags=step_tags.get(e.id, {}))
+            for e in (rows[i] for i in ids)
+        ]
+
     async def _build(self, export_id: str, msg: Msg) -> None:
         async with self.sessions() as db:
             export = await db.get(Export, export_id)
@@ -85,22 +111,10 @@ class ExportService:
                 return
             study = await db.get(Study, export.study_id)
             assert study is not None
-            rows = {e.id: e for e in await db.exec(select(Episode).where(Episode.id.in_(export.episode_ids)))}  # type: ignore[attr-defined]
-            chunks = await db.exec(
-                select(EpisodeChunk).where(EpisodeChunk.episode_id.in_(export.episode_ids)).order_by(EpisodeChunk.seq)  # type: ignore[attr-defined]
-            )
-            keys: dict[str, list[str]] = {}
-            for c in chunks:
-                keys.setdefault(c.episode_id, []).append(c.object_key)
-        missing = [e for e in export.episode_ids if e not in rows]
-        if missing:
-            raise ValueError(f"Expected recorded episodes, got unknown ids {missing}")
-        sources = [
-            EpisodeSource(id=e.id, study_id=e.study_id, participant_id=e.participant_id, env=e.env, env_id=e.env_id,
-                          state=e.state, num_steps=e.num_steps, total_reward=e.total_reward, seed=e.seed,
-                          observation_spec=e.observation_spec, action_spec=e.action_spec, chunk_keys=keys.get(e.id, []))
-            for e in (rows[i] for i in export.episode_ids)
-        ]
+        options = ExportOptions.model_validate(export.options)
+        sources = await self._sources(export)
+        spec = StudySpec.model_validate(study.spec)
+        env = spec.environment(sources[0].env) if sources else None
         total = sum(s.num_steps for s in sources)
         await self._update(export_id, state="running", steps_total=total, steps_done=0)
         loop = asyncio.get_running_loop()
@@ -110,11 +124,13 @@ class ExportService:
             asyncio.run_coroutine_threadsafe(self._update(export_id, steps_done=done), loop)
             asyncio.run_coroutine_threadsafe(msg.in_progress(), loop)
 
-        key, size = await asyncio.to_thread(
-            build_rlds_zip, self.objects, sources, study_name=study.name, study_id=study.id, export_id=export_id,
-            workdir=self.workdir, progress=progress,
+        built = await asyncio.to_thread(
+            build_export, self.objects, sources, options, dataset_name=dataset_name(study.name),
+            fps=env.fps if env else 15, study_id=study.id, export_id=export_id, workdir=self.workdir,
+            description=f"Playcorder study {study.name} ({study.id}), export {export_id}", progress=progress,
         )
-        await self._update(export_id, state="done", object_key=key, size_bytes=size, steps_done=total,
+        await self._update(export_id, state="done", object_key=built.key, size_bytes=built.size, files=built.files,
+                           steps_done=built.summary["steps"], steps_total=built.summary["steps"],
                            finished_at=datetime.now(timezone.utc))
 
     async def _on_presign(self, msg: Msg) -> None:
@@ -125,6 +141,12 @@ class ExportService:
             if export is None or export.state != "done" or export.object_key is None:
                 reply = PresignReply(error=f"Expected a finished export, got {req.export_id!r} in state "
                                            f"{export.state if export else 'unknown'}")
+            elif export.files is not None:  # a directory tree: one link per file
+                signed = [(f, await self.objects.presign_get(export.object_key + f["path"], req.expires_in))
+                          for f in export.files]
+                reply = PresignReply(files=[PresignedFile(path=f["path"], size=f["size"], url=url)
+                                            for f, (url, _) in signed],
+                                     expires_at=signed[0][1][1] if signed else None)
             else:
                 url, expires_at = await self.objects.presign_get(export.object_key, req.expires_in)
                 reply = PresignReply(url=url, expires_at=expires_at)

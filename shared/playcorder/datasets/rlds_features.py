@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
+from playcorder.spaces import leaf_dtype, leaf_shape
+
 Spec = Mapping[str, Any]
 F = tfds.features
 
@@ -33,29 +35,6 @@ def _tensor(shape: tuple[int, ...], dtype: np.dtype) -> F.Tensor:
     return F.Tensor(shape=shape, dtype=dtype)
 
 
-def _leaf_shape(spec: Spec) -> tuple[int, ...]:
-    kind = spec.get("type")
-    if kind == "box":
-        return tuple(int(x) for x in spec["shape"])
-    if kind == "discrete":
-        return ()
-    if kind == "multi_discrete":
-        return np.shape(spec["nvec"])
-    if kind == "multi_binary":
-        n = spec["n"]
-        return (int(n),) if isinstance(n, int) else tuple(int(x) for x in n)
-    raise ValueError(f"Unknown space spec type {kind!r} in {spec!r}")
-
-
-def _leaf_dtype(spec: Spec) -> np.dtype:
-    kind = spec["type"]
-    if kind == "box":
-        return np.dtype(spec["dtype"])
-    if kind == "multi_binary":
-        return np.dtype(np.int8)  # gymnasium's MultiBinary dtype
-    return np.dtype(spec.get("dtype", "int64"))
-
-
 def feature_for(spec: Spec) -> F.FeatureConnector:
     """The tfds feature storing values of the space described by `spec`.
 
@@ -67,7 +46,7 @@ def feature_for(spec: Spec) -> F.FeatureConnector:
         return F.FeaturesDict({k: feature_for(s) for k, s in spec["spaces"].items()})
     if kind == "tuple":
         return F.FeaturesDict({str(i): feature_for(s) for i, s in enumerate(spec["spaces"])})
-    return _tensor(_leaf_shape(spec), _leaf_dtype(spec))
+    return _tensor(leaf_shape(spec), leaf_dtype(spec))
 
 
 def has_tuple(spec: Spec) -> bool:
@@ -85,7 +64,7 @@ def has_compressed(spec: Spec) -> bool:
     if kind in ("dict", "tuple"):
         subs = spec["spaces"]
         return any(has_compressed(s) for s in (subs.values() if kind == "dict" else subs))
-    return int(np.prod(_leaf_shape(spec), dtype=np.int64)) >= ZLIB_MIN_ELEMENTS
+    return int(np.prod(leaf_shape(spec), dtype=np.int64)) >= ZLIB_MIN_ELEMENTS
 
 
 def to_feature_value(spec: Spec, value: Any) -> Any:
@@ -96,18 +75,6 @@ def to_feature_value(spec: Spec, value: Any) -> Any:
     if kind == "dict":
         return {k: to_feature_value(s, value[k]) for k, s in spec["spaces"].items()}
     return value
-
-
-def zeros_for(spec: Spec) -> Any:
-    """A placeholder value of the space (RLDS last-step action), in space structure."""
-    kind = spec.get("type")
-    if kind == "dict":
-        return {k: zeros_for(s) for k, s in spec["spaces"].items()}
-    if kind == "tuple":
-        return tuple(zeros_for(s) for s in spec["spaces"])
-    if kind == "discrete":
-        return np.int64(0)
-    return np.zeros(_leaf_shape(spec), dtype=_leaf_dtype(spec))
 
 
 def metadata_feature(kind: str) -> F.FeatureConnector:

@@ -30,7 +30,7 @@ class RLDSWriter:
 
     Steps are stored as given. Convention used by playcorder: step i holds
     (o_i, a_i, r_i, discount_i); the last step holds the final observation with
-    is_last=True, a `zeros_for(action_spec)` action, reward 0 and discount 0 if the
+    is_last=True, a `spaces.zeros(action_spec)` action, reward 0 and discount 0 if the
     episode terminated (is_terminal=True) or 1 if it was truncated.
     Writers for different splits may share `directory` if closed one after another.
     """
@@ -83,6 +83,11 @@ class RLDSWriter:
         self._shard_bytes: list[int] = []
         self._steps = 0
         self._summary: dict[str, Any] | None = None
+
+    @property
+    def num_steps(self) -> int:
+        """Steps written so far."""
+        return self._steps
 
     def add_episode(self, steps: Iterable[dict], metadata: dict) -> None:
         """Encode and append one episode; nothing is written if a step or metadata is invalid."""

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import time
+import zipfile
+from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
 import httpx
+
+
+def _step_path(step: int | None) -> str:
+    return "" if step is None else f"/steps/{step}"
 
 
 class ApiError(Exception):
@@ -28,7 +35,7 @@ class Client:
             except ValueError:
                 detail = response.text
             raise ApiError(response.status_code, detail)
-        return response.json()
+        return response.json() if response.content else None
 
     # ---------------------------------------------------------------- studies
     def create_study(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -51,10 +58,43 @@ class Client:
     def get_episode(self, episode_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/episodes/{episode_id}")
 
+    def get_steps(self, episode_id: str, start: int = 0, stop: int | None = None, images: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = {"start": start, "images": images}
+        if stop is not None:
+            params["stop"] = stop
+        return self._call("GET", f"/api/episodes/{episode_id}/steps", params=params)
+
+    def edit_notes(self, episode_id: str, notes: str) -> dict[str, Any]:
+        return self._call("PATCH", f"/api/episodes/{episode_id}", json={"notes": notes})
+
+    def delete_episode(self, episode_id: str) -> None:
+        self._call("DELETE", f"/api/episodes/{episode_id}")
+
+    def add_tag(self, episode_id: str, label: str, step: int | None = None) -> dict[str, Any]:
+        """Tag the episode, or one of its steps."""
+        return self._call("PUT", f"/api/episodes/{episode_id}{_step_path(step)}/tags/{quote(label, safe='')}")
+
+    def remove_tag(self, episode_id: str, label: str, step: int | None = None) -> dict[str, Any]:
+        return self._call("DELETE", f"/api/episodes/{episode_id}{_step_path(step)}/tags/{quote(label, safe='')}")
+
+    # ---------------------------------------------------------------- sessions and participants
+    def list_sessions(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", f"/api/studies/{study_id}/sessions", params=params)
+
+    def get_participant(self, participant_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/participants/{participant_id}")
+
     # ---------------------------------------------------------------- exports
-    def create_export(self, study_id: str, episode_ids: list[str] | None = None, link_expiry: int | None = None) -> dict[str, Any]:
-        body = {"episode_ids": episode_ids, "link_expiry": link_expiry}
-        return self._call("POST", f"/api/studies/{study_id}/exports", json=body)
+    def create_export(self, study_id: str, episode_ids: list[str] | None = None, link_expiry: int | None = None,
+                      filter: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+        """Queue an export. options: format, keep_metadata, end_tags, archive, name, version, test_split (see
+        playcorder.exports.ExportOptions); filter: env, states, participant, tags, started_after, ... ."""
+        body = {"episode_ids": episode_ids, "filter": filter, "link_expiry": link_expiry, **options}
+        return self._call("POST", f"/api/studies/{study_id}/exports", json={k: v for k, v in body.items() if v is not None})
+
+    def list_exports(self, study_id: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/api/studies/{study_id}/exports")
 
     def get_export(self, export_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/exports/{export_id}")
@@ -70,3 +110,27 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Expected export {export_id} to finish within {timeout:g} s, it is {export['state']}")
             time.sleep(0.25)
+
+    def download_export(self, export: dict[str, Any], directory: Path) -> list[Path]:
+        """Fetch a finished export through its presigned links (no token needed) into `directory`: a ZIP is
+        unpacked there, a tree's files keep their paths. Returns the files written."""
+        directory.mkdir(parents=True, exist_ok=True)
+        links = [(f["path"], f["url"]) for f in export["files"]] if export.get("files") else [("export.zip", export["url"])]
+        written = []
+        with httpx.Client(timeout=None) as plain:  # presigned: no Authorization header
+            for path, url in links:
+                target = directory / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with plain.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise ApiError(response.status_code, f"download of {path} refused: {response.read()[:200]!r}")
+                    with open(target, "wb") as out:
+                        for block in response.iter_bytes(1 << 20):
+                            out.write(block)
+                written.append(target)
+        if not export.get("files"):
+            with zipfile.ZipFile(written[0]) as zf:
+                zf.extractall(directory)
+                written = [directory / n for n in zf.namelist() if not n.endswith("/")]
+            (directory / "export.zip").unlink()
+        return written

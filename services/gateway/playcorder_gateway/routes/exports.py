@@ -1,4 +1,5 @@
-"""Exports: queue a dataset build, follow its progress, get a presigned link (signed by an exporter)."""
+"""Exports: queue a dataset build (episodes by id or by filter, format and options), follow its progress, get
+presigned links (signed by an exporter): one for a ZIP, one per file for a directory tree."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Request, status
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import col, select
 
 from playcorder.db.models import Episode, Export, Study
-from playcorder.messages import ExportJob, PresignReply, PresignRequest
+from playcorder.exports import EpisodeFilter, ExportOptions
+from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
 
 from ..deps import DbSession, Designer, OwnedStudy
+from .episodes import filtered
 
 router = APIRouter(tags=["exports"])
 
 
-class ExportIn(BaseModel):
-    episode_ids: list[str] | None = Field(None, description="episodes to export; default: every completed episode")
-    format: str = Field("rlds", description="dataset format; 'rlds' (TFDS layout, zipped)")
+class ExportIn(ExportOptions):
+    episode_ids: list[str] | None = Field(None, description="these episodes (finished ones of the study)")
+    filter: EpisodeFilter | None = Field(None, description="the episodes matching this filter")
     link_expiry: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="seconds a presigned link stays valid")
 
 
@@ -27,6 +30,7 @@ class ExportOut(BaseModel):
     id: str
     study_id: str
     format: str
+    options: dict
     state: str
     episodes: int
     steps_done: int
@@ -35,11 +39,9 @@ class ExportOut(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
-    url: str | None = None
+    url: str | None = Field(None, description="presigned link to the ZIP")
+    files: list[PresignedFile] | None = Field(None, description="presigned links to each file of a tree export")
     expires_at: datetime | None = None
-
-
-FORMATS = ("rlds",)
 
 
 async def _presign(request: Request, export: Export) -> PresignReply:
@@ -54,37 +56,50 @@ async def _presign(request: Request, export: Export) -> PresignReply:
 
 async def _out(request: Request, export: Export) -> ExportOut:
     out = ExportOut(
-        id=export.id, study_id=export.study_id, format=export.format, state=export.state,
+        id=export.id, study_id=export.study_id, format=export.format, options=export.options, state=export.state,
         episodes=len(export.episode_ids), steps_done=export.steps_done, steps_total=export.steps_total,
         size_bytes=export.size_bytes, error=export.error, created_at=export.created_at, finished_at=export.finished_at,
     )
     if export.state == "done":
         reply = await _presign(request, export)
-        out.url, out.expires_at = reply.url, reply.expires_at
+        out.url, out.files, out.expires_at = reply.url, reply.files, reply.expires_at
     return out
+
+
+async def _select(db: DbSession, study: Study, body: ExportIn) -> list[str]:
+    """The episode ids to export, in recording order; 422 naming what is wrong."""
+    if body.episode_ids is not None and body.filter is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected episode_ids or filter, got both")
+    if body.episode_ids is None:
+        f = body.filter or EpisodeFilter()
+        rows = await db.exec(filtered(select(Episode.id).where(Episode.study_id == study.id), f, list(f.states)))
+        ids = list(rows)
+        if not ids:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                f"Expected at least one episode to export, none of study {study.id} matches "
+                                f"{f.model_dump(exclude_defaults=True) or 'the default filter (completed episodes)'}")
+        return ids
+    states = {eid: st for eid, st in await db.exec(select(Episode.id, Episode.state).where(Episode.study_id == study.id))}  # type: ignore[call-overload]
+    unknown = [e for e in body.episode_ids if e not in states]
+    unfinished = [e for e in body.episode_ids if states.get(e) == "recording"]
+    if unknown or unfinished or not body.episode_ids:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"Expected ids of finished episodes of study {study.id}, got unknown {unknown} and still "
+                            f"recording {unfinished}" if body.episode_ids else "Expected at least one episode id, got []")
+    return list(dict.fromkeys(body.episode_ids))
 
 
 @router.post("/api/studies/{study_id}/exports", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
 async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, designer: Designer, request: Request) -> ExportOut:
-    if body.format not in FORMATS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected format in {list(FORMATS)}, got {body.format!r}")
-    query = select(Episode.id, Episode.state).where(Episode.study_id == study.id)
-    rows = {eid: st for eid, st in await db.exec(query.order_by(Episode.started_at))}  # type: ignore[arg-type]
-    if body.episode_ids is None:
-        ids = [eid for eid, st in rows.items() if st == "completed"]
-    else:
-        unknown = [e for e in body.episode_ids if e not in rows]
-        unfinished = [e for e in body.episode_ids if rows.get(e) == "recording"]
-        if unknown or unfinished:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
-                f"Expected ids of finished episodes of study {study.id}, got unknown {unknown} and still recording {unfinished}",
-            )
-        ids = list(dict.fromkeys(body.episode_ids))
-    if not ids:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected at least one episode to export, study {study.id} has none completed")
-    export = Export(study_id=study.id, requested_by=designer.id, format=body.format, episode_ids=ids,
-                    link_expiry_s=body.link_expiry or request.app.state.settings.export_link_expiry)
+    ids = await _select(db, study, body)
+    envs = sorted(set(await db.exec(select(Episode.env).where(col(Episode.id).in_(ids)).distinct())))
+    if len(envs) > 1:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"Expected episodes of one environment (a dataset has one observation and action space), "
+                            f"got {envs}; export each with filter.env")
+    options = ExportOptions.model_validate(body.model_dump(include=set(ExportOptions.model_fields)))
+    export = Export(study_id=study.id, requested_by=designer.id, format=options.format, options=options.model_dump(),
+                    episode_ids=ids, link_expiry_s=body.link_expiry or request.app.state.settings.export_link_expiry)
     db.add(export)
     await db.commit()
     state = request.app.state
