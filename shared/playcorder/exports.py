@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .messages import EndState
+
 Format = Literal["rlds", "envlogger", "minari", "lerobot"]
-EPISODE_STATES = ("completed", "rejected", "cancelled", "abandoned", "interrupted")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -23,7 +24,7 @@ class EpisodeFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env: str | None = Field(None, description="environment key in the study, or its Gymnasium id")
-    states: list[Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]] = Field(
+    states: list[EndState] = Field(
         default_factory=lambda: ["completed"], min_length=1, description="episode states to include")
     participant: str | None = None
     tags: list[str] = Field(default_factory=list, description="episodes carrying every one of these tags")

@@ -221,11 +221,14 @@ class EpisodeBegin(_Msg):
     action_spec: dict[str, Any]
 
 
+EndState = Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]  # how an episode ended
+
+
 class EpisodeEnd(_Msg):
     """The end of an episode: from its worker, or `presumed` by a recorder that found the worker gone."""
 
     episode_id: str
-    state: Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]
+    state: EndState
     reason: str
     num_steps: int = Field(description="steps the worker recorded (the stored count is authoritative)")
     num_chunks: int | None = Field(description="chunks the worker published; None when presumed")

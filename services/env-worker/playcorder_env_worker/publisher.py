@@ -59,10 +59,6 @@ class RecordingPublisher:
         self._queue.put_nowait(_CLOSE)
         await self._task
 
-    @property
-    def chunks_published(self) -> int:
-        return self._seq
-
     # ---------------------------------------------------------------- publisher task
     async def _run(self) -> None:
         while True:
@@ -81,9 +77,9 @@ class RecordingPublisher:
         """End the episode being published as interrupted, with the chunks already out; nothing more is taken."""
         if self._episode is not None:
             eid = self._episode.episode_id
-            end = EpisodeEnd(episode_id=eid, state="interrupted", reason=f"recording_failed: {err}"[:500], num_steps=0,
-                             num_chunks=self._seq, total_reward=0.0, ended_at=datetime.now(timezone.utc))
-            await self._publish(self.subjects.record(eid, "end"), end.model_dump_json().encode(), f"{eid}.end")
+            await self._publish_end(EpisodeEnd(
+                episode_id=eid, state="interrupted", reason=f"recording_failed: {err}"[:500], num_steps=0,
+                num_chunks=self._seq, total_reward=0.0, ended_at=datetime.now(timezone.utc)))
         self.open_episodes.clear()
 
     async def _handle(self, item: Any) -> None:
@@ -98,8 +94,7 @@ class RecordingPublisher:
                 await self._flush()
         elif isinstance(item, EpisodeEnd):
             await self._flush()
-            item = item.model_copy(update={"num_chunks": self._seq})
-            await self._publish(self.subjects.record(item.episode_id, "end"), item.model_dump_json().encode(), f"{item.episode_id}.end")
+            await self._publish_end(item.model_copy(update={"num_chunks": self._seq}))
             self._episode = None
             self.open_episodes.discard(item.episode_id)
         elif item == "flush":
@@ -109,28 +104,24 @@ class RecordingPublisher:
         if not self._buffer or self._episode is None:
             return
         steps, self._buffer = self._buffer, []
-        for data in await asyncio.to_thread(self._encode, steps):
-            eid = self._episode.episode_id
+        eid = self._episode.episode_id
+        for data in await asyncio.to_thread(self._encode, self._episode, self._seq, steps):
             await self._publish(self.subjects.record(eid, "chunk"), data, f"{eid}.chunk.{self._seq}")
             self._seq += 1
 
-    def _encode(self, steps: list[Step]) -> list[bytes]:
-        """Encode steps into chunks below the payload limit, splitting the batch when it compresses too poorly."""
-        assert self._episode is not None
-        ep = self._episode
-        data = encode_chunk(ep.episode_id, self._seq, steps, ep.observation_spec, ep.action_spec)
+    def _encode(self, ep: EpisodeBegin, seq: int, steps: list[Step]) -> list[bytes]:
+        """Encode steps as chunks seq, seq+1, ... below the payload limit, splitting the batch when it compresses
+        too poorly."""
+        data = encode_chunk(ep.episode_id, seq, steps, ep.observation_spec, ep.action_spec)
         if len(data) <= self.max_payload - 4096:
             return [data]
         if len(steps) == 1:
             raise ValueError(f"Expected one step to fit in {self.max_payload} bytes, got {len(data)}; raise NATS max_payload")
-        half = len(steps) // 2
-        first = self._encode(steps[:half])
-        self._seq += len(first)
-        try:
-            rest = self._encode(steps[half:])
-        finally:
-            self._seq -= len(first)
-        return first + rest
+        first = self._encode(ep, seq, steps[:len(steps) // 2])
+        return first + self._encode(ep, seq + len(first), steps[len(steps) // 2:])
+
+    async def _publish_end(self, end: EpisodeEnd) -> None:
+        await self._publish(self.subjects.record(end.episode_id, "end"), end.model_dump_json().encode(), f"{end.episode_id}.end")
 
     async def _publish(self, subject: str, data: bytes, msg_id: str) -> None:
         delay = 0.1

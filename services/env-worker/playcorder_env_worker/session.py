@@ -211,15 +211,15 @@ class PlaySession:
         await self._announce()
 
     # ---------------------------------------------------------------- episodes
-    def _render(self) -> tuple[Any, bytes]:
+    def _render(self) -> bytes:
+        """The frame shown, as JPEG at the current quality."""
         assert self.prepared is not None
-        frame = self.prepared.render()
-        return frame, encode_jpeg(frame, self.quality)
+        return encode_jpeg(self.prepared.render(), self.quality)
 
     def _reset(self, seed: int) -> tuple[Any, dict[str, Any], bytes]:
         assert self.prepared is not None
         obs, info = self.prepared.env.reset(seed=seed)
-        return obs, info, self._render()[1]
+        return obs, info, self._render()
 
     async def _start_episode(self) -> None:
         assert self.controls is not None
@@ -240,13 +240,13 @@ class PlaySession:
 
     async def _show_current(self) -> None:
         if self.episode is not None:
-            _, image = await self._off_loop(self._render)
+            image = await self._off_loop(self._render)
             await self.send_frame(frames.pack(self.episode.step, 0.0, self.episode.total_reward, 0, image))
 
     def _env_step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any], bytes]:
         assert self.prepared is not None
         obs, reward, terminated, truncated, info = self.prepared.env.step(action)
-        return obs, float(reward), bool(terminated), bool(truncated), info, self._render()[1]
+        return obs, float(reward), bool(terminated), bool(truncated), info, self._render()
 
     async def _step(self, action: Any) -> None:
         ep, controls = self.episode, self.controls
@@ -262,7 +262,7 @@ class PlaySession:
             await self._finish_by_env(terminated, reason)
 
     def _record_last(self, terminated: bool) -> None:
-        assert self.episode is not None and self.prepared is not None
+        assert self.episode is not None
         last = self.episode.last(zeros(self.act_spec), terminated)
         if last is not None:
             self.publisher.add(last)
@@ -284,7 +284,7 @@ class PlaySession:
         if self.episode is None:
             return
         if self.state == "awaiting_save":  # finished but unanswered: the participant moved on without keeping it
-            state, reason = "rejected", reason
+            state = "rejected"
         await self._end(state, reason)
 
     async def _abandon(self, reason: str) -> None:

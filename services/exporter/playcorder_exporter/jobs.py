@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.db.models import Episode, EpisodeChunk, EpisodeTag, Export, StepTag, Study
+from playcorder.db.models import Episode, EpisodeChunk, Export, Study
+from playcorder.db.queries import step_tags_of, tags_of
 from playcorder.exports import ExportOptions, dataset_name
 from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
 from playcorder.specs import StudySpec
@@ -87,12 +88,7 @@ class ExportService:
             for c in await db.exec(select(EpisodeChunk).where(col(EpisodeChunk.episode_id).in_(ids))
                                    .order_by(EpisodeChunk.episode_id, EpisodeChunk.seq)):
                 chunks.setdefault(c.episode_id, []).append((c.object_key, c.first_step, c.num_steps, c.reward_sum))
-            tags: dict[str, list[str]] = {}
-            for t in await db.exec(select(EpisodeTag).where(col(EpisodeTag.episode_id).in_(ids)).order_by(EpisodeTag.label)):
-                tags.setdefault(t.episode_id, []).append(t.label)
-            step_tags: dict[str, dict[int, list[str]]] = {}
-            for t in await db.exec(select(StepTag).where(col(StepTag.episode_id).in_(ids)).order_by(StepTag.label)):
-                step_tags.setdefault(t.episode_id, {}).setdefault(t.step, []).append(t.label)
+            tags, step_tags = await tags_of(db, ids), await step_tags_of(db, ids)
         missing = [e for e in ids if e not in rows]
         if missing:
             raise ValueError(f"Expected recorded episodes, got unknown (deleted?) ids {missing}")
@@ -100,7 +96,7 @@ class ExportService:
             EpisodeSource(id=e.id, study_id=e.study_id, participant_id=e.participant_id, env=e.env, env_id=e.env_id,
                           state=e.state, seed=e.seed, num_steps=e.num_steps, total_reward=e.total_reward,
                           observation_spec=e.observation_spec, action_spec=e.action_spec, chunks=chunks.get(e.id, []),
-                          tags=tags.get(e.id, []), notes=e.notes, step_tags=step_tags.get(e.id, {}))
+                          tags=tags[e.id], notes=e.notes, step_tags=step_tags[e.id])
             for e in (rows[i] for i in ids)
         ]
 

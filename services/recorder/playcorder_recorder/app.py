@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         subjects = subjects_for(settings.nats)
         await ensure_streams(nc, subjects)
         sessions = make_sessionmaker(engine)
-        consumer = RecordConsumer(nc, subjects, EpisodeStore(sessions, objects), objects, settings.recorder_durable,
+        consumer = RecordConsumer(nc, subjects, EpisodeStore(sessions, objects), settings.recorder_durable,
                                   settings.recorder_batch)
         reaper = Reaper(nc, subjects, sessions, ttl=settings.worker_ttl, interval=settings.reap_interval)
         task, reaping = asyncio.create_task(consumer.run()), asyncio.create_task(reaper.run())

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from playcorder.messages import EpisodeBegin, EpisodeEnd
-from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
 from .store import EpisodeStore, NotYet
@@ -36,9 +35,8 @@ def retry_delay(msg: Msg) -> float:
 
 
 class RecordConsumer:
-    def __init__(self, nc: NATS, subjects: Subjects, store: EpisodeStore, objects: ObjectStore, durable: str,
-                 batch: int) -> None:
-        self.nc, self.subjects, self.store, self.objects = nc, subjects, store, objects
+    def __init__(self, nc: NATS, subjects: Subjects, store: EpisodeStore, durable: str, batch: int) -> None:
+        self.nc, self.subjects, self.store = nc, subjects, store
         self.durable, self.batch = durable, batch
         self.stored = 0
         self._stop = asyncio.Event()
@@ -138,9 +136,7 @@ class RecordConsumer:
             await asyncio.gather(*(msg.nak(delay=1.0) for msg in msgs))
             return
         await self._ack([msg for msg, r in zip(msgs, results) if r.stored])
-        for msg, r in zip(msgs, results):
-            if r.waiting:
-                await msg.nak(delay=retry_delay(msg))
+        await asyncio.gather(*(msg.nak(delay=retry_delay(msg)) for msg, r in zip(msgs, results) if r.waiting))
 
     async def _end(self, msg: Msg) -> None:
         try:
@@ -167,7 +163,7 @@ class RecordConsumer:
         seq = msg.metadata.sequence.stream
         key = f"deadletter/{self.subjects.record_stream}/{seq:012d}"
         try:
-            await self.objects.put_bytes(key, msg.data)
+            await self.store.objects.put_bytes(key, msg.data)
         except Exception:
             log.exception("could not keep undecodable message %s in S3; it will be redelivered", seq)
             await msg.nak(delay=5.0)

@@ -35,7 +35,10 @@ class ChunkResult:
     """What became of one chunk of a batch: stored (or dropped: its episode was deleted), or waiting for its begin."""
 
     stored: bool
-    waiting: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        return not self.stored
 
 
 class EpisodeStore:
@@ -80,7 +83,7 @@ class EpisodeStore:
                 if header.episode_id in deleted:
                     results.append(ChunkResult(stored=True))  # nothing to keep: acknowledged and dropped
                 elif header.episode_id not in known:
-                    results.append(ChunkResult(stored=False, waiting=True))
+                    results.append(ChunkResult(stored=False))
                 else:
                     key = chunk_key(known[header.episode_id][0], header.episode_id, header.seq)
                     puts.append(self._put(key, data))

@@ -13,7 +13,6 @@ import numpy as np
 
 from playcorder.specs import EnvironmentSpec
 
-FAMILIES = ("atari", "procgen", "mujoco", "gymnasium")
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
           "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId')")
 # ids whose registering package gymnasium does not import by itself

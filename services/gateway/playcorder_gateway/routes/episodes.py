@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, exists
+from sqlalchemy import exists
 from sqlmodel import col, select
 
-from playcorder.db.models import DeletedEpisode, Episode, EpisodeChunk, EpisodeTag, StepTag, Study
+from playcorder.db.models import DeletedEpisode, Episode, EpisodeTag, Study
+from playcorder.db.queries import step_tags_of, tags_of
 from playcorder.exports import EpisodeFilter
+from playcorder.messages import EndState
 from playcorder.storage import episode_prefix
 
 from ..deps import DbSession, Designer, OwnedStudy
 
 router = APIRouter(tags=["episodes"])
 
-STATES = ("recording", "completed", "rejected", "cancelled", "abandoned", "interrupted")
+STATES = ("recording", *get_args(EndState))
 
 
 class EpisodeOut(BaseModel):
@@ -64,14 +66,6 @@ _ROW_FIELDS = [f for f in EpisodeOut.model_fields if f not in ("duration_s", "ta
 def episode_out(e: Episode, tags: list[str]) -> EpisodeOut:
     duration = (e.ended_at - e.started_at).total_seconds() if e.ended_at else None
     return EpisodeOut(**{f: getattr(e, f) for f in _ROW_FIELDS}, duration_s=duration, tags=tags)
-
-
-async def tags_of(db: DbSession, episode_ids: list[str]) -> dict[str, list[str]]:
-    rows = await db.exec(select(EpisodeTag).where(col(EpisodeTag.episode_id).in_(episode_ids)).order_by(EpisodeTag.label))
-    out: dict[str, list[str]] = {e: [] for e in episode_ids}
-    for t in rows:
-        out[t.episode_id].append(t.label)
-    return out
 
 
 async def owned_episode(episode_id: str, db: DbSession, designer: Designer) -> Episode:
@@ -129,10 +123,11 @@ async def list_episodes(
 
 async def _detail(db: DbSession, episode: Episode) -> EpisodeDetail:
     tags = (await tags_of(db, [episode.id]))[episode.id]
-    step_tags = await db.exec(select(StepTag).where(StepTag.episode_id == episode.id).order_by(StepTag.step, StepTag.label))
+    step_tags = (await step_tags_of(db, [episode.id]))[episode.id]
     return EpisodeDetail(**episode_out(episode, tags).model_dump(), observation_spec=episode.observation_spec,
                          action_spec=episode.action_spec,
-                         step_tags=[StepTagOut(step=t.step, label=t.label) for t in step_tags])
+                         step_tags=[StepTagOut(step=step, label=label) for step, labels in step_tags.items()
+                                    for label in labels])
 
 
 @router.get("/api/episodes/{episode_id}", response_model=EpisodeDetail)
@@ -157,8 +152,6 @@ async def delete_episode(episode: OwnedEpisode, db: DbSession, request: Request)
     db.add(DeletedEpisode(id=episode.id))
     await db.commit()  # first: from here on the recorder drops anything of this episode
     await asyncio.to_thread(request.app.state.objects.delete_prefix_sync, episode_prefix(episode.study_id, episode.id))
-    for table in (EpisodeChunk, EpisodeTag, StepTag):
-        await db.exec(delete(table).where(table.episode_id == episode.id))  # type: ignore[attr-defined,call-overload]
-    await db.delete(episode)
+    await db.delete(episode)  # chunks and tags go with it (ON DELETE CASCADE)
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

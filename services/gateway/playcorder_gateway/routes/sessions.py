@@ -13,7 +13,9 @@ from sqlmodel import col, select
 from playcorder.db.models import Episode, Participant, PlaySession, Study
 
 from ..deps import DbSession, Designer, OwnedStudy
-from .episodes import EpisodeOut, episode_out, tags_of
+from playcorder.db.queries import tags_of
+
+from .episodes import EpisodeOut, episode_out
 
 router = APIRouter(tags=["sessions"])
 
@@ -39,11 +41,9 @@ class ParticipantDetail(BaseModel):
 
 
 async def _sessions(db: DbSession, *where) -> list[SessionOut]:  # type: ignore[no-untyped-def]
-    counts = (select(Episode.session_id, func.count().label("n")).group_by(Episode.session_id)).subquery()
-    rows = await db.exec(
-        select(PlaySession, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.session_id == PlaySession.id)
-        .where(*where).order_by(PlaySession.started_at)
-    )
+    # Counted per listed session (ix_episodes_session_id), not over every episode of every study.
+    n = select(func.count()).where(Episode.session_id == PlaySession.id).correlate(PlaySession).scalar_subquery()
+    rows = await db.exec(select(PlaySession, n).where(*where).order_by(PlaySession.started_at))
     return [SessionOut(**s.model_dump(), episodes=n) for s, n in rows]
 
 

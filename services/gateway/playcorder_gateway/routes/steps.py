@@ -11,7 +11,8 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlmodel import select
 
-from playcorder.db.models import EpisodeChunk, StepTag
+from playcorder.db.models import EpisodeChunk
+from playcorder.db.queries import step_tags_of
 from playcorder.records import decode_chunk, jsonable
 from playcorder.spaces import leaves
 
@@ -50,10 +51,7 @@ async def read_steps(
         select(EpisodeChunk).where(EpisodeChunk.episode_id == episode.id, EpisodeChunk.first_step < stop,
                                    EpisodeChunk.first_step + EpisodeChunk.num_steps > start).order_by(EpisodeChunk.seq)  # type: ignore[arg-type]
     ))
-    tags: dict[int, list[str]] = {}
-    for t in await db.exec(select(StepTag).where(StepTag.episode_id == episode.id, StepTag.step >= start,
-                                                 StepTag.step < stop).order_by(StepTag.label)):
-        tags.setdefault(t.step, []).append(t.label)
+    tags = (await step_tags_of(db, [episode.id], start, stop))[episode.id]
     objects = request.app.state.objects
 
     def load() -> list[dict[str, Any]]:

@@ -8,12 +8,13 @@ import re
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import func, select
 
 from playcorder.db.models import EpisodeChunk, EpisodeTag, StepTag
+from playcorder.db.queries import tags_of
 
 from ..deps import DbSession
-from .episodes import OwnedEpisode, tags_of
+from .episodes import OwnedEpisode
 
 router = APIRouter(tags=["episodes"])
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -63,8 +64,8 @@ async def _step_tags(db: DbSession, episode_id: str, step: int) -> list[str]:
 
 async def _check_step(db: DbSession, episode: OwnedEpisode, step: int) -> int:
     """A step that is stored: 0 <= step < the number of steps recorded so far."""
-    chunks = await db.exec(select(EpisodeChunk.first_step, EpisodeChunk.num_steps).where(EpisodeChunk.episode_id == episode.id))
-    stored = max((first + n for first, n in chunks), default=0)
+    stored = (await db.exec(select(func.coalesce(func.max(EpisodeChunk.first_step + EpisodeChunk.num_steps), 0))
+                            .where(EpisodeChunk.episode_id == episode.id))).one()
     if not 0 <= step < stored:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected a step index in 0..{stored - 1} of episode {episode.id}, got {step}"

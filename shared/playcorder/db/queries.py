@@ -1,0 +1,29 @@
+"""Reads several services share: an episode's tags and its steps' tags, for many episodes in one query."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .models import EpisodeTag, StepTag
+
+
+async def tags_of(db: AsyncSession, episode_ids: list[str]) -> dict[str, list[str]]:
+    """Each episode's tags, sorted; [] for one without."""
+    rows = await db.exec(select(EpisodeTag).where(col(EpisodeTag.episode_id).in_(episode_ids)).order_by(EpisodeTag.label))
+    out: dict[str, list[str]] = {e: [] for e in episode_ids}
+    for t in rows:
+        out[t.episode_id].append(t.label)
+    return out
+
+
+async def step_tags_of(db: AsyncSession, episode_ids: list[str], start: int = 0,
+                       stop: int | None = None) -> dict[str, dict[int, list[str]]]:
+    """episode -> step -> its labels (sorted), for the tagged steps start..stop-1; steps in order."""
+    query = select(StepTag).where(col(StepTag.episode_id).in_(episode_ids), StepTag.step >= start)
+    if stop is not None:
+        query = query.where(StepTag.step < stop)
+    out: dict[str, dict[int, list[str]]] = {e: {} for e in episode_ids}
+    for t in await db.exec(query.order_by(StepTag.episode_id, StepTag.step, StepTag.label)):
+        out[t.episode_id].setdefault(t.step, []).append(t.label)
+    return out
