@@ -118,7 +118,7 @@ def _filter(args: argparse.Namespace) -> dict[str, Any] | None:
     f = {"env": args.env, "states": args.state, "participant": args.participant, "tags": args.tag,
          "started_after": args.since, "started_before": args.until, "min_reward": args.min_reward,
          "max_reward": args.max_reward}
-    f = {k: v for k, v in f.items() if v}
+    f = {k: v for k, v in f.items() if v is not None and v != []}  # a bound of 0 is a bound
     return f or None
 
 
@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="filter: started before this ISO time")
     p.add_argument("--min-reward", type=float, help="filter: total reward at least")
     p.add_argument("--max-reward", type=float, help="filter: total reward at most")
+    # the names of playcorder.exports.Format, spelled out: importing it (pydantic models) slows every command
     p.add_argument("--format", choices=["rlds", "envlogger", "minari", "lerobot"], help="default: rlds")
     p.add_argument("--keep-metadata", action="store_true",
                    help="keep the image shown, raw input, info, tags and notes (stripped by default)")
