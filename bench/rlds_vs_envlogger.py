@@ -33,15 +33,12 @@ from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta  # noqa:
 from playcorder.datasets.formats.envlogger_format import (  # noqa: E402
     WRITER_OPTIONS, EnvloggerWriter, load_envlogger,
 )
+from playcorder.datasets.formats.rlds_format import EPISODE_METADATA  # noqa: E402  (as the RLDS export writes)
 from playcorder.datasets.rlds_writer import RLDSWriter  # noqa: E402
 from playcorder.records import Step  # noqa: E402
 from playcorder.spaces import space_spec, zeros  # noqa: E402
 
 NAME = "pong_bench"
-EPISODE_METADATA = {  # as the exporter's RLDS export writes them
-    "episode_id": "string", "agent_id": "string", "study_id": "string", "environment": "string", "env_id": "string",
-    "state": "string", "num_steps": "int64", "total_reward": "float32", "seed": "int64",
-}
 Episode = tuple[EpisodeMeta, list[Step]]
 
 

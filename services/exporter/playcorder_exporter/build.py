@@ -51,8 +51,10 @@ class Planned:
     split: str
     last: int  # index of the step written last
     close: bool  # that step becomes the last (is_last, truncated) though it was not recorded as last
-    num_steps: int
-    total_reward: float
+
+    @property
+    def num_steps(self) -> int:
+        return self.last + 1
 
 
 @dataclass
@@ -63,18 +65,20 @@ class Built:
     summary: dict[str, Any]
 
 
-def _reward_before(objects: ObjectStore, source: EpisodeSource, index: int) -> float:
-    """Sum of the rewards of steps 0..index-1: whole chunks from the database, the boundary chunk's header from S3."""
-    total = 0.0
+def _reward_before(objects: ObjectStore, source: EpisodeSource, index: int) -> tuple[float, dict[str, bytes]]:
+    """Sum of the rewards of steps 0..index-1: whole chunks from the database, the boundary chunk's header from S3.
+    Also returns the boundary chunk as fetched, {key: data}, so that writing the episode does not fetch it again."""
+    total, fetched = 0.0, {}
     for key, first, n, reward_sum in source.chunks:
         if first + n <= index:
             total += reward_sum
         elif first < index:
-            total += sum(s.reward for s in read_header(objects.get_bytes_sync(key)).steps if s.i < index)
-    return total
+            fetched[key] = data = objects.get_bytes_sync(key)
+            total += sum(s.reward for s in read_header(data).steps if s.i < index)
+    return total, fetched
 
 
-def plan(objects: ObjectStore, sources: list[EpisodeSource], options: ExportOptions) -> list[Planned]:
+def plan(sources: list[EpisodeSource], options: ExportOptions) -> list[Planned]:
     """Train episodes first, then test (the writers take one split after the other)."""
     test = held_out([s.id for s in sources], options.test_split)
     ends = set(options.end_tags)
@@ -85,18 +89,18 @@ def plan(objects: ObjectStore, sources: list[EpisodeSource], options: ExportOpti
         # An episode cut by a tag, or whose worker died before recording its final step, ends at `last`: its
         # action there becomes a placeholder and its reward 0, as on any RLDS last step.
         open_end = cut is None and s.state == "interrupted"
-        reward = s.total_reward if cut is None and not open_end else _reward_before(objects, s, last)
-        planned.append(Planned(s, "test" if s.id in test else "train", last, cut is not None or open_end, last + 1,
-                               reward))
+        planned.append(Planned(s, "test" if s.id in test else "train", last, cut is not None or open_end))
     return [p for p in planned if p.split == "train"] + [p for p in planned if p.split == "test"]
 
 
-def steps_of(objects: ObjectStore, p: Planned) -> Iterator[Step]:
+def steps_of(objects: ObjectStore, p: Planned, fetched: dict[str, bytes]) -> Iterator[Step]:
+    """The planned steps, chunk by chunk (those in `fetched` are not fetched again)."""
     s = p.source
     for key, first, _, _ in s.chunks:
         if first > p.last:
             return
-        _, steps = decode_chunk(objects.get_bytes_sync(key), s.observation_spec, s.action_spec)
+        data = fetched.pop(key, None) or objects.get_bytes_sync(key)
+        _, steps = decode_chunk(data, s.observation_spec, s.action_spec)
         for step in steps:
             step.tags = s.step_tags.get(step.index, [])
             if step.index == p.last:
@@ -136,14 +140,17 @@ def build_export(
         writer = open_writer(options.format, root, config)
         done = 0
         try:
-            for index, p in enumerate(plan(objects, sources, options)):
+            for index, p in enumerate(plan(sources, options)):
                 s = p.source
+                # A cut episode's reward stops at its new last step (whose reward, as on any last step, is 0).
+                reward, fetched = _reward_before(objects, s, p.last) if p.close else (s.total_reward, {})
                 meta = EpisodeMeta(
                     episode_id=s.id, episode_index=index, agent_id=agent_id(s.participant_id, s.study_id),
                     study_id=s.study_id, environment=s.env, env_id=s.env_id, state=s.state, seed=s.seed,
-                    num_steps=p.num_steps, total_reward=p.total_reward, tags=tuple(s.tags), notes=s.notes,
+                    num_steps=p.num_steps, total_reward=reward, tags=tuple(s.tags), notes=s.notes,
                 )
-                done += writer.add_episode(meta, _counted(steps_of(objects, p), progress, done), split=p.split)
+                steps = steps_of(objects, p, fetched)
+                done += writer.add_episode(meta, _counted(steps, progress, done), split=p.split)
                 progress(done)
         finally:
             summary = writer.close()
@@ -154,7 +161,8 @@ def build_export(
 
 def _upload_zip(objects: ObjectStore, root: Path, archive: Path, study_id: str, export_id: str,
                 summary: dict[str, Any]) -> Built:
-    # Most payloads are compressed already (zlib tensors, JPEG, zstd, video): store them; deflate the rest.
+    # Most payloads are compressed already (zlib tensors, JPEG, zstd, video): deflate level 1 costs little on
+    # them and still shrinks the JSON, parquet and metadata.
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         for path in sorted(root.rglob("*")):
             if path.is_file():

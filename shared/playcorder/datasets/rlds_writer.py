@@ -84,13 +84,8 @@ class RLDSWriter:
         self._steps = 0
         self._summary: dict[str, Any] | None = None
 
-    @property
-    def num_steps(self) -> int:
-        """Steps written so far."""
-        return self._steps
-
-    def add_episode(self, steps: Iterable[dict], metadata: dict) -> None:
-        """Encode and append one episode; nothing is written if a step or metadata is invalid."""
+    def add_episode(self, steps: Iterable[dict], metadata: dict) -> int:
+        """Encode and append one episode; nothing is written if a step or metadata is invalid. Returns its steps."""
         if self._summary is not None:
             raise RuntimeError("RLDSWriter is closed")
         if sorted(metadata) != self._meta_keys:
@@ -105,6 +100,7 @@ class RLDSWriter:
         example = {"steps": sequence_feature.stack_nested(encoded_steps), **encoded_meta}
         self._write(self._serializer.serialize_example(example))
         self._steps += len(encoded_steps)
+        return len(encoded_steps)
 
     def _check_step(self, step: Mapping[str, Any]) -> Mapping[str, Any]:
         if step.keys() != self._step_keys:

@@ -12,8 +12,7 @@ arrives already cut, its new last step marked is_last, not terminal.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from playcorder.records import Step
@@ -45,7 +44,6 @@ class EpisodeMeta:
     total_reward: float  # of the episode as written
     tags: tuple[str, ...] = ()
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class DatasetWriter(Protocol):
@@ -58,5 +56,7 @@ class DatasetWriter(Protocol):
         """Finish every split; idempotent. Returns a summary: {"episodes": n, "steps": n, "splits": {...}}."""
 
 
-class WriterFactory(Protocol):
-    def __call__(self, directory: Path, config: DatasetConfig) -> DatasetWriter: ...
+def totals(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A writer's close() summary from its splits' summaries."""
+    return {"episodes": sum(s["episodes"] for s in summaries.values()),
+            "steps": sum(s["steps"] for s in summaries.values()), "splits": summaries}

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_dtype, leaf_layout, leaf_shape, leaves, space_from_spec, unflatten
 
@@ -96,9 +96,7 @@ def _dm_spec(spec: dict[str, Any], name: str) -> Any:
 
 def _value(spec: dict[str, Any], value: Any) -> Any:
     """A value of the space as numpy arrays of its exact dtype and shape (0-d for Discrete), dicts and tuples kept."""
-    # spaces.leaves checks the shapes, but hands 0-d leaves back as shape (1,) (np.ascontiguousarray).
-    arrays = [a.reshape(shape) for a, (_, shape) in zip(leaves(spec, value), leaf_layout(spec), strict=True)]
-    return unflatten(spec, arrays)
+    return unflatten(spec, leaves(spec, value))  # leaves() checks dtype and shape (0-d kept 0-d)
 
 
 class EnvloggerWriter:
@@ -116,6 +114,9 @@ class EnvloggerWriter:
         self._summaries: dict[str, dict[str, Any]] = {}
         self._broken: str | None = None
         self._closed = False
+        import dm_env
+
+        self._dm_env, self._step_data_type = dm_env, load_envlogger().StepData  # looked up once, used every step
 
     def _metadata(self, split: str) -> dict[str, Any]:
         load_envlogger()
@@ -161,9 +162,7 @@ class EnvloggerWriter:
         return self._backend
 
     def _step_data(self, prev: Step | None, step: Step) -> Any:
-        import dm_env
-
-        c = self.config
+        dm_env, c = self._dm_env, self.config
         observation = _value(c.observation_spec, step.observation)
         if prev is None:
             timestep, action = dm_env.restart(observation), None
@@ -179,7 +178,7 @@ class EnvloggerWriter:
         if c.keep_metadata:
             custom = {"image": bytes(step.image or b""), "input": json.dumps(jsonable(step.input)),
                       "info": json.dumps(jsonable(step.info)), "tags": json.dumps(list(step.tags))}
-        return load_envlogger().StepData(timestep, action, custom)
+        return self._step_data_type(timestep, action, custom)
 
     def add_episode(self, meta: EpisodeMeta, steps: Iterable[Step], split: str = "train") -> int:
         backend = self._for_split(split)
@@ -235,5 +234,4 @@ class EnvloggerWriter:
     def close(self) -> dict[str, Any]:
         self._close_split()
         self._closed = True
-        return {"episodes": sum(s["episodes"] for s in self._summaries.values()),
-                "steps": sum(s["steps"] for s in self._summaries.values()), "splits": self._summaries}
+        return totals(self._summaries)

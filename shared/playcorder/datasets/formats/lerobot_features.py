@@ -58,6 +58,7 @@ class Features:
 
     def __init__(self, config: DatasetConfig) -> None:
         self.config = config
+        self._known_tags = frozenset(config.step_tags)
         # a column's feature, or a camera's shape as its space declares it (None for the shown JPEGs), until the
         # camera's encoded size is known
         self._declared: dict[str, Any] = {}
@@ -105,7 +106,7 @@ class Features:
         values += [leaf.copy() for leaf in leaves(config.action_spec, step.action)]
         values += [step.reward, step.is_last, step.is_terminal]
         if config.keep_metadata:
-            if unknown := set(step.tags) - set(config.step_tags):
+            if unknown := set(step.tags) - self._known_tags:
                 raise ValueError(f"Expected step tags among {list(config.step_tags)}, got {sorted(unknown)} "
                                  f"on step {i} of episode {episode_id}")
             values += [json.dumps(jsonable(step.input)), json.dumps(jsonable(step.info))]

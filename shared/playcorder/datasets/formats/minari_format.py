@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_layout, leaves, space_from_spec, unflatten
 
@@ -149,10 +149,10 @@ class MinariWriter:
                 raise ValueError(f"Expected {n} steps (is_first on the first, is_last on step {n - 1}) in episode "
                                  f"{meta.episode_id}, got step {i} with is_first={s.is_first}, is_last={s.is_last}")
             for buf, leaf in zip(obs, leaves(self.config.observation_spec, s.observation)):
-                buf[i] = leaf.reshape(buf.shape[1:])  # leaves() gives scalars as shape (1,)
+                buf[i] = leaf
             if i < n - 1:
                 for buf, leaf in zip(act, leaves(self.config.action_spec, s.action)):
-                    buf[i] = leaf.reshape(buf.shape[1:])
+                    buf[i] = leaf
                 rewards[i] = s.reward
             elif s.reward != 0:
                 raise ValueError(f"Expected reward 0 on the last step of episode {meta.episode_id} (RLDS puts r_i "
@@ -199,8 +199,6 @@ class MinariWriter:
             import h5py  # an explicit string dtype, so that no tags still reads back as strings
 
             attrs |= {"tags": np.array(list(meta.tags), dtype=h5py.string_dtype()), "notes": meta.notes}
-        if meta.extra:
-            attrs["extra"] = json.dumps(jsonable(meta.extra))
         out.storage.update_episode_metadata([attrs], [index])
         out.episodes += 1
         out.steps += n
@@ -212,5 +210,4 @@ class MinariWriter:
             self._summaries[self._split.playcorder["split"]] = self._split.finish()
             self._split = None
         self._closed = True
-        return {"episodes": sum(s["episodes"] for s in self._summaries.values()),
-                "steps": sum(s["steps"] for s in self._summaries.values()), "splits": self._summaries}
+        return totals(self._summaries)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 from playcorder.datasets.rlds_writer import RLDSWriter
 from playcorder.records import Step
 
@@ -32,7 +32,8 @@ class RLDSFormatWriter:
         self._writer: RLDSWriter | None = None
         self._summaries: dict[str, dict[str, Any]] = {}
         self._episode_metadata = EPISODE_METADATA | (INTERNAL_EPISODE_METADATA if config.keep_metadata else {})
-        self._step_metadata = ({"input": "string", "info": "string"} | {f"tag:{t}": "bool" for t in config.step_tags}
+        self._tag_keys = [(f"tag:{t}", t) for t in config.step_tags]
+        self._step_metadata = ({"input": "string", "info": "string"} | {key: "bool" for key, _ in self._tag_keys}
                                if config.keep_metadata else {})
 
     def _for_split(self, split: str) -> RLDSWriter:
@@ -59,7 +60,7 @@ class RLDSFormatWriter:
             }
             if keep:
                 step |= {"image": s.image or b"", "input": json.dumps(s.input), "info": json.dumps(s.info)}
-                step |= {f"tag:{t}": t in s.tags for t in self.config.step_tags}
+                step |= {key: t in s.tags for key, t in self._tag_keys}
             yield step
 
     def add_episode(self, meta: EpisodeMeta, steps: Iterable[Step], split: str = "train") -> int:
@@ -67,13 +68,10 @@ class RLDSFormatWriter:
         metadata: dict[str, Any] = {k: getattr(meta, k) for k in EPISODE_METADATA}
         if self.config.keep_metadata:
             metadata |= {"tags": list(meta.tags), "notes": meta.notes}
-        before = writer.num_steps
-        writer.add_episode(self._steps(steps), metadata)
-        return writer.num_steps - before
+        return writer.add_episode(self._steps(steps), metadata)
 
     def close(self) -> dict[str, Any]:
         if self._writer is not None:
             self._summaries[self._writer.split] = self._writer.close()
             self._writer = None
-        return {"episodes": sum(s["episodes"] for s in self._summaries.values()),
-                "steps": sum(s["steps"] for s in self._summaries.values()), "splits": self._summaries}
+        return totals(self._summaries)
