@@ -22,7 +22,7 @@ import numpy as np
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, encode_chunk
 from playcorder.sdk import Client, load_credentials
-from playcorder.spaces import space_spec
+from playcorder.gym_spaces import space_spec
 from playcorder_env_worker.envs import encode_jpeg
 
 CHUNK = 64

@@ -29,14 +29,15 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import simplejpeg  # noqa: E402
 
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta  # noqa: E402
-from playcorder.datasets.formats.envlogger_format import (  # noqa: E402
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta  # noqa: E402
+from playcorder_exporter.datasets.formats.envlogger_format import (  # noqa: E402
     WRITER_OPTIONS, EnvloggerWriter, load_envlogger,
 )
-from playcorder.datasets.formats.rlds_format import EPISODE_METADATA  # noqa: E402  (as the RLDS export writes)
-from playcorder.datasets.rlds_writer import RLDSWriter  # noqa: E402
+from playcorder_exporter.datasets.formats.rlds_format import EPISODE_METADATA  # noqa: E402  (as the RLDS export writes)
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter  # noqa: E402
 from playcorder.records import Step  # noqa: E402
-from playcorder.spaces import space_spec, zeros  # noqa: E402
+from playcorder.gym_spaces import space_spec  # noqa: E402
+from playcorder.spaces import zeros  # noqa: E402
 
 NAME = "pong_bench"
 Episode = tuple[EpisodeMeta, list[Step]]
@@ -100,7 +101,7 @@ def write_tfds_backend(directory: Path, config: DatasetConfig, episodes: list[Ep
     import tensorflow_datasets as tfds
     from envlogger.backends import tfds_backend_writer
 
-    from playcorder.datasets import rlds_features as rf
+    from playcorder_exporter.datasets import rlds_features as rf
 
     ds_config = tfds.rlds.rlds_base.DatasetConfig(
         name=NAME, observation_info=rf.feature_for(config.observation_spec),

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from playcorder.exports import ExportOptions, held_out
+from playcorder.exports import ExportOptions
 from playcorder.records import Step, encode_chunk
 from playcorder.settings import S3Settings
-from playcorder.spaces import space_spec
+from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore, chunk_key
-from playcorder_exporter.build import EpisodeSource, build_export
+from playcorder_exporter.build import build_export
+from playcorder_exporter.plan import EpisodeSource, held_out
 from tests import tensorflow_side
 
 OBS, ACT = gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(4)

@@ -25,7 +25,7 @@ from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.records import MAGIC, ChunkHeader, Step, encode_chunk, read_header
 from playcorder.sdk import Client
 from playcorder.settings import S3Settings
-from playcorder.spaces import space_spec
+from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore, chunk_key
 from playcorder_env_worker.envs import encode_jpeg
 from tests.conftest import tenant

@@ -117,7 +117,7 @@ def test_exports_are_listed_with_their_links(client: Client, recorded: dict[str,
 
 
 def _load_envlogger(root: Path) -> dict[str, int]:
-    from playcorder.datasets.formats.envlogger_format import load_envlogger
+    from playcorder_exporter.datasets.formats.envlogger_format import load_envlogger
 
     envlogger = load_envlogger()
     out = {}

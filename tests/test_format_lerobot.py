@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 import simplejpeg
 
-from playcorder.datasets.formats import open_writer
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta
-from playcorder.datasets.formats.lerobot_format import LeRobotWriter
-from playcorder.datasets.formats.lerobot_video import CameraVideo, choose_codec
+from playcorder_exporter.datasets.formats import open_writer
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder_exporter.datasets.formats.lerobot_format import LeRobotWriter
+from playcorder_exporter.datasets.formats.lerobot_video import CameraVideo, choose_codec
 from playcorder.records import Step
 from tests.dataset_episodes import SPACES, STEP_TAGS, make_episodes
 
@@ -346,7 +346,7 @@ def test_no_codec_for_the_frames() -> None:
 
 
 def test_av_and_pyarrow_are_imported_lazily() -> None:
-    code = ("import sys, playcorder.datasets.formats.lerobot_format; "
+    code = ("import sys, playcorder_exporter.datasets.formats.lerobot_format; "
             "print([m for m in ('av', 'pyarrow', 'simplejpeg') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

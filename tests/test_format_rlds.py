@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from playcorder.datasets.formats import open_writer
+from playcorder_exporter.datasets.formats import open_writer
 from tests import tensorflow_side
 from tests.dataset_episodes import SPACES, STEP_TAGS, as_array, make_episodes
 

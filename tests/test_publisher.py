@@ -15,7 +15,7 @@ import pytest
 from playcorder.bus import ensure_streams
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, decode_chunk, read_header
-from playcorder.spaces import space_spec
+from playcorder.gym_spaces import space_spec
 from playcorder.subjects import Subjects
 from playcorder_env_worker.publisher import RecordingPublisher
 

@@ -16,7 +16,7 @@ from playcorder.db.models import Account, DeletedEpisode, Episode, EpisodeChunk,
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, encode_chunk
 from playcorder.settings import S3Settings
-from playcorder.spaces import space_spec
+from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore
 from playcorder_recorder.store import EpisodeStore, NotYet
 

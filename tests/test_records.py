@@ -8,7 +8,8 @@ import pytest
 import zstandard
 
 from playcorder.records import MAGIC, Step, decode_chunk, encode_chunk, read_header
-from playcorder.spaces import leaves, space_from_spec, space_spec, zeros
+from playcorder.gym_spaces import space_from_spec, space_spec
+from playcorder.spaces import leaves, sample, unflatten, zeros
 
 SPACES = {
     "image": gym.spaces.Box(0, 255, (84, 84, 3), np.uint8),
@@ -123,3 +124,14 @@ def test_not_a_chunk_or_a_damaged_one_is_refused() -> None:
     data[-6] ^= 0xFF  # a flipped byte in the compressed body fails zstd's checksum
     with pytest.raises(zstandard.ZstdError):
         decode_chunk(bytes(data), spec, spec)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_spec_samples_are_valid_actions(name: str) -> None:
+    """The SDK's bot samples from the spec alone (no gymnasium): what it sends is a member of the live space."""
+    space, rng = SPACES[name], np.random.default_rng(0)
+    spec = space_spec(space)
+    for _ in range(20):
+        value = sample(spec, rng)
+        assert space.contains(value if not isinstance(space, gym.spaces.Discrete) else np.int64(value)), value
+        assert same(unflatten(spec, leaves(spec, value)), value) or isinstance(space, gym.spaces.Discrete)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from playcorder.datasets.rlds_writer import RLDSWriter
-from playcorder.datasets.tfrecord import TFRecordWriter, read_records
-from playcorder.spaces import space_from_spec, space_spec, zeros
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter
+from playcorder_exporter.datasets.tfrecord import TFRecordWriter, read_records
+from playcorder.gym_spaces import space_from_spec, space_spec
+from playcorder.spaces import zeros
 from tests import tensorflow_side
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -220,7 +221,7 @@ def test_writing_does_not_import_tensorflow(tmp_path: Path) -> None:
     script = """
 import sys
 import numpy as np
-from playcorder.datasets.rlds_writer import RLDSWriter
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter
 assert "tensorflow" not in sys.modules
 box = {"type": "box", "dtype": "uint8", "shape": [64, 64, 3]}
 w = RLDSWriter(sys.argv[1], name="tiny", observation_spec=box, action_spec={"type": "discrete", "n": 3},

@@ -1,10 +1,8 @@
 """Export options: what a designer asks of a dataset export. The gateway validates them and stores them with the
-export; the exporter applies them."""
+export; the exporter plans and applies them (playcorder_exporter.plan)."""
 
 from __future__ import annotations
 
-import hashlib
-import math
 import re
 from datetime import datetime
 from typing import Literal
@@ -61,21 +59,3 @@ class ExportOptions(BaseModel):
         if not _VERSION.match(v):
             raise ValueError(f"Expected a version like '1.0.0', got {v!r}")
         return v
-
-
-def dataset_name(study_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", study_name.lower()).strip("_") or "study"
-    return f"playcorder_{slug}"[:64].rstrip("_")
-
-
-def held_out(episode_ids: list[str], share: float) -> set[str]:
-    """The episodes of the test split: the round(share * n) whose hashed ids rank lowest. Exact in count, and
-    stable: an episode stays in its split when the same export is made again with more episodes."""
-    count = math.floor(share * len(episode_ids) + 0.5)
-    ranked = sorted(episode_ids, key=lambda e: hashlib.sha256(e.encode()).hexdigest())
-    return set(ranked[:count])
-
-
-def agent_id(participant_id: str, study_id: str) -> str:
-    """A stable pseudonym: the same participant in the same study, never their id itself."""
-    return hashlib.sha256(f"{study_id}:{participant_id}".encode()).hexdigest()[:32]

@@ -1,73 +1,17 @@
-"""JSON-able specs of Gymnasium spaces, so dataset writers and services can describe
-observations/actions without importing gymnasium (only this module needs it)."""
+"""JSON-able specs of Gymnasium spaces, so dataset writers, services and the SDK can describe, flatten and sample
+observations/actions without importing gymnasium (gym_spaces.py converts to and from live spaces)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import gymnasium
 import numpy as np
 
 Spec = dict[str, Any]
 
 
-def _bound_to_json(bound: np.ndarray) -> Any:
-    """A Box bound as a scalar when uniform (keeps image specs tiny), else a nested list.
-
-    Non-finite floats become "inf"/"-inf"/"nan" strings because strict JSON has no
-    infinity; numpy parses those strings back when building the array.
-    """
-    flat = bound.reshape(-1)
-    if flat.size and np.all(flat == flat[0]):
-        return _scalar_to_json(flat[0].item())
-    return np.array([_scalar_to_json(x) for x in flat.tolist()], dtype=object).reshape(bound.shape).tolist()
-
-
-def _scalar_to_json(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    return x
-
-
-def _shape_or_int(shape: tuple[int, ...]) -> int | list[int]:
-    return shape[0] if len(shape) == 1 else list(shape)
-
-
-def space_spec(space: gymnasium.spaces.Space) -> Spec:
-    """Describe a live Gymnasium space as a JSON-able dict (see `space_from_spec`)."""
-    spaces = gymnasium.spaces
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "box",
-            "dtype": np.dtype(space.dtype).name,
-            "shape": list(space.shape),
-            "low": _bound_to_json(space.low),
-            "high": _bound_to_json(space.high),
-        }
-    if isinstance(space, spaces.Discrete):
-        spec: Spec = {"type": "discrete", "n": int(space.n)}
-        if int(space.start) != 0:
-            spec["start"] = int(space.start)
-        return spec
-    if isinstance(space, spaces.MultiDiscrete):
-        spec = {"type": "multi_discrete", "nvec": space.nvec.tolist()}
-        if np.any(space.start != 0):
-            spec["start"] = space.start.tolist()
-        if np.dtype(space.dtype) != np.int64:
-            spec["dtype"] = np.dtype(space.dtype).name
-        return spec
-    if isinstance(space, spaces.MultiBinary):
-        return {"type": "multi_binary", "n": _shape_or_int(tuple(space.shape))}
-    if isinstance(space, spaces.Dict):
-        return {"type": "dict", "spaces": {k: space_spec(s) for k, s in space.spaces.items()}}
-    if isinstance(space, spaces.Tuple):
-        return {"type": "tuple", "spaces": [space_spec(s) for s in space.spaces]}
-    raise TypeError(f"Unsupported Gymnasium space for datasets: {space!r}")
-
-
-def _default_bound(dtype: np.dtype, high: bool) -> Any:
-    # Specs written by hand may omit bounds; use the widest range of the dtype.
+def default_bound(dtype: np.dtype[Any], high: bool) -> Any:
+    """The bound of a box spec that omits it (specs written by hand may): the widest range of the dtype."""
     if dtype == np.bool_:
         return 1 if high else 0
     if np.issubdtype(dtype, np.integer):
@@ -76,36 +20,16 @@ def _default_bound(dtype: np.dtype, high: bool) -> Any:
     return np.inf if high else -np.inf
 
 
-def space_from_spec(spec: Spec) -> gymnasium.spaces.Space:
-    """Rebuild the Gymnasium space described by `spec` (inverse of `space_spec`)."""
-    spaces = gymnasium.spaces
-    kind = spec.get("type")
-    if kind == "box":
-        dtype = np.dtype(spec["dtype"])
-        shape = tuple(spec["shape"])
-        bounds = []
-        for key, high in (("low", False), ("high", True)):
-            value = spec.get(key, _default_bound(dtype, high))
-            # Parse through float64 first so "inf" strings work for float dtypes.
-            arr = np.array(value, dtype=np.float64 if dtype.kind == "f" else dtype)
-            bounds.append(np.broadcast_to(arr, shape).astype(dtype))
-        return spaces.Box(low=bounds[0], high=bounds[1], shape=shape, dtype=dtype)
-    if kind == "discrete":
-        return spaces.Discrete(int(spec["n"]), start=int(spec.get("start", 0)))
-    if kind == "multi_discrete":
-        return spaces.MultiDiscrete(
-            np.array(spec["nvec"]),
-            dtype=np.dtype(spec.get("dtype", "int64")),
-            start=np.array(spec["start"]) if "start" in spec else None,
-        )
-    if kind == "multi_binary":
-        n = spec["n"]
-        return spaces.MultiBinary(n if isinstance(n, int) else list(n))
-    if kind == "dict":
-        return spaces.Dict({k: space_from_spec(s) for k, s in spec["spaces"].items()})
-    if kind == "tuple":
-        return spaces.Tuple([space_from_spec(s) for s in spec["spaces"]])
-    raise ValueError(f"Unknown space spec type {kind!r} in {spec!r}")
+def box_bounds(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of a box spec as arrays of its dtype and shape."""
+    dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])
+    bounds = []
+    for key, high in (("low", False), ("high", True)):
+        value = spec.get(key, default_bound(dtype, high))
+        # Parse through float64 first so "inf" strings work for float dtypes.
+        arr = np.array(value, dtype=np.float64 if dtype.kind == "f" else dtype)
+        bounds.append(np.broadcast_to(arr, shape).astype(dtype))
+    return bounds[0], bounds[1]
 
 
 # ---------------------------------------------------------------- leaves: the arrays a value of a spec is made of
@@ -172,6 +96,39 @@ def unflatten(spec: Spec, arrays: list[np.ndarray]) -> Any:
         return next(it)
 
     return build(spec)
+
+
+def _sample_box(spec: Spec, rng: np.random.Generator) -> np.ndarray:
+    low, high = box_bounds(spec)
+    dtype = low.dtype
+    if dtype.kind in "iub":
+        return rng.integers(low.astype(np.int64), high.astype(np.int64), endpoint=True).astype(dtype)
+    lo, hi = low.astype(np.float64), high.astype(np.float64)
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    # unbounded dimensions: a standard normal, kept within the one bound they may have
+    value = np.where(finite, rng.uniform(np.where(finite, lo, 0), np.where(finite, hi, 1)), rng.standard_normal(lo.shape))
+    return np.asarray(np.clip(value, lo, hi), dtype)
+
+
+def sample(spec: Spec, rng: np.random.Generator) -> Any:
+    """A random value of the space described by `spec` (what a random policy sends), without gymnasium."""
+    kind = spec.get("type")
+    if kind == "dict":
+        return {k: sample(sub, rng) for k, sub in spec["spaces"].items()}
+    if kind == "tuple":
+        return tuple(sample(sub, rng) for sub in spec["spaces"])
+    if kind == "box":
+        return _sample_box(spec, rng)
+    if kind == "discrete":
+        return int(spec.get("start", 0) + rng.integers(int(spec["n"])))
+    if kind == "multi_discrete":
+        nvec = np.asarray(spec["nvec"])
+        start = np.asarray(spec.get("start", np.zeros_like(nvec)))
+        return (start + rng.integers(nvec)).astype(leaf_dtype(spec))
+    if kind == "multi_binary":
+        return rng.integers(0, 2, leaf_shape(spec)).astype(np.int8)
+    raise ValueError(f"Expected a space spec of type box, discrete, multi_discrete, multi_binary, dict or tuple, "
+                     f"got {kind!r}")
 
 
 def zeros(spec: Spec) -> Any:

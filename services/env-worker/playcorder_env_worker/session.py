@@ -21,7 +21,8 @@ from playcorder.messages import (
     EpisodeStarted, ErrorEvent, InputMsg, NewEpisode, OpenSession, Pause, Resume, Resync, SaveEpisode, SessionEnded,
     SessionReady, SetCamera, SetFps, SetQuality, StateChanged, WorkerInput,
 )
-from playcorder.spaces import space_spec, zeros
+from playcorder.gym_spaces import space_spec
+from playcorder.spaces import zeros
 
 from .controls import Controls
 from .envs import encode_jpeg

@@ -11,50 +11,19 @@ import dataclasses
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playcorder.datasets.formats import DatasetConfig, EpisodeMeta, open_writer
-from playcorder.exports import ExportOptions, agent_id, held_out
+from playcorder.exports import ExportOptions
 from playcorder.records import Step, decode_chunk, read_header
 from playcorder.spaces import zeros
 from playcorder.storage import ObjectStore, export_key
 
+from .datasets.formats import DatasetConfig, EpisodeMeta, open_writer
+from .plan import EpisodeSource, Planned, agent_id, plan
+
 PROGRESS_EVERY = 256  # steps between progress reports
-
-
-@dataclass
-class EpisodeSource:
-    id: str
-    study_id: str
-    participant_id: str
-    env: str
-    env_id: str
-    state: str
-    seed: int
-    num_steps: int
-    total_reward: float
-    observation_spec: dict[str, Any]
-    action_spec: dict[str, Any]
-    chunks: list[tuple[str, int, int, float]]  # (object key, first step, steps, reward sum), in order
-    tags: list[str] = field(default_factory=list)
-    notes: str = ""
-    step_tags: dict[int, list[str]] = field(default_factory=dict)
-
-
-@dataclass
-class Planned:
-    """An episode as it will be written: where it is cut, its counts after the cut, its split."""
-
-    source: EpisodeSource
-    split: str
-    last: int  # index of the step written last
-    close: bool  # that step becomes the last (is_last, truncated) though it was not recorded as last
-
-    @property
-    def num_steps(self) -> int:
-        return self.last + 1
 
 
 @dataclass
@@ -76,21 +45,6 @@ def _reward_before(objects: ObjectStore, source: EpisodeSource, index: int) -> t
             fetched[key] = data = objects.get_bytes_sync(key)
             total += sum(s.reward for s in read_header(data).steps if s.i < index)
     return total, fetched
-
-
-def plan(sources: list[EpisodeSource], options: ExportOptions) -> list[Planned]:
-    """Train episodes first, then test (the writers take one split after the other)."""
-    test = held_out([s.id for s in sources], options.test_split)
-    ends = set(options.end_tags)
-    planned = []
-    for s in sources:
-        cut = min((i for i, tags in s.step_tags.items() if ends & set(tags) and i < s.num_steps), default=None)
-        last = s.num_steps - 1 if cut is None else cut
-        # An episode cut by a tag, or whose worker died before recording its final step, ends at `last`: its
-        # action there becomes a placeholder and its reward 0, as on any RLDS last step.
-        open_end = cut is None and s.state == "interrupted"
-        planned.append(Planned(s, "test" if s.id in test else "train", last, cut is not None or open_end))
-    return [p for p in planned if p.split == "train"] + [p for p in planned if p.split == "test"]
 
 
 def steps_of(objects: ObjectStore, p: Planned, fetched: dict[str, bytes]) -> Iterator[Step]:

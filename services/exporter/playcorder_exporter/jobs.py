@@ -15,13 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Episode, EpisodeChunk, Export, Study
 from playcorder.db.queries import step_tags_of, tags_of
-from playcorder.exports import ExportOptions, dataset_name
+from playcorder.exports import ExportOptions
 from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
 from playcorder.specs import StudySpec
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
-from .build import EpisodeSource, build_export
+from .build import build_export
+from .plan import EpisodeSource, dataset_name
 
 log = logging.getLogger(__name__)
 

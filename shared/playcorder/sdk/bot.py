@@ -13,7 +13,7 @@ import websockets
 
 from playcorder import frames
 from playcorder.records import jsonable
-from playcorder.spaces import space_from_spec
+from playcorder.spaces import Spec, sample
 
 
 class BotError(Exception):
@@ -47,7 +47,8 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
     summary = BotSummary()
     async with websockets.connect(ws_url(base_url, token), max_size=None) as ws:
         await ws.send(json.dumps({"type": "select_env", "env": env}))
-        space = None
+        space: Spec | None = None
+        rng = np.random.default_rng(seed)
         ending = False
 
         async def send(message: dict[str, Any]) -> None:
@@ -64,7 +65,7 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
                     ending = True
                     await send({"type": "end_episode", "save": True})
                     continue
-                await send({"type": "action", "action": jsonable(space.sample()), "keys": []})
+                await send({"type": "action", "action": jsonable(sample(space, rng)), "keys": []})
                 summary.actions += 1
                 continue
             event = json.loads(message)
@@ -74,8 +75,7 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
             if kind == "session_ended":
                 raise BotError(f"the worker ended the session: {event['reason']}")
             if kind == "session":
-                space = space_from_spec(event["action_space"])
-                space.seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 31)))
+                space = event["action_space"]
             elif kind == "episode_started":
                 ending = False
             elif kind == "episode_finished":

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta
-from playcorder.datasets.formats.lerobot_files import DATA_PATH, EPISODES_PATH, VIDEO_PATH, ParquetFiles
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder_exporter.datasets.formats.lerobot_files import DATA_PATH, EPISODES_PATH, VIDEO_PATH, ParquetFiles
 
 CODEBASE_VERSION = "v3.0"
 EPISODE_ROWS = 64  # meta/episodes rows buffered per write

@@ -18,8 +18,8 @@ from google.protobuf import json_format
 from tensorflow_datasets.core import example_serializer
 from tensorflow_datasets.core.features import sequence_feature
 
-from playcorder.datasets import rlds_features as rf
-from playcorder.datasets.tfrecord import TFRecordWriter
+from playcorder_exporter.datasets import rlds_features as rf
+from playcorder_exporter.datasets.tfrecord import TFRecordWriter
 
 _NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")  # '-' and '.' would break shard names
 _CHUNK = 128  # raw steps in flight at once: bounds memory for long episodes of frames

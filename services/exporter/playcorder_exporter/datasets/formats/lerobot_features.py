@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playcorder.datasets.formats.base import DatasetConfig
+from playcorder_exporter.datasets.formats.base import DatasetConfig
 from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_dtype, leaf_shape, leaves
 
 if TYPE_CHECKING:
-    from playcorder.datasets.formats.lerobot_stats import Stats
-    from playcorder.datasets.formats.lerobot_video import CameraVideo
+    from playcorder_exporter.datasets.formats.lerobot_stats import Stats
+    from playcorder_exporter.datasets.formats.lerobot_video import CameraVideo
 
 SHOWN = "observation.images.shown"
 INDEX_COLUMNS = ("frame_index", "episode_index", "index", "task_index")

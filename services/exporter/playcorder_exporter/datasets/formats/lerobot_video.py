@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from playcorder.datasets.formats.lerobot_files import VIDEO_PATH, next_file
+from playcorder_exporter.datasets.formats.lerobot_files import VIDEO_PATH, next_file
 
 CODECS = ("libsvtav1", "libx264")
 ENCODER_OPTIONS = {"g": "2", "crf": "30"}  # LeRobot's defaults

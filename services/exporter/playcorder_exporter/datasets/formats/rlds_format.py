@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from playcorder.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
-from playcorder.datasets.rlds_writer import RLDSWriter
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter
 from playcorder.records import Step
 
 EPISODE_METADATA = {

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from playcorder.datasets.formats.lerobot_features import Column
-from playcorder.datasets.formats.lerobot_files import ROW_GROUP
-from playcorder.datasets.formats.lerobot_stats import Stats
+from playcorder_exporter.datasets.formats.lerobot_features import Column
+from playcorder_exporter.datasets.formats.lerobot_files import ROW_GROUP
+from playcorder_exporter.datasets.formats.lerobot_stats import Stats
 
 
 class EpisodeRows:

@@ -1,0 +1,93 @@
+"""The researcher's install: `pip install playcorder` (the SDK and CLI) must not pull TensorFlow, tfds, gymnasium or
+the environment families, and everything the SDK and CLI import must come with its declared dependencies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = {"tensorflow", "tensorflow-cpu", "tensorflow-datasets", "gymnasium", "ale-py", "procgen-mirror", "mujoco",
+         "envlogger", "minari", "av", "pyarrow", "torch"}
+# What a researcher imports: the SDK, the CLI and the contracts it speaks.
+LIGHT_MODULES = ["playcorder.sdk", "playcorder.sdk.bot", "playcorder.cli", "playcorder.messages", "playcorder.specs",
+                 "playcorder.inputs", "playcorder.frames", "playcorder.records", "playcorder.spaces",
+                 "playcorder.exports", "playcorder.subjects"]
+
+# Runs in a fresh interpreter: refuses to import any top-level module outside the standard library, the playcorder
+# package and the distributions in argv, as if only those were installed.
+_GUARD = """
+import importlib.abc, sys
+allowed = set(sys.argv[1].split(","))
+class OnlyDeclared(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in sys.stdlib_module_names or top in allowed or top.startswith("_") or top == "playcorder":
+            return None
+        raise ModuleNotFoundError(f"{name} is not among the SDK's declared dependencies", name=name)
+sys.meta_path.insert(0, OnlyDeclared())
+try:
+    import gymnasium
+except ModuleNotFoundError:
+    pass
+else:
+    raise SystemExit("the guard let gymnasium through")
+import importlib
+for module in sys.argv[2].split(","):
+    importlib.import_module(module)
+from playcorder.cli import main
+try:
+    main(["--help"])
+except SystemExit as done:
+    assert done.code in (0, None), done.code
+from playcorder.sdk import Client
+Client("http://127.0.0.1:9", "pcd_x")
+"""
+
+
+def core_requirements() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "shared" / "pyproject.toml").read_text())["project"]
+    return [Requirement(r) for r in project["dependencies"]]
+
+
+def closure(requirements: list[Requirement]) -> set[str]:
+    """The installed distributions these requirements pull in, transitively (markers evaluated, no extras)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    seen: set[str] = set()
+    todo = list(requirements)
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        try:
+            todo += [Requirement(r) for r in requires(req.name) or []]
+        except PackageNotFoundError:
+            pass  # an optional platform dependency that is not installed here
+        for extra in req.extras:  # e.g. "uvicorn[standard]": that extra's requirements too
+            todo += [r for r in (Requirement(x) for x in requires(req.name) or [])
+                     if r.marker is not None and r.marker.evaluate({"extra": extra})]
+    return seen
+
+
+def test_declared_dependencies_of_the_sdk_are_light() -> None:
+    declared = closure(core_requirements())
+    assert declared and not declared & HEAVY, declared & HEAVY
+
+
+def test_sdk_and_cli_import_with_only_their_declared_dependencies() -> None:
+    from importlib.metadata import packages_distributions
+
+    declared = closure(core_requirements())
+    allowed = {module for module, dists in packages_distributions().items()
+               if any(canonicalize_name(d) in declared for d in dists)}
+    out = subprocess.run([sys.executable, "-c", _GUARD, ",".join(sorted(allowed)), ",".join(LIGHT_MODULES)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
