@@ -17,7 +17,7 @@ $(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt r
 	touch $(STAMP)
 
 run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on http://127.0.0.1:8000
-	$(BIN)/playcorder dev --root .run
+	FRONTEND_DIR=$(CURDIR)/frontend $(BIN)/playcorder dev --root .run
 
 test: install ## the whole suite, on real servers it starts on free ports
 	$(BIN)/python -m pytest

@@ -160,3 +160,17 @@ def test_devstack_uses_a_given_database_url(tmp_path_factory: pytest.TempPathFac
     stack = DevStack(tmp_path_factory.mktemp("stack-ext"), database_url="postgresql://u@db.example/x")
     assert stack.postgres is None
     assert stack.database_url == "postgresql+asyncpg://u@db.example/x"
+
+
+def test_dev_refuses_a_web_app_directory_that_is_not_there(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`playcorder dev` finds the web app through FRONTEND_DIR and says so before starting anything."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"FRONTEND_DIR": str(tmp_path / "missing")}
+    out = subprocess.run([sys.executable, "-m", "playcorder.cli", "dev", "--root", str(tmp_path / "run")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "Expected FRONTEND_DIR to be the web app's directory" in out.stderr and "missing" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run" / "servers").exists()

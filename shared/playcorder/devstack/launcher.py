@@ -10,18 +10,20 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from pydantic import ValidationError
+
 from ..admin import create_designer_token, token_is_valid
 from ..db.migrate import upgrade
 from ..sdk.config import save_credentials
 from .ports import port_is_free
 from .services import ServiceProcess, start_all, stop_all
+from .settings import DevSettings
 from .stack import DevStack
 
 LOCAL_ACCOUNT = "local"
 # Stable ports when free, so presigned links and a NATS CLI keep working across restarts; never the
 # system services' 4222/5432.
 PREFERRED_NATS_PORT, PREFERRED_S3_PORT = 4322, 9000
-FRONTEND = Path(__file__).resolve().parents[3] / "frontend"
 
 
 def _designer_token(root: Path, database_url: str) -> str:
@@ -53,6 +55,11 @@ def _lock(root: Path) -> IO[str]:
 
 
 def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> None:
+    try:
+        settings = DevSettings()
+    except ValidationError as err:
+        raise SystemExit(f"error: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    database_url = database_url or settings.database_url
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     lock = _lock(root)  # noqa: F841 - held until the process exits
@@ -69,9 +76,12 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         url = f"http://127.0.0.1:{port}"
         config = save_credentials(url, token)
         env = stack.env()
+        web_app = {"FRONTEND_DIR": str(settings.frontend_dir)} if settings.frontend_dir else {}
+        if not web_app:
+            print("no web app: FRONTEND_DIR is not set (`make run` sets it to the checkout's frontend/)", flush=True)
         logs = root / "logs"
         procs = [
-            ServiceProcess("gateway", env | ({"FRONTEND_DIR": str(FRONTEND)} if FRONTEND.is_dir() else {}), logs, port=port),
+            ServiceProcess("gateway", env | web_app, logs, port=port),
             ServiceProcess("env-worker", env, logs),
             ServiceProcess("recorder", env, logs),
             ServiceProcess("exporter", env, logs),

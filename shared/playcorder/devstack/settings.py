@@ -1,0 +1,25 @@
+"""Settings of `playcorder dev`: where the web app is and, optionally, a PostgreSQL of your own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DevSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
+
+    frontend_dir: Path | None = Field(
+        None, validation_alias="FRONTEND_DIR",
+        description="env FRONTEND_DIR: the web app the gateway serves at / (`make run` passes the checkout's)")
+    database_url: str | None = Field(
+        None, validation_alias="DATABASE_URL", description="env DATABASE_URL: use this PostgreSQL, not an embedded one")
+
+    @field_validator("frontend_dir")
+    @classmethod
+    def _is_dir(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_dir():
+            raise ValueError(f"Expected FRONTEND_DIR to be the web app's directory, got {str(v)!r} (not a directory)")
+        return v.resolve() if v is not None else None
