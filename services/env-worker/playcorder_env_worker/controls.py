@@ -6,9 +6,10 @@ from typing import Any
 
 import gymnasium as gym
 
-from playcorder.inputs import ContinuousMapper, DiscreteMap, DiscreteMapper, InputMap, InputState
+from playcorder.inputs import DiscreteMap, InputMap, InputState
 
 from .envs import to_action
+from .mapping import ContinuousMapper, DiscreteMapper
 
 
 class Controls:

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from playcorder import frames
-from playcorder.inputs import touch_controls
 from playcorder.messages import (
     ActionInput, CancelEpisode, CloseSession, EndEpisode, EpisodeBegin, EpisodeEnd, EpisodeEnded, EpisodeFinished,
     EpisodeStarted, ErrorEvent, InputMsg, NewEpisode, OpenSession, Pause, Resume, Resync, SaveEpisode, SessionEnded,
@@ -27,6 +26,7 @@ from .controls import Controls
 from .envs import encode_jpeg
 from .episode import Episode
 from .families import PreparedEnv, make_env
+from .mapping import touch_controls
 from .publisher import RecordingPublisher
 
 log = logging.getLogger(__name__)
