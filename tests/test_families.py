@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from playcorder.specs import EnvironmentSpec
+from playcorder_env_worker.default_maps import default_atari_map
 from playcorder_env_worker.families import make_env, resolve_family
 from playcorder_env_worker.families.procgen import register_procgen_envs
+from playcorder_env_worker.mapping import touch_controls
 
 
 def spec(env_id: str, **kw) -> EnvironmentSpec:
@@ -176,8 +178,6 @@ def test_minigrid_without_module_prefix():
 def test_every_atari_game_gets_a_default_map():
     """Every game ale-py ships: a default map that reaches each of its actions, and controls a touch UI can show."""
     import ale_py
-
-    from playcorder.inputs import default_atari_map, touch_controls
 
     gym.register_envs(ale_py)
     games = sorted(k for k in gym.registry if k.startswith("ALE/") and k.endswith("-v5"))

@@ -1,14 +1,14 @@
-"""Input: the raw input state a client sends, key names, and the input-map models that turn it into actions.
+"""Input contracts: the raw input state a client sends, key names, and the input-map models of a spec.
 
-Mapping logic and default maps live in input_maps.py; their names are re-exported here.
+The env-worker's mapping.py turns an input state into actions with these maps; default_maps.py holds its defaults.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 # canonical name -> its browser aliases (KeyboardEvent.key and .code); lookup ignores case
 _ALIASES = {
@@ -61,10 +61,10 @@ def parse_combo(text: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _checked(values: list, what: str, most: int, low: float | None = None, high: float | None = None) -> list:
+def _checked(values: list[Any], what: str, most: int, low: float | None = None, high: float | None = None) -> list[Any]:
     if len(values) > most:
         raise ValueError(f"Expected at most {most} {what}, got {len(values)}")
-    if low is None:
+    if low is None or high is None:
         bad = next((v for v in values if len(v) > 32), None)
         if bad is not None:
             raise ValueError(f"Expected {what} of at most 32 characters each, got {bad[:40]!r}")
@@ -86,7 +86,7 @@ class InputState(BaseModel):
 
     @field_validator("keys", "touch")
     @classmethod
-    def _names(cls, v: list[str], info: Any) -> list[str]:
+    def _names(cls, v: list[str], info: ValidationInfo) -> list[str]:
         return _checked(v, "held keys" if info.field_name == "keys" else "held touch controls", 32)
 
     @field_validator("buttons")
@@ -174,18 +174,3 @@ class ContinuousMap(BaseModel):
 
 
 InputMap = Annotated[Union[DiscreteMap, ContinuousMap], Field(discriminator="kind")]
-
-# input_maps imports this module, so its names are re-exported lazily (PEP 562) to avoid an import cycle
-_LOGIC = ("virtual_keys", "DiscreteMapper", "ContinuousMapper", "touch_controls", "default_atari_map",
-          "default_procgen_map", "default_box_map", "default_discrete_map", "default_map_for")
-if TYPE_CHECKING:
-    from .input_maps import (ContinuousMapper, DiscreteMapper, default_atari_map, default_box_map,  # noqa: F401
-                             default_discrete_map, default_map_for, default_procgen_map, touch_controls, virtual_keys)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LOGIC:
-        from . import input_maps
-
-        return getattr(input_maps, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -154,11 +155,22 @@ class EpisodeStarted(_Msg):
     index: int = Field(description="number of this episode within the session, from 0")
 
 
-class StateChanged(_Msg):
-    """paused (reason: start, participant, idle), running, awaiting_save (the episode finished), idle (no episode)."""
+EndState = Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]  # how an episode ended
 
+
+class SessionState(StrEnum):
+    """Where a play session is: an episode starts paused and ends in awaiting_save (when the environment ended it)
+    or straight in idle (when the participant or the session did)."""
+
+    PAUSED = "paused"  # reason: start, participant, idle
+    RUNNING = "running"
+    AWAITING_SAVE = "awaiting_save"  # the environment ended the episode; the participant keeps it or not
+    IDLE = "idle"  # no episode
+
+
+class StateChanged(_Msg):
     type: Literal["state"] = "state"
-    state: Literal["paused", "running", "awaiting_save", "idle"]
+    state: SessionState
     reason: str = ""
     fps: int
     jpeg_quality: int
@@ -178,7 +190,7 @@ class EpisodeFinished(_Msg):
 class EpisodeEnded(_Msg):
     type: Literal["episode_ended"] = "episode_ended"
     episode_id: str
-    state: str
+    state: EndState
     reason: str = Field(description="terminated, truncated, ended_by_participant, rejected, cancelled, restarted, "
                                     "disconnected, expired")
     num_steps: int
@@ -219,9 +231,6 @@ class EpisodeBegin(_Msg):
     started_at: datetime
     observation_spec: dict[str, Any]
     action_spec: dict[str, Any]
-
-
-EndState = Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]  # how an episode ended
 
 
 class EpisodeEnd(_Msg):

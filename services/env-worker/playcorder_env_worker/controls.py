@@ -6,9 +6,10 @@ from typing import Any
 
 import gymnasium as gym
 
-from playcorder.inputs import ContinuousMapper, DiscreteMap, DiscreteMapper, InputMap, InputState
+from playcorder.inputs import DiscreteMap, InputMap, InputState
 
 from .envs import to_action
+from .mapping import ContinuousMapper, DiscreteMapper
 
 
 class Controls:
@@ -32,7 +33,9 @@ class Controls:
         if type(state) is not InputState:  # the `input` message: record the state, not the envelope
             state = InputState.model_construct(**{name: getattr(state, name) for name in InputState.model_fields})
         self.previous, self.state, self.explicit = self.state, state, None
-        return bool(self.mapper.pressed_new(self.previous, state)) if hasattr(self.mapper, "pressed_new") else self.held()
+        if hasattr(self.mapper, "pressed_new"):
+            return bool(self.mapper.pressed_new(self.previous, state))
+        return self.held()
 
     def set_explicit(self, raw: Any) -> Any:
         self.explicit = to_action(self.space, raw)

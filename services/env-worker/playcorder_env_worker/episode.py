@@ -26,7 +26,9 @@ class Episode:
     active_s: float = 0.0
     running_since: float | None = None
 
-    def transition(self, action: Any, reward: float, raw_input: dict[str, Any], obs: Any, info: dict[str, Any], image: bytes) -> Step:
+    def transition(
+        self, action: Any, reward: float, raw_input: dict[str, Any], obs: Any, info: dict[str, Any], image: bytes,
+    ) -> Step:
         record = Step(
             index=self.step, observation=self.observation, action=action, reward=reward, discount=1.0,
             is_first=self.step == 0, is_last=False, is_terminal=False, time=time.time(), image=self.image,

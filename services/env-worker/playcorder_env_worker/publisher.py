@@ -23,7 +23,9 @@ _CLOSE = object()
 
 
 class RecordingPublisher:
-    def __init__(self, js: JetStreamContext, subjects: Subjects, *, max_steps: int, max_age: float, max_payload: int) -> None:
+    def __init__(
+        self, js: JetStreamContext, subjects: Subjects, *, max_steps: int, max_age: float, max_payload: int,
+    ) -> None:
         self.js, self.subjects = js, subjects
         self.max_steps, self.max_age, self.max_payload = max_steps, max_age, max_payload
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -85,7 +87,8 @@ class RecordingPublisher:
     async def _handle(self, item: Any) -> None:
         if isinstance(item, EpisodeBegin):
             self._episode, self._seq = item, 0
-            await self._publish(self.subjects.record(item.episode_id, "begin"), item.model_dump_json().encode(), f"{item.episode_id}.begin")
+            await self._publish(self.subjects.record(item.episode_id, "begin"), item.model_dump_json().encode(),
+                                f"{item.episode_id}.begin")
         elif isinstance(item, Step):
             if not self._buffer:
                 self._buffer_since = time.monotonic()
@@ -116,12 +119,14 @@ class RecordingPublisher:
         if len(data) <= self.max_payload - 4096:
             return [data]
         if len(steps) == 1:
-            raise ValueError(f"Expected one step to fit in {self.max_payload} bytes, got {len(data)}; raise NATS max_payload")
+            raise ValueError(
+                f"Expected one step to fit in {self.max_payload} bytes, got {len(data)}; raise NATS max_payload")
         first = self._encode(ep, seq, steps[:len(steps) // 2])
         return first + self._encode(ep, seq + len(first), steps[len(steps) // 2:])
 
     async def _publish_end(self, end: EpisodeEnd) -> None:
-        await self._publish(self.subjects.record(end.episode_id, "end"), end.model_dump_json().encode(), f"{end.episode_id}.end")
+        await self._publish(self.subjects.record(end.episode_id, "end"), end.model_dump_json().encode(),
+                            f"{end.episode_id}.end")
 
     async def _publish(self, subject: str, data: bytes, msg_id: str) -> None:
         delay = 0.1

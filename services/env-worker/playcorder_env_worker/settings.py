@@ -16,7 +16,8 @@ def _default_worker_id() -> str:
 
 class Settings(ServiceSettings):
     nats: NatsSettings = NatsSettings()
-    host: str = Field("127.0.0.1", validation_alias="WORKER_HOST", description="env WORKER_HOST: address of the health endpoints")
+    host: str = Field("127.0.0.1", validation_alias="WORKER_HOST",
+                      description="env WORKER_HOST: address of the health endpoints")
     port: int = Field(8010, validation_alias="WORKER_PORT", description="env WORKER_PORT: port of the health endpoints")
     worker_id: str = Field(default_factory=_default_worker_id, description="env WORKER_ID")
     worker_capacity: int = Field(8, ge=1, description="env WORKER_CAPACITY: sessions this process accepts")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from nats.aio.client import Client as NATS
@@ -108,9 +108,10 @@ class Worker:
             return
         session = self._create_session(req)
         self.sessions[req.session_id] = session
+        assert self.nc is not None  # start() connects before subscribing this callback
         # Subscribe before accepting: the gateway relays input as soon as it has the reply, and core NATS drops
         # messages nobody is subscribed to yet.
-        sub = await self.nc.subscribe(self.subjects.session_input(req.session_id), cb=self._input_handler(session))  # type: ignore[union-attr]
+        sub = await self.nc.subscribe(self.subjects.session_input(req.session_id), cb=self._input_handler(session))
         await self._reply(msg, True)
         await self._heartbeat()
         task = asyncio.create_task(self._run_session(session, sub))
@@ -129,7 +130,8 @@ class Worker:
             await nc.publish(event_subject, event.model_dump_json().encode())  # type: ignore[attr-defined]
 
         publisher = RecordingPublisher(
-            nc.jetstream(), self.subjects, max_steps=s.chunk_max_steps, max_age=s.chunk_max_age, max_payload=nc.max_payload,
+            nc.jetstream(), self.subjects, max_steps=s.chunk_max_steps, max_age=s.chunk_max_age,
+            max_payload=nc.max_payload,
         )
         return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event)
 

@@ -11,6 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from playcorder.inputs import InputMap
 from playcorder.specs import EnvironmentSpec
 
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
@@ -25,7 +26,7 @@ class PreparedEnv:
 
     env: gym.Env
     family: str
-    default_input_map: Any
+    default_input_map: InputMap
     cameras: list[str] = field(default_factory=list)  # selectable cameras; [] when there is only one
     action_meanings: list[str] | None = None  # per discrete action, when the family names them
     camera: str | None = None  # the camera render() shows, when there is a choice

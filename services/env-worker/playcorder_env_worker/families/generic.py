@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from playcorder.specs import EnvironmentSpec
 
+from ..default_maps import default_map_for
 from . import PreparedEnv, make_gym
 
 
 def make(spec: EnvironmentSpec) -> PreparedEnv:
-    from playcorder.inputs import default_map_for
-
     env = make_gym(spec)
     get_meanings = getattr(env.unwrapped, "get_action_meanings", None)
     meanings = list(get_meanings()) if callable(get_meanings) else None

@@ -46,6 +46,7 @@ import mujoco  # noqa: E402  (after MUJOCO_GL is decided)
 
 from playcorder.specs import EnvironmentSpec  # noqa: E402
 
+from ..default_maps import default_map_for  # noqa: E402
 from . import PreparedEnv, make_gym  # noqa: E402
 
 FREE_CAMERA = "free"  # MuJoCo's free camera (id -1), where Gymnasium's MuJoCo envs look by default
@@ -73,8 +74,6 @@ def _unbind(viewer) -> None:
 
 
 def make(spec: EnvironmentSpec) -> PreparedEnv:
-    from playcorder.inputs import default_map_for
-
     size = {k: v for k, v in (("width", spec.render.width), ("height", spec.render.height)) if v is not None}
     env = make_gym(spec, **size)
     prepared = PreparedEnv(env=env, family="mujoco", default_input_map=default_map_for(env.action_space))

@@ -21,6 +21,7 @@ import numpy as np
 
 from playcorder.specs import EnvironmentSpec
 
+from ..default_maps import default_procgen_map
 from . import PreparedEnv, make_gym
 
 GAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot", "heist",
@@ -180,8 +181,6 @@ class ProcgenEnv(gym.Env):
 
 
 def make(spec: EnvironmentSpec) -> PreparedEnv:
-    from playcorder.inputs import default_procgen_map
-
     register_procgen_envs()
     env = make_gym(spec)
     game: ProcgenEnv = env.unwrapped  # type: ignore[assignment]

@@ -1,0 +1,78 @@
+"""When a session steps and when it gives up waiting: ticks at fps while running (realtime, or turn-based while an
+input is held), an idle pause, and the end of a session paused past its expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from playcorder.messages import SessionEnded, SessionState
+
+if TYPE_CHECKING:
+    from .session import PlaySession
+
+_MAX_DT = 0.25  # held keys ramp a continuous action by dt: after a stall, one step moves it a quarter second's worth
+_WAITING = (SessionState.PAUSED, SessionState.AWAITING_SAVE, SessionState.IDLE)
+
+
+class Pacer:
+    def __init__(self, session: PlaySession) -> None:
+        self.session, self.spec, self.loop = session, session.spec, session.loop
+        self.last_input = self.paused_since = self.last_tick = self.loop.time()
+        self._wake = asyncio.Event()
+
+    def input_seen(self) -> None:
+        self.last_input = self.loop.time()
+
+    def state_changed(self, state: SessionState, now: float) -> None:
+        if state != SessionState.RUNNING:
+            self.paused_since = now
+        else:
+            self.last_tick = now
+            self._wake.set()
+
+    def _ticking(self) -> bool:
+        s = self.session
+        assert s.controls is not None
+        if s.state != SessionState.RUNNING:
+            return False
+        return self.spec.mode == "realtime" or (self.spec.step_while_held and s.controls.held())
+
+    async def ticker(self) -> None:
+        """Steps at fps while ticking; late ticks are skipped, not bunched."""
+        s = self.session
+        assert s.controls is not None
+        next_t = self.loop.time()
+        while True:
+            if not self._ticking():
+                self._wake.clear()
+                await self._wake.wait()
+                # turn-based: the press that started holding already stepped, so the next step is one tick later
+                next_t = self.loop.time() + (0 if self.spec.mode == "realtime" else 1.0 / s.fps)
+            now = self.loop.time()
+            if next_t < now - 1.0 / s.fps:
+                next_t = now
+            await asyncio.sleep(max(0.0, next_t - now))
+            next_t += 1.0 / s.fps
+            async with s.lock:
+                if self._ticking():
+                    now = self.loop.time()
+                    dt, self.last_tick = now - self.last_tick, now
+                    await s.step(s.controls.action(min(dt, _MAX_DT)))
+
+    async def watchdog(self) -> None:
+        """Auto-pause after idle time; end the session once paused longer than its expiry."""
+        s = self.session
+        period = max(0.05, min(self.spec.idle_pause_s, self.spec.pause_expiry_s) / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = self.loop.time()
+            async with s.lock:
+                assert s.controls is not None
+                idle = now - self.last_input > self.spec.idle_pause_s and not s.controls.input_held()
+                if s.state == SessionState.RUNNING and idle:
+                    await s.set_state(SessionState.PAUSED, "idle")
+                elif s.state in _WAITING and now - max(self.paused_since, self.last_input) > self.spec.pause_expiry_s:
+                    await s.abandon("expired")
+                    await s.send_event(SessionEnded(reason="expired"))
+                    return
