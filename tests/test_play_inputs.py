@@ -77,6 +77,21 @@ async def test_held_key_steps_while_held(client: Client) -> None:
     assert len(steps) - 1 >= 5
 
 
+async def test_held_key_steps_again_on_every_new_hold(client: Client) -> None:
+    """The episode stays running between holds: each new press steps at fps while held, not only the first."""
+    player, _ = await join(client, {"env_id": "ALE/Pong-v5", "mode": "turn_based", "step_while_held": True, "fps": 20})
+    for hold in range(3):
+        await player.send(type="input", keys=["ArrowRight"])
+        # ~20 steps in a second at 20 fps; a press that stepped only once would give 1
+        assert await player.drain(1.0) >= 3, f"hold {hold}"
+        await player.send(type="input", keys=[])
+        await player.drain(1.0)  # steps taken before the release was processed
+        assert await player.drain(0.5) == 0, f"released after hold {hold}"
+    assert [e["state"] for e in player.events if e["type"] == "state"] == ["paused", "running"]
+    steps = await recorded(client, player)
+    assert len(steps) - 1 >= 9
+
+
 async def test_custom_input_map_for_a_generic_env(client: Client) -> None:
     env = {"env_id": "CartPole-v1", "mode": "turn_based", "input_map": {"kind": "discrete", "bindings": {"A": 0, "D": 1}}}
     player, session = await join(client, env)

@@ -23,6 +23,7 @@ async def _input(s: PlaySession, msg: InputMsg) -> None:
     if s.state == SessionState.PAUSED and pressed:
         await s.set_state(SessionState.RUNNING, "input")
     if s.state == SessionState.RUNNING and pressed and s.spec.mode == "turn_based":
+        s.pacer.input_pressed()
         await s.step(s.controls.action(0.0))
 
 

@@ -24,6 +24,10 @@ class Pacer:
     def input_seen(self) -> None:
         self.last_input = self.loop.time()
 
+    def input_pressed(self) -> None:
+        """A turn-based press while running: a ticker idle since the last release steps again while it is held."""
+        self._wake.set()
+
     def state_changed(self, state: SessionState, now: float) -> None:
         if state != SessionState.RUNNING:
             self.paused_since = now
@@ -47,6 +51,8 @@ class Pacer:
             if not self._ticking():
                 self._wake.clear()
                 await self._wake.wait()
+                # a held key ramps by the time since the last tick: count it from the wake, not the last hold
+                self.last_tick = self.loop.time()
                 # turn-based: the press that started holding already stepped, so the next step is one tick later
                 next_t = self.loop.time() + (0 if self.spec.mode == "realtime" else 1.0 / s.fps)
             now = self.loop.time()
