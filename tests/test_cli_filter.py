@@ -1,18 +1,74 @@
-"""The CLI's export filter flags become the API's filter as given."""
+"""The CLI's filter options become the API's filter as given, in `export` and in `episodes list` alike."""
 
 from __future__ import annotations
 
-from playcorder.cli import _filter, build_parser
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from playcorder.cli import episodes, exports
+from playcorder.cli.app import app
 
 
-def parsed(*args: str):  # type: ignore[no-untyped-def]
-    return build_parser().parse_args(["export", "--study", "s", *args])
+class FakeGateway:
+    """Stands in for the SDK client: records what the commands ask for."""
+
+    url = "http://gateway.invalid"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def create_export(self, study_id: str, episode_ids: list[str] | None = None, link_expiry: int | None = None,
+                      filter: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:  # noqa: A002 (the SDK's)
+        self.calls.append({"filter": filter, "episode_ids": episode_ids, **options})
+        return {"id": "x", "state": "queued"}
+
+    def list_episodes(self, study_id: str, **query: Any) -> list[dict[str, Any]]:
+        self.calls.append(query)
+        started = {"completed": ["2024-05-01T10:00:02Z", "2024-05-01T10:00:00.5Z"],
+                   "rejected": ["2024-05-01T10:00:01Z"]}
+        return [{"id": f"{query['state']}-{t}", "started_at": t} for t in started[query["state"]]]
 
 
-def test_a_reward_bound_of_zero_is_kept() -> None:
-    assert _filter(parsed("--min-reward", "0", "--max-reward", "0")) == {"min_reward": 0.0, "max_reward": 0.0}
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
+    fake = FakeGateway()
+    for module in (episodes, exports):
+        monkeypatch.setattr(module, "connect", lambda ctx: fake)
+    return fake
 
 
-def test_no_filter_flags_means_no_filter() -> None:
-    assert _filter(parsed()) is None
-    assert _filter(parsed("--env", "pong", "--tag", "good", "--tag", "long")) == {"env": "pong", "tags": ["good", "long"]}
+def invoke(*args: str) -> Any:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def exported_filter(gateway: FakeGateway, *args: str) -> Any:
+    invoke("export", "--study", "s", *args)
+    return gateway.calls[-1]["filter"]
+
+
+def test_a_reward_bound_of_zero_is_kept(gateway: FakeGateway) -> None:
+    assert exported_filter(gateway, "--min-reward", "0", "--max-reward", "0") == {"min_reward": 0.0, "max_reward": 0.0}
+
+
+def test_no_filter_flags_means_no_filter(gateway: FakeGateway) -> None:
+    assert exported_filter(gateway) is None
+    assert exported_filter(gateway, "--env", "pong", "--tag", "good", "--tag", "long") == {"env": "pong",
+                                                                                            "tags": ["good", "long"]}
+
+
+def test_repeated_states_are_all_kept(gateway: FakeGateway) -> None:
+    assert exported_filter(gateway, "--state", "completed", "--state", "rejected") == {
+        "states": ["completed", "rejected"]}
+
+
+def test_episodes_list_asks_for_each_state_and_merges_in_recording_order(gateway: FakeGateway) -> None:
+    rows = invoke("episodes", "list", "--study", "s", "--state", "completed", "--state", "rejected", "--tag", "good",
+                  "--min-reward", "0")
+    assert [r["started_at"] for r in rows] == ["2024-05-01T10:00:00.5Z", "2024-05-01T10:00:01Z", "2024-05-01T10:00:02Z"]
+    assert [(q["state"], q["tag"], q["min_reward"]) for q in gateway.calls] == [("completed", ["good"], 0.0),
+                                                                               ("rejected", ["good"], 0.0)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
@@ -15,10 +16,27 @@ def _step_path(step: int | None) -> str:
     return "" if step is None else f"/steps/{step}"
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of a 422's validation detail: where in the request (`loc`, FastAPI's) and what is wrong."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
+
+
 class ApiError(Exception):
     def __init__(self, status: int, detail: Any) -> None:
         super().__init__(f"HTTP {status}: {detail}")
         self.status, self.detail = status, detail
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        """The validation errors of a 422 from FastAPI/pydantic; empty when the detail is a plain message."""
+        if not isinstance(self.detail, list):
+            return []
+        return [FieldError(tuple(d.get("loc", ())), str(d.get("msg", "")), str(d.get("type", "")))
+                for d in self.detail if isinstance(d, dict)]
 
 
 class Client:
@@ -111,9 +129,11 @@ class Client:
                 raise TimeoutError(f"Expected export {export_id} to finish within {timeout:g} s, it is {export['state']}")
             time.sleep(0.25)
 
-    def download_export(self, export: dict[str, Any], directory: Path) -> list[Path]:
+    def download_export(self, export: dict[str, Any], directory: Path,
+                        on_bytes: Callable[[int], None] | None = None) -> list[Path]:
         """Fetch a finished export through its presigned links (no token needed) into `directory`: a ZIP is
-        unpacked there, a tree's files keep their paths. Returns the files written."""
+        unpacked there, a tree's files keep their paths. Returns the files written; `on_bytes` hears of each
+        block downloaded (its length)."""
         directory.mkdir(parents=True, exist_ok=True)
         links = [(f["path"], f["url"]) for f in export["files"]] if export.get("files") else [("export.zip", export["url"])]
         written = []
@@ -127,6 +147,8 @@ class Client:
                     with open(target, "wb") as out:
                         for block in response.iter_bytes(1 << 20):
                             out.write(block)
+                            if on_bytes:
+                                on_bytes(len(block))
                 written.append(target)
         if not export.get("files"):
             with zipfile.ZipFile(written[0]) as zf:

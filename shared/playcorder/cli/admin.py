@@ -1,0 +1,61 @@
+"""Operator commands: `dev` runs the whole stack locally, `db upgrade` migrates, `accounts token` makes tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import UserError, message
+from .output import print_json
+
+db = typer.Typer(help="Database administration.", no_args_is_help=True)
+accounts = typer.Typer(help="Designer accounts.", no_args_is_help=True)
+DatabaseUrl = Annotated[str | None, typer.Option(metavar="URL", envvar="DATABASE_URL", show_envvar=False,
+                                                 help="PostgreSQL URL (default: $DATABASE_URL)")]
+
+
+def _database(url: str | None) -> str:
+    from pydantic import ValidationError
+
+    from ..settings import DatabaseSettings
+
+    if not url:
+        raise UserError("Expected a database: pass --database-url or set DATABASE_URL, got neither")
+    try:
+        return DatabaseSettings(url=url).url
+    except ValidationError as err:
+        raise UserError(*(message(e["msg"]) for e in err.errors())) from None
+
+
+def dev(
+    root: Annotated[Path, typer.Option(metavar="DIR", help="directory for data and logs")] = Path(".run"),
+    port: Annotated[int, typer.Option(metavar="PORT", help="gateway port")] = 8000,
+    database_url: Annotated[str | None, typer.Option(
+        metavar="URL", envvar="DATABASE_URL", show_envvar=False,
+        help="use this PostgreSQL instead of an embedded one (default: $DATABASE_URL)")] = None,
+) -> None:
+    """Run the whole stack on embedded servers, as `make run` does."""
+    from ..devstack.launcher import run_dev
+
+    run_dev(root, port=port, database_url=database_url)
+
+
+@db.command()
+def upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply migrations."""
+    from ..db.migrate import upgrade
+
+    upgrade(_database(database_url))
+    print("database schema is up to date")
+
+
+@accounts.command()
+def token(name: Annotated[str, typer.Argument(metavar="NAME")], database_url: DatabaseUrl = None) -> None:
+    """Create a designer account if needed and print a new token."""
+    import asyncio
+
+    from ..admin import create_designer_token
+
+    print_json({"account": name, "token": asyncio.run(create_designer_token(_database(database_url), name))})

@@ -1,0 +1,52 @@
+"""The episode filter, declared once: `episodes list` and `export` take the same options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+Env = Annotated[str | None, typer.Option(metavar="ENV", help="of this environment (key or Gymnasium id)")]
+States = Annotated[list[str] | None, typer.Option(
+    "--state", metavar="STATE",
+    help="in this state: recording, completed, rejected, cancelled, abandoned or interrupted (repeat: any of them)")]
+Participant = Annotated[str | None, typer.Option(metavar="ID", help="played by this participant")]
+Tags = Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="carrying this tag (repeat: all of them)")]
+Since = Annotated[str | None, typer.Option(metavar="TIME", help="started at or after this ISO time")]
+Until = Annotated[str | None, typer.Option(metavar="TIME", help="started before this ISO time")]
+MinReward = Annotated[float | None, typer.Option(metavar="R", help="total reward at least R")]
+MaxReward = Annotated[float | None, typer.Option(metavar="R", help="total reward at most R")]
+
+
+@dataclass(frozen=True)
+class Filter:
+    env: str | None = None
+    states: tuple[str, ...] = ()
+    participant: str | None = None
+    tags: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    min_reward: float | None = None
+    max_reward: float | None = None
+
+    @classmethod
+    def of(cls, env: str | None, states: list[str] | None, participant: str | None, tags: list[str] | None,
+           since: str | None, until: str | None, min_reward: float | None, max_reward: float | None) -> Filter:
+        """From the options above, as typer hands them over (None for a repeatable option not given)."""
+        return cls(env, tuple(states or ()), participant, tuple(tags or ()), since, until, min_reward, max_reward)
+
+    def for_export(self) -> dict[str, Any] | None:
+        """The export's `filter`: the criteria given, or None for none (the export's default, completed episodes)."""
+        given = {"env": self.env, "states": list(self.states), "participant": self.participant,
+                 "tags": list(self.tags), "started_after": self.since, "started_before": self.until,
+                 "min_reward": self.min_reward, "max_reward": self.max_reward}
+        given = {k: v for k, v in given.items() if v is not None and v != []}  # a bound of 0 is a bound
+        return given or None
+
+    def queries(self) -> list[dict[str, Any]]:
+        """The query parameters of `GET /api/studies/{id}/episodes`, one set per state: it takes one state."""
+        common = {"env": self.env, "participant": self.participant, "tag": list(self.tags) or None,
+                  "started_after": self.since, "started_before": self.until, "min_reward": self.min_reward,
+                  "max_reward": self.max_reward}
+        return [common | {"state": state} for state in self.states or (None,)]
