@@ -13,6 +13,7 @@ from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.messages import Resync
 from playcorder.storage import ObjectStore
+from playcorder.workers import WorkerTable
 
 from .deps import Designer
 from .placement import WorkerDirectory
@@ -34,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         nc = await connect(settings.nats, name=f"gateway {settings.gateway_id}", on_reconnect=resync)
         await ensure_streams(nc, subjects)
-        directory = WorkerDirectory(nc, subjects, ttl=settings.worker_ttl, timeout=settings.placement_timeout)
+        workers = WorkerTable(nc, subjects, settings.worker_ttl)
+        directory = WorkerDirectory(nc, subjects, workers, settings.placement_timeout)
         await directory.start()
         app.state.engine, app.state.sessions = engine, make_sessionmaker(engine)
         app.state.objects = ObjectStore(settings.s3)
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception:
             ok = False
         response.status_code = 200 if ok else 503
-        return {"ready": ok, "workers": len(app.state.directory.live())}
+        return {"ready": ok, "workers": len(app.state.directory.workers.live())}
 
     @app.get("/api/me", tags=["accounts"])
     async def me(designer: Designer) -> dict[str, str]:
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/workers", tags=["placement"])
     async def workers(designer: Designer) -> list[dict[str, object]]:
-        return [hb.model_dump(mode="json") | {"free": hb.free} for hb in app.state.directory.live()]
+        return [hb.model_dump(mode="json") | {"free": hb.free} for hb in app.state.directory.workers.live().values()]
 
     if settings.frontend_dir is not None:
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

@@ -13,32 +13,30 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Episode
-from playcorder.messages import EpisodeEnd, WorkerHeartbeat
+from playcorder.messages import EpisodeEnd
 from playcorder.subjects import Subjects
+from playcorder.workers import WorkerTable
 
 log = logging.getLogger(__name__)
 
 
 class Reaper:
-    def __init__(self, nc: NATS, subjects: Subjects, sessions: async_sessionmaker[AsyncSession], ttl: float,
+    def __init__(self, nc: NATS, subjects: Subjects, sessions: async_sessionmaker[AsyncSession], workers: WorkerTable,
                  interval: float) -> None:
-        self.nc, self.subjects, self.sessions = nc, subjects, sessions
-        self.ttl, self.interval = ttl, interval
-        self._heartbeats: dict[str, tuple[float, WorkerHeartbeat]] = {}  # worker id -> (monotonic time, last one)
+        self.nc, self.subjects, self.sessions, self.workers = nc, subjects, sessions, workers
+        self.ttl, self.interval = workers.ttl, interval
         self._watching_since = time.monotonic()
         self._reconnects = 0
         self._ended: set[str] = set()  # presumed ends published and not yet applied
         self.reaped = 0
 
     async def run(self) -> None:
-        sub = await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
+        await self.workers.start()
         try:
             while True:
                 await asyncio.sleep(self.interval)
@@ -47,15 +45,7 @@ class Reaper:
                 except Exception:
                     log.exception("reaping episodes of lost workers failed; trying again")
         finally:
-            await sub.unsubscribe()
-
-    async def _on_heartbeat(self, msg: Msg) -> None:
-        try:
-            hb = WorkerHeartbeat.model_validate_json(msg.data)
-        except ValidationError as err:
-            log.warning("ignored a malformed worker heartbeat: %s", err)
-            return
-        self._heartbeats[hb.worker_id] = (time.monotonic(), hb)
+            await self.workers.stop()
 
     def _can_judge(self) -> bool:
         """Silence means death only while we ourselves have been listening, connected, for a whole ttl: after our
@@ -69,8 +59,7 @@ class Reaper:
     async def _reap(self) -> None:
         if not self._can_judge():
             return
-        now = time.monotonic()
-        live = {w: hb for w, (seen, hb) in self._heartbeats.items() if now - seen < self.ttl}
+        live = self.workers.live()
         claimed = {e for hb in live.values() for e in hb.recording}
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.ttl)
         async with self.sessions() as db:

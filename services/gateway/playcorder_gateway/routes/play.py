@@ -117,7 +117,7 @@ async def _relay(ws: WebSocket, state, session_id: str, worker_id: str, out: Out
     async def watch_worker() -> None:
         while True:
             await asyncio.sleep(1.0)
-            if worker_id not in {hb.worker_id for hb in state.directory.live()}:
+            if worker_id not in state.directory.workers.live():
                 await _error(ws, "worker_lost", f"The worker running this session ({worker_id}) stopped answering")
                 return
 
