@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, AsyncIterator
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.auth import token_hash
 from playcorder.db.models import Account, ApiToken, Study
+from playcorder.db.queries import valid_token
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -24,19 +22,10 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(get_db)]
 
 
-async def lookup_token(db: AsyncSession, token: str, kind: str) -> ApiToken | None:
-    row = (await db.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))).first()
-    if row is None or row.revoked or row.kind != kind:
-        return None
-    if row.expires_at is not None and row.expires_at < datetime.now(timezone.utc):
-        return None
-    return row
-
-
 async def current_participant(
     db: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> ApiToken:
-    row = await lookup_token(db, creds.credentials, "participant") if creds is not None else None
+    row = await valid_token(db, creds.credentials, "participant") if creds is not None else None
     if row is None or row.study_id is None or row.participant_id is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <participant token>' of a "
                             "study, got none or an unknown, revoked or expired one", headers={"WWW-Authenticate": "Bearer"})
@@ -55,7 +44,7 @@ async def current_designer(
     )
     if creds is None:
         raise unauthorized
-    row = await lookup_token(db, creds.credentials, "designer")
+    row = await valid_token(db, creds.credentials, "designer")
     if row is None or row.account_id is None:
         unauthorized.detail = "Expected a valid designer token, got an unknown, revoked or expired one"
         raise unauthorized

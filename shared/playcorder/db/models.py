@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from ..auth import TokenKind
 
 
 def now() -> datetime:
@@ -32,7 +34,7 @@ class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
     id: str = Field(default_factory=new_id, primary_key=True)
     token_hash: str = Field(unique=True, index=True)
-    kind: str  # "designer" | "participant"
+    kind: TokenKind = Field(sa_type=AutoString)
     account_id: str | None = Field(default=None, foreign_key="accounts.id", ondelete="CASCADE")
     participant_id: str | None = Field(default=None, foreign_key="participants.id", ondelete="CASCADE")
     study_id: str | None = Field(default=None, foreign_key="studies.id", ondelete="CASCADE")

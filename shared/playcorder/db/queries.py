@@ -1,11 +1,25 @@
-"""Reads several services share: an episode's tags and its steps' tags, for many episodes in one query."""
+"""Reads several services share: the one token check; an episode's tags and its steps' tags, for many episodes in
+one query."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .models import EpisodeTag, StepTag
+from ..auth import TokenKind, token_hash
+from .models import ApiToken, EpisodeTag, StepTag
+
+
+async def valid_token(db: AsyncSession, token: str, kind: TokenKind) -> ApiToken | None:
+    """The row of `token` if it is a `kind` token, neither revoked nor expired; None otherwise."""
+    row = (await db.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))).first()
+    if row is None or row.revoked or row.kind != kind:
+        return None
+    if row.expires_at is not None and row.expires_at < datetime.now(timezone.utc):
+        return None
+    return row
 
 
 async def tags_of(db: AsyncSession, episode_ids: list[str]) -> dict[str, list[str]]:

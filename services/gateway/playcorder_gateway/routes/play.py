@@ -12,10 +12,10 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from playcorder.db.models import PlaySession, Study
+from playcorder.db.queries import valid_token
 from playcorder.messages import CLIENT_TYPES, CloseSession, ErrorEvent, OpenSession, SelectEnv, client_message
 from playcorder.specs import StudySpec
 
-from ..deps import lookup_token
 from ..placement import NoCapacity
 from ..relay import OutgoingQueue
 
@@ -45,7 +45,7 @@ async def play(ws: WebSocket, token: str = Query("", description="participant to
     state = ws.app.state
     await ws.accept()
     async with state.sessions() as db:
-        row = await lookup_token(db, token, "participant") if token else None
+        row = await valid_token(db, token, "participant") if token else None
         study = await db.get(Study, row.study_id) if row and row.study_id else None
     if row is None or study is None or row.participant_id is None:
         await _error(ws, "unauthorized", "Expected ?token=<participant token> of a study, got none or an invalid one")
