@@ -243,20 +243,3 @@ class EpisodeEnd(_Msg):
 class ExportJob(_Msg):
     export_id: str
 
-
-class PresignRequest(_Msg):
-    export_id: str
-    expires_in: int = Field(ge=1, le=7 * 24 * 3600)
-
-
-class PresignedFile(_Msg):
-    path: str
-    size: int
-    url: str
-
-
-class PresignReply(_Msg):
-    url: str | None = None  # a ZIP export
-    files: list[PresignedFile] | None = None  # a directory-tree export
-    expires_at: datetime | None = None
-    error: str | None = None

@@ -1,18 +1,18 @@
 """Exports: queue a dataset build (episodes by id or by filter, format and options), follow its progress, get
-presigned links (signed by an exporter): one for a ZIP, one per file for a directory tree."""
+presigned links (signed here, from the object store's keys): one for a ZIP, one per file for a directory tree."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from playcorder.db.models import Episode, Export, Study
 from playcorder.exports import EpisodeFilter, ExportOptions
-from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
+from playcorder.messages import ExportJob
+from playcorder.storage import ObjectStore
 
 from ..deps import DbSession, Designer, OwnedStudy
 from .episodes import filtered
@@ -24,6 +24,12 @@ class ExportIn(ExportOptions):
     episode_ids: list[str] | None = Field(None, description="these episodes (finished ones of the study)")
     filter: EpisodeFilter | None = Field(None, description="the episodes matching this filter")
     link_expiry: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="seconds a presigned link stays valid")
+
+
+class PresignedFile(BaseModel):
+    path: str
+    size: int
+    url: str
 
 
 class ExportOut(BaseModel):
@@ -44,25 +50,20 @@ class ExportOut(BaseModel):
     expires_at: datetime | None = None
 
 
-async def _presign(request: Request, export: Export) -> PresignReply:
-    state = request.app.state
-    req = PresignRequest(export_id=export.id, expires_in=export.link_expiry_s)
-    try:
-        msg = await state.nc.request(state.subjects.export_presign, req.model_dump_json().encode(), timeout=5)
-    except (NatsTimeout, NoRespondersError):
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "No exporter answered; retry shortly") from None
-    return PresignReply.model_validate_json(msg.data)
-
-
-async def _out(request: Request, export: Export) -> ExportOut:
+async def _out(objects: ObjectStore, export: Export) -> ExportOut:
     out = ExportOut(
         id=export.id, study_id=export.study_id, format=export.format, options=export.options, state=export.state,
         episodes=len(export.episode_ids), steps_done=export.steps_done, steps_total=export.steps_total,
         size_bytes=export.size_bytes, error=export.error, created_at=export.created_at, finished_at=export.finished_at,
     )
-    if export.state == "done":
-        reply = await _presign(request, export)
-        out.url, out.files, out.expires_at = reply.url, reply.files, reply.expires_at
+    if export.state == "done" and export.object_key is not None:
+        tree = export.files  # None for a ZIP
+        keys = [export.object_key] if tree is None else [export.object_key + f["path"] for f in tree]
+        urls, out.expires_at = await objects.presign_get(keys, export.link_expiry_s)
+        if tree is None:
+            out.url = urls[0]
+        else:
+            out.files = [PresignedFile(path=f["path"], size=f["size"], url=url) for f, url in zip(tree, urls)]
     return out
 
 
@@ -107,13 +108,13 @@ async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, design
         state.subjects.export_jobs, ExportJob(export_id=export.id).model_dump_json().encode(),
         headers={"Nats-Msg-Id": f"export.{export.id}"},
     )
-    return await _out(request, export)
+    return await _out(request.app.state.objects, export)
 
 
 @router.get("/api/studies/{study_id}/exports", response_model=list[ExportOut])
 async def list_exports(study: OwnedStudy, db: DbSession, request: Request) -> list[ExportOut]:
     rows = await db.exec(select(Export).where(Export.study_id == study.id).order_by(Export.created_at))  # type: ignore[arg-type]
-    return [await _out(request, e) for e in rows]
+    return [await _out(request.app.state.objects, e) for e in rows]
 
 
 @router.get("/api/exports/{export_id}", response_model=ExportOut)
@@ -122,4 +123,4 @@ async def get_export(export_id: str, db: DbSession, designer: Designer, request:
     study = await db.get(Study, export.study_id) if export else None
     if export is None or study is None or study.owner_id != designer.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the id of an export of your studies, got {export_id!r}")
-    return await _out(request, export)
+    return await _out(request.app.state.objects, export)
