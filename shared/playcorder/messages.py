@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -222,6 +222,9 @@ class EpisodeBegin(_Msg):
 
 
 EndState = Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]  # how an episode ended
+# A stored episode's state: recording from its begin until its end is applied, then how it ended.
+EpisodeState = Literal["recording", EndState]
+RECORDING: Final = "recording"
 
 
 class EpisodeEnd(_Msg):

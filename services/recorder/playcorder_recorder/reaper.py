@@ -18,7 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Episode
-from playcorder.messages import EpisodeEnd
+from playcorder.messages import RECORDING, EpisodeEnd
 from playcorder.subjects import Subjects
 from playcorder.workers import WorkerTable
 
@@ -65,7 +65,7 @@ class Reaper:
         async with self.sessions() as db:
             recording = (await db.exec(
                 select(Episode.id, Episode.worker_id, Episode.started_at)
-                .where(Episode.state == "recording", Episode.started_at < cutoff)
+                .where(Episode.state == RECORDING, Episode.started_at < cutoff)
             )).all()
         self._ended &= {episode_id for episode_id, _, _ in recording}
         js = self.nc.jetstream()

@@ -18,7 +18,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import DeletedEpisode, Episode, EpisodeChunk
-from playcorder.messages import EpisodeBegin, EpisodeEnd
+from playcorder.messages import RECORDING, EpisodeBegin, EpisodeEnd
 from playcorder.records import ChunkHeader, read_header
 from playcorder.storage import ObjectStore, chunk_key
 
@@ -56,7 +56,7 @@ class EpisodeStore:
             deleted = await self._deleted(db, [m.episode_id for m in msgs])
             rows = [dict(
                 id=m.episode_id, study_id=m.study_id, session_id=m.session_id, participant_id=m.participant_id,
-                env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed, state="recording", num_steps=0,
+                env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed, state=RECORDING, num_steps=0,
                 num_chunks=0, total_reward=0.0, active_s=0.0, notes="", observation_spec=m.observation_spec,
                 action_spec=m.action_spec, started_at=m.started_at,
             ) for m in msgs if m.episode_id not in deleted]
@@ -96,7 +96,7 @@ class EpisodeStore:
             await asyncio.gather(*puts)  # all objects durable before any row points at them
             if rows:
                 await db.exec(insert(EpisodeChunk).values(rows).on_conflict_do_nothing())  # type: ignore[call-overload]
-                late = sorted({r["episode_id"] for r in rows if known[r["episode_id"]][1] != "recording"})
+                late = sorted({r["episode_id"] for r in rows if known[r["episode_id"]][1] != RECORDING})
                 for eid in late:  # stored after the end was applied: keep the counts true
                     count, steps, reward = (await db.exec(self._totals(eid))).one()  # type: ignore[call-overload]
                     await db.exec(update(Episode).where(Episode.id == eid).values(  # type: ignore[call-overload]
@@ -116,7 +116,7 @@ class EpisodeStore:
                 if await self._deleted(db, [msg.episode_id]):
                     return
                 raise NotYet(f"episode {msg.episode_id} not begun")
-            if msg.presumed and episode.state != "recording":
+            if msg.presumed and episode.state != RECORDING:
                 return  # the worker's own end came first; it knows better than a reaper
             count, steps, reward = (await db.exec(self._totals(episode.id))).one()  # type: ignore[call-overload]
             if msg.num_chunks is not None and count < msg.num_chunks:

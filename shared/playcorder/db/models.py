@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
 from sqlmodel import AutoString, Field, SQLModel
 
 from ..auth import TokenKind
+from ..messages import RECORDING, EpisodeState
 
 
 def now() -> datetime:
@@ -82,7 +83,7 @@ class Episode(SQLModel, table=True):
     env_id: str
     worker_id: str
     seed: int = Field(sa_type=BigInteger)
-    state: str = Field(default="recording", index=True)
+    state: EpisodeState = Field(default=RECORDING, index=True, sa_type=AutoString)
     end_reason: str | None = None
     num_steps: int = 0
     num_chunks: int = 0

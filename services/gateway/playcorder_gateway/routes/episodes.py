@@ -14,14 +14,14 @@ from sqlmodel import col, select
 from playcorder.db.models import DeletedEpisode, Episode, EpisodeTag, Study
 from playcorder.db.queries import step_tags_of, tags_of
 from playcorder.exports import EpisodeFilter
-from playcorder.messages import EndState
+from playcorder.messages import RECORDING, EpisodeState
 from playcorder.storage import episode_prefix
 
 from ..deps import DbSession, Designer, OwnedStudy
 
 router = APIRouter(tags=["episodes"])
 
-STATES = ("recording", *get_args(EndState))
+STATES: tuple[EpisodeState, ...] = get_args(EpisodeState)
 
 
 class EpisodeOut(BaseModel):
@@ -32,7 +32,7 @@ class EpisodeOut(BaseModel):
     env: str
     env_id: str
     worker_id: str
-    state: str
+    state: EpisodeState
     end_reason: str | None
     num_steps: int
     total_reward: float
@@ -146,7 +146,7 @@ async def edit_episode(body: EpisodePatch, episode: OwnedEpisode, db: DbSession)
 @router.delete("/api/episodes/{episode_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_episode(episode: OwnedEpisode, db: DbSession, request: Request) -> Response:
     """Removes the episode's stored steps and every row about it; a tombstone keeps late messages from reviving it."""
-    if episode.state == "recording":
+    if episode.state == RECORDING:
         raise HTTPException(status.HTTP_409_CONFLICT, f"Expected a finished episode, got {episode.id} still recording; "
                                                       "delete it once it has ended")
     db.add(DeletedEpisode(id=episode.id))

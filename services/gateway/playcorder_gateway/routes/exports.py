@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from playcorder.db.models import Episode, Export, Study
 from playcorder.exports import EpisodeFilter, ExportOptions
-from playcorder.messages import ExportJob
+from playcorder.messages import RECORDING, ExportJob
 from playcorder.storage import ObjectStore
 
 from ..deps import DbSession, Designer, OwnedStudy
@@ -82,7 +82,7 @@ async def _select(db: DbSession, study: Study, body: ExportIn) -> list[str]:
         return ids
     states = {eid: st for eid, st in await db.exec(select(Episode.id, Episode.state).where(Episode.study_id == study.id))}  # type: ignore[call-overload]
     unknown = [e for e in body.episode_ids if e not in states]
-    unfinished = [e for e in body.episode_ids if states.get(e) == "recording"]
+    unfinished = [e for e in body.episode_ids if states.get(e) == RECORDING]
     if unknown or unfinished or not body.episode_ids:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             f"Expected ids of finished episodes of study {study.id}, got unknown {unknown} and still "
