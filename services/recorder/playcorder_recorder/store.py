@@ -48,7 +48,8 @@ class EpisodeStore:
 
     @staticmethod
     async def _deleted(db: AsyncSession, episode_ids: list[str]) -> set[str]:
-        rows = await db.exec(select(DeletedEpisode.id).where(col(DeletedEpisode.id).in_(episode_ids)))  # type: ignore[call-overload]
+        query = select(DeletedEpisode.id).where(col(DeletedEpisode.id).in_(episode_ids))
+        rows = await db.exec(query)  # type: ignore[call-overload]
         return set(rows.scalars())
 
     async def begin(self, msgs: list[EpisodeBegin]) -> None:
@@ -63,7 +64,8 @@ class EpisodeStore:
             if deleted:
                 log.info("begins of deleted episodes dropped: %s", sorted(deleted))
             if rows:
-                await db.exec(insert(Episode).values(rows).on_conflict_do_nothing(index_elements=["id"]))  # type: ignore[call-overload]
+                add = insert(Episode).values(rows).on_conflict_do_nothing(index_elements=["id"])
+                await db.exec(add)  # type: ignore[call-overload]
                 await db.commit()
 
     async def _put(self, key: str, data: bytes) -> None:
@@ -88,9 +90,9 @@ class EpisodeStore:
                     key = chunk_key(known[header.episode_id][0], header.episode_id, header.seq)
                     puts.append(self._put(key, data))
                     rows.append(dict(
-                        episode_id=header.episode_id, seq=header.seq, first_step=header.steps[0].i if header.steps else 0,
-                        num_steps=len(header.steps), reward_sum=sum(s.reward for s in header.steps), nbytes=len(data),
-                        object_key=key,
+                        episode_id=header.episode_id, seq=header.seq,
+                        first_step=header.steps[0].i if header.steps else 0, num_steps=len(header.steps),
+                        reward_sum=sum(s.reward for s in header.steps), nbytes=len(data), object_key=key,
                     ))
                     results.append(ChunkResult(stored=True))
             await asyncio.gather(*puts)  # all objects durable before any row points at them
@@ -106,8 +108,9 @@ class EpisodeStore:
 
     @staticmethod
     def _totals(episode_id: str):  # type: ignore[no-untyped-def]
-        return select(func.count(), func.coalesce(func.sum(EpisodeChunk.num_steps), 0),
-                      func.coalesce(func.sum(EpisodeChunk.reward_sum), 0.0)).where(EpisodeChunk.episode_id == episode_id)
+        return (select(func.count(), func.coalesce(func.sum(EpisodeChunk.num_steps), 0),
+                       func.coalesce(func.sum(EpisodeChunk.reward_sum), 0.0))
+                .where(EpisodeChunk.episode_id == episode_id))
 
     async def end(self, msg: EpisodeEnd) -> None:
         async with self.sessions() as db:
