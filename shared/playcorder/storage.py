@@ -74,9 +74,6 @@ class ObjectStore:
     async def get_bytes(self, key: str) -> bytes:
         return await asyncio.to_thread(self.get_bytes_sync, key)
 
-    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
-        await asyncio.to_thread(self.put_file_sync, key, path, content_type)
-
     async def presign_get(self, keys: list[str], expires_in: int) -> tuple[list[str], datetime]:
         # One thread hop for all of them: a directory-tree export has a link per file.
         return await asyncio.to_thread(self.presign_get_sync, keys, expires_in)
