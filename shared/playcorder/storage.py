@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from minio import Minio
@@ -61,7 +61,7 @@ class ObjectStore:
     def presign_get_sync(self, keys: list[str], expires_in: int) -> tuple[list[str], datetime]:
         """Download links to `keys`, and when they expire. Signing is local (the region is configured)."""
         expires = timedelta(seconds=expires_in)
-        expires_at = datetime.now(timezone.utc) + expires
+        expires_at = datetime.now(UTC) + expires
         return [self._signer.presigned_get_object(self.bucket, key, expires=expires) for key in keys], expires_at
 
     # ---------------------------------------------------------------- async wrappers

@@ -6,7 +6,8 @@ import logging
 import random
 
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from playcorder.messages import OpenSession, OpenSessionReply, WorkerHeartbeat
 from playcorder.subjects import Subjects

@@ -33,5 +33,5 @@ def filtered(query: SelectOfScalar[T], f: EpisodeFilter, states: Sequence[str] |
     if f.max_reward is not None:
         query = query.where(Episode.total_reward <= f.max_reward)
     for label in dict.fromkeys(f.tags):
-        query = query.where(exists().where(EpisodeTag.episode_id == Episode.id, EpisodeTag.label == label))
+        query = query.where(exists().where(col(EpisodeTag.episode_id) == Episode.id, col(EpisodeTag.label) == label))
     return query.order_by(col(Episode.started_at), col(Episode.id))

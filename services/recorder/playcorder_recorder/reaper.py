@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -61,7 +61,7 @@ class Reaper:
             return
         live = self.workers.live()
         claimed = {e for hb in live.values() for e in hb.recording}
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.ttl)
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.ttl)
         async with self.sessions() as db:
             recording = (await db.exec(
                 select(Episode.id, Episode.worker_id, Episode.started_at)
@@ -76,7 +76,7 @@ class Reaper:
             if hb is not None and (hb.started_at is None or hb.started_at <= started_at):
                 continue  # the process that recorded it is alive and done with it: its end is in the stream
             end = EpisodeEnd(episode_id=episode_id, state="interrupted", reason="worker_lost", num_steps=0,
-                             num_chunks=None, total_reward=0.0, ended_at=datetime.now(timezone.utc), presumed=True)
+                             num_chunks=None, total_reward=0.0, ended_at=datetime.now(UTC), presumed=True)
             # Its own msg id: a presumed end must never suppress the worker's real end as a duplicate.
             await js.publish(self.subjects.record(episode_id, "end"), end.model_dump_json().encode(),
                              headers={"Nats-Msg-Id": f"{episode_id}.presumed-end"}, timeout=5)

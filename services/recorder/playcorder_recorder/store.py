@@ -81,7 +81,7 @@ class EpisodeStore:
                 select(Episode.id, Episode.study_id, Episode.state).where(col(Episode.id).in_(ids)))}
             deleted = await self._deleted(db, [i for i in ids if i not in known])
             results, rows, puts = [], [], []
-            for header, data in zip(headers, payloads):
+            for header, data in zip(headers, payloads, strict=True):
                 if header.episode_id in deleted:
                     results.append(ChunkResult(stored=True))  # nothing to keep: acknowledged and dropped
                 elif header.episode_id not in known:

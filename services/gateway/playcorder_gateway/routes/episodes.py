@@ -32,7 +32,8 @@ async def list_episodes(
     participant: str | None = Query(None, description="participant id"),
     started_after: datetime | None = None, started_before: datetime | None = None,
     min_reward: float | None = None, max_reward: float | None = None,
-    tag: list[str] = Query([], description="episodes carrying every one of these tags (repeat the parameter)"),
+    tag: list[str] = Query(  # noqa: B008 - FastAPI copies the default for each request
+        [], description="episodes carrying every one of these tags (repeat the parameter)"),
     limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0),
 ) -> list[EpisodeOut]:
     if state is not None and state not in STATES:

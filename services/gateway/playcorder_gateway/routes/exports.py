@@ -31,7 +31,8 @@ async def _out(objects: ObjectStore, export: Export) -> ExportOut:
         if tree is None:
             out.url = urls[0]
         else:
-            out.files = [PresignedFile(path=f["path"], size=f["size"], url=url) for f, url in zip(tree, urls)]
+            out.files = [PresignedFile(path=f["path"], size=f["size"], url=url)
+                         for f, url in zip(tree, urls, strict=True)]
     return out
 
 

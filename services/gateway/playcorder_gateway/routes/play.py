@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from nats.aio.client import Client as NATS
@@ -101,7 +101,7 @@ async def play(
     async with sessions() as db:
         record = await db.get(PlaySession, session_id)
         if record is not None:
-            record.ended_at = datetime.now(timezone.utc)
+            record.ended_at = datetime.now(UTC)
             db.add(record)
             await db.commit()
 

@@ -19,7 +19,7 @@ router = APIRouter(tags=["sessions"])
 async def _sessions(db: DbSession, *where: ColumnElement[bool]) -> list[SessionOut]:
     # Counted per listed session (ix_episodes_session_id), not over every episode of every study.
     n = select(func.count()).where(Episode.session_id == PlaySession.id).correlate(PlaySession).scalar_subquery()
-    rows = await db.exec(select(PlaySession, n).where(*where).order_by(PlaySession.started_at))
+    rows = await db.exec(select(PlaySession, n).where(*where).order_by(col(PlaySession.started_at)))
     return [SessionOut(**s.model_dump(), episodes=n) for s, n in rows]
 
 
@@ -28,11 +28,11 @@ async def list_sessions(
     study: OwnedStudy, db: DbSession, participant: str | None = Query(None, description="participant id"),
     env: str | None = Query(None, description="environment key in the study"),
 ) -> list[SessionOut]:
-    where = [PlaySession.study_id == study.id]
+    where = [col(PlaySession.study_id) == study.id]
     if participant is not None:
-        where.append(PlaySession.participant_id == participant)
+        where.append(col(PlaySession.participant_id) == participant)
     if env is not None:
-        where.append(PlaySession.env == env)
+        where.append(col(PlaySession.env) == env)
     return await _sessions(db, *where)
 
 
@@ -46,8 +46,8 @@ async def get_participant(participant_id: str, db: DbSession, designer: Designer
     episodes = list(await db.exec(select(Episode).where(Episode.participant_id == participant.id)
                                   .order_by(col(Episode.started_at))))
     tags = await tags_of(db, [e.id for e in episodes])
+    sessions = await _sessions(db, col(PlaySession.participant_id) == participant.id)
     return ParticipantDetail(
         id=participant.id, study_id=participant.study_id, external_id=participant.external_id,
-        created_at=participant.created_at, sessions=await _sessions(db, PlaySession.participant_id == participant.id),
-        episodes=[EpisodeOut.of(e, tags[e.id]) for e in episodes],
+        created_at=participant.created_at, sessions=sessions, episodes=[EpisodeOut.of(e, tags[e.id]) for e in episodes],
     )
