@@ -7,13 +7,18 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import httpx
 import pytest
 
+from playcorder.devstack.services import ServiceProcess
 from playcorder.sdk import ApiError, Client
 from tests import tensorflow_side
+from tests.conftest import Services
 from tests.factories import study
 from tests.stored import stored_episode
 from tests.wsclient import Player
@@ -114,6 +119,42 @@ def test_exports_are_listed_with_their_links(client: Client, recorded: dict[str,
     assert len(exports) >= 2 and all(e["state"] in ("queued", "running", "done") for e in exports)
     done = [e for e in exports if e["state"] == "done"]
     assert done and all(e["url"] or e["files"] for e in done)
+
+
+@pytest.fixture(scope="module")
+def lone_gateway(services: Services, designer_token: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    """A gateway on the suite's database and S3 but on NATS subjects no exporter listens to."""
+    env = services.env | {"NATS_SUBJECT_PREFIX": "pclone", "NATS_STREAM_PREFIX": "PCLONE"}
+    gateway = ServiceProcess("gateway", env, tmp_path_factory.mktemp("lone-logs"), name="gateway-lone")
+    gateway.start()
+    try:
+        gateway.wait_ready()
+        yield Client(gateway.url, designer_token)
+    finally:
+        gateway.stop()
+
+
+def _forged(url: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    signature = query["X-Amz-Signature"]
+    query["X-Amz-Signature"] = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def test_links_are_signed_without_an_exporter(client: Client, recorded: dict[str, Any], lone_gateway: Client) -> None:
+    zipped = client.create_export(recorded["study"], episode_ids=[recorded["cartpole"]])
+    tree = client.create_export(recorded["study"], episode_ids=[recorded["cartpole"]], archive=False)
+    zipped, tree = client.wait_export(zipped["id"], timeout=120), client.wait_export(tree["id"], timeout=120)
+    assert zipped["state"] == tree["state"] == "done"
+
+    listed = {e["id"]: e for e in lone_gateway.list_exports(recorded["study"])}
+    url, files = listed[zipped["id"]]["url"], listed[tree["id"]]["files"]
+    assert url and files and lone_gateway.get_export(tree["id"])["files"]
+    assert httpx.get(url).content == httpx.get(zipped["url"]).content != b""
+    assert all(httpx.get(f["url"]).status_code == 200 for f in files)
+    assert httpx.get(_forged(url)).status_code == 403
+    assert httpx.get(_forged(files[0]["url"])).status_code == 403
 
 
 def _load_envlogger(root: Path) -> dict[str, int]:

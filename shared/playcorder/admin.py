@@ -7,6 +7,7 @@ from sqlmodel import select
 from .auth import new_token, token_hash
 from .db.engine import make_engine, make_sessionmaker
 from .db.models import Account, ApiToken
+from .db.queries import valid_token
 
 
 async def create_designer_token(database_url: str, account_name: str) -> str:
@@ -28,10 +29,10 @@ async def create_designer_token(database_url: str, account_name: str) -> str:
 
 
 async def token_is_valid(database_url: str, token: str) -> bool:
+    """Whether `token` is a designer token the gateway accepts (known, not revoked, not expired)."""
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as db:
-            row = (await db.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))).first()
-            return row is not None and not row.revoked and row.kind == "designer"
+            return await valid_token(db, token, "designer") is not None
     finally:
         await engine.dispose()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Literal
 
+TokenKind = Literal["designer", "participant"]
 DESIGNER_PREFIX = "pcd_"
 PARTICIPANT_PREFIX = "pcp_"
 
 
-def new_token(kind: str) -> str:
+def new_token(kind: TokenKind) -> str:
     prefix = {"designer": DESIGNER_PREFIX, "participant": PARTICIPANT_PREFIX}.get(kind)
     if prefix is None:
         raise ValueError(f"Expected token kind 'designer' or 'participant', got {kind!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -156,6 +156,9 @@ class EpisodeStarted(_Msg):
 
 
 EndState = Literal["completed", "rejected", "cancelled", "abandoned", "interrupted"]  # how an episode ended
+# A stored episode's state: recording from its begin until its end is applied, then how it ended.
+EpisodeState = Literal["recording", EndState]
+RECORDING: Final = "recording"
 
 
 class SessionState(StrEnum):
@@ -252,20 +255,3 @@ class EpisodeEnd(_Msg):
 class ExportJob(_Msg):
     export_id: str
 
-
-class PresignRequest(_Msg):
-    export_id: str
-    expires_in: int = Field(ge=1, le=7 * 24 * 3600)
-
-
-class PresignedFile(_Msg):
-    path: str
-    size: int
-    url: str
-
-
-class PresignReply(_Msg):
-    url: str | None = None  # a ZIP export
-    files: list[PresignedFile] | None = None  # a directory-tree export
-    expires_at: datetime | None = None
-    error: str | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from minio import Minio
@@ -58,10 +58,11 @@ class ObjectStore:
             self.client.remove_object(self.bucket, name)
         return len(names)
 
-    def presign_get_sync(self, key: str, expires_in: int) -> tuple[str, datetime]:
+    def presign_get_sync(self, keys: list[str], expires_in: int) -> tuple[list[str], datetime]:
+        """Download links to `keys`, and when they expire. Signing is local (the region is configured)."""
         expires = timedelta(seconds=expires_in)
-        url = self._signer.presigned_get_object(self.bucket, key, expires=expires)
-        return url, datetime.now(timezone.utc) + expires
+        expires_at = datetime.now(UTC) + expires
+        return [self._signer.presigned_get_object(self.bucket, key, expires=expires) for key in keys], expires_at
 
     # ---------------------------------------------------------------- async wrappers
     async def ensure_bucket(self) -> None:
@@ -73,14 +74,9 @@ class ObjectStore:
     async def get_bytes(self, key: str) -> bytes:
         return await asyncio.to_thread(self.get_bytes_sync, key)
 
-    async def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
-        await asyncio.to_thread(self.put_file_sync, key, path, content_type)
-
-    async def presign_get(self, key: str, expires_in: int) -> tuple[str, datetime]:
-        return await asyncio.to_thread(self.presign_get_sync, key, expires_in)
-
-    async def ping(self) -> None:
-        await asyncio.to_thread(self.client.bucket_exists, self.bucket)
+    async def presign_get(self, keys: list[str], expires_in: int) -> tuple[list[str], datetime]:
+        # One thread hop for all of them: a directory-tree export has a link per file.
+        return await asyncio.to_thread(self.presign_get_sync, keys, expires_in)
 
 
 def episode_prefix(study_id: str, episode_id: str) -> str:

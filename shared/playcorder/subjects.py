@@ -48,7 +48,7 @@ class Subjects:
     def record(self, episode_id: str, kind: str) -> str:
         return f"{self.prefix}.record.{episode_id}.{kind}"
 
-    # -- exports: JetStream work queue of export jobs; presign requests served by any exporter
+    # -- exports: JetStream work queue of export jobs
     @property
     def export_stream(self) -> str:
         return f"{self.stream_prefix}_EXPORT"
@@ -56,7 +56,3 @@ class Subjects:
     @property
     def export_jobs(self) -> str:
         return f"{self.prefix}.export.jobs"
-
-    @property
-    def export_presign(self) -> str:
-        return f"{self.prefix}.export.presign"

@@ -1,4 +1,4 @@
-"""Export jobs from the JetStream work queue, and presign requests; both answered by any exporter replica."""
+"""Export jobs from the JetStream work queue, taken by any exporter replica."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from playcorder.db.models import Episode, EpisodeChunk, Export, Study
 from playcorder.db.queries import step_tags_of, tags_of
 from playcorder.exports import ExportOptions
-from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
+from playcorder.messages import ExportJob
 from playcorder.specs import StudySpec
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
@@ -36,7 +36,6 @@ class ExportService:
         self.jobs_done = 0
 
     async def run(self) -> None:
-        await self.nc.subscribe(self.subjects.export_presign, queue="exporters", cb=self._on_presign)
         sub = await self.nc.jetstream().pull_subscribe(
             self.subjects.export_jobs, durable="exporter", stream=self.subjects.export_stream,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=5),
@@ -130,24 +129,3 @@ class ExportService:
                            steps_done=built.summary["steps"], steps_total=built.summary["steps"],
                            finished_at=datetime.now(timezone.utc))
 
-    async def _on_presign(self, msg: Msg) -> None:
-        try:
-            req = PresignRequest.model_validate_json(msg.data)
-            async with self.sessions() as db:
-                export = await db.get(Export, req.export_id)
-            if export is None or export.state != "done" or export.object_key is None:
-                reply = PresignReply(error=f"Expected a finished export, got {req.export_id!r} in state "
-                                           f"{export.state if export else 'unknown'}")
-            elif export.files is not None:  # a directory tree: one link per file
-                signed = [(f, await self.objects.presign_get(export.object_key + f["path"], req.expires_in))
-                          for f in export.files]
-                reply = PresignReply(files=[PresignedFile(path=f["path"], size=f["size"], url=url)
-                                            for f, (url, _) in signed],
-                                     expires_at=signed[0][1][1] if signed else None)
-            else:
-                url, expires_at = await self.objects.presign_get(export.object_key, req.expires_in)
-                reply = PresignReply(url=url, expires_at=expires_at)
-        except Exception as err:
-            log.exception("presign failed")
-            reply = PresignReply(error=str(err))
-        await msg.respond(reply.model_dump_json().encode())

@@ -1,27 +1,30 @@
-"""The gateway application: REST routers, the play WebSocket, health endpoints and the web UI."""
+"""The gateway application: the lifespan that starts its services, the REST routers, the play WebSocket, health
+endpoints and the web UI."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.messages import Resync
 from playcorder.storage import ObjectStore
+from playcorder.workers import WorkerTable
 
-from .deps import Designer
 from .placement import WorkerDirectory
-from .routes import episodes, exports, participant, play, sessions, steps, studies, tags
+from .routes import accounts, episodes, exports, health, participant, play, sessions, steps, studies, tags, workers
 from .settings import Settings
+
+ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, exports, play)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    relayed: set[str] = set()  # ids of the sessions whose WebSocket this gateway holds
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,49 +32,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         subjects = subjects_for(settings.nats)
 
         async def resync() -> None:  # events for our clients may have been lost while we were cut off
-            for session_id in list(app.state.relayed):
+            for session_id in list(relayed):
                 await nc.publish(subjects.session_input(session_id), Resync(type="resync").model_dump_json().encode())
 
         nc = await connect(settings.nats, name=f"gateway {settings.gateway_id}", on_reconnect=resync)
         await ensure_streams(nc, subjects)
-        directory = WorkerDirectory(nc, subjects, ttl=settings.worker_ttl, timeout=settings.placement_timeout)
+        directory = WorkerDirectory(nc, subjects, WorkerTable(nc, subjects, settings.worker_ttl),
+                                    settings.placement_timeout)
         await directory.start()
-        app.state.engine, app.state.sessions = engine, make_sessionmaker(engine)
-        app.state.objects = ObjectStore(settings.s3)
+        # Read by deps.py only: routes get each through a typed dependency.
+        app.state.sessions, app.state.objects = make_sessionmaker(engine), ObjectStore(settings.s3)
         app.state.nc, app.state.subjects, app.state.directory = nc, subjects, directory
         yield
         await nc.drain()
         await engine.dispose()
 
     app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.relayed = set()  # ids of the sessions whose WebSocket this gateway holds
-    for module in (studies, participant, sessions, episodes, tags, steps, exports, play):
+    app.state.settings, app.state.relayed = settings, relayed
+    for module in ROUTERS:
         app.include_router(module.router)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"])
-    async def readyz(response: Response) -> dict[str, object]:
-        ok = app.state.nc.is_connected
-        try:
-            async with app.state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            ok = False
-        response.status_code = 200 if ok else 503
-        return {"ready": ok, "workers": len(app.state.directory.live())}
-
-    @app.get("/api/me", tags=["accounts"])
-    async def me(designer: Designer) -> dict[str, str]:
-        return {"id": designer.id, "name": designer.name, "role": designer.role}
-
-    @app.get("/api/workers", tags=["placement"])
-    async def workers(designer: Designer) -> list[dict[str, object]]:
-        return [hb.model_dump(mode="json") | {"free": hb.free} for hb in app.state.directory.live()]
-
     if settings.frontend_dir is not None:
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
     return app

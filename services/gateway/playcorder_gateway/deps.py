@@ -1,61 +1,99 @@
-"""Typed dependencies: database session, the designer behind a bearer token, shared services."""
+"""Typed dependencies of the routes: the services the lifespan started (the only reader of `app.state`), a database
+session, the designer or participant behind a bearer token, and the study or episode a designer owns."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
+from fastapi.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import select
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.auth import token_hash
-from playcorder.db.models import Account, ApiToken, Study
+from playcorder.db.models import Account, ApiToken, Episode, Study
+from playcorder.db.queries import valid_token
+from playcorder.storage import ObjectStore
+from playcorder.subjects import Subjects
+
+from .placement import WorkerDirectory
+from .settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
+# ---------------------------------------------------------------- services (HTTP and WebSocket routes alike)
+def _settings(conn: HTTPConnection) -> Settings:
+    return conn.app.state.settings
+
+
+def _sessions(conn: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+    return conn.app.state.sessions
+
+
+def _bus(conn: HTTPConnection) -> NATS:
+    return conn.app.state.nc
+
+
+def _subjects(conn: HTTPConnection) -> Subjects:
+    return conn.app.state.subjects
+
+
+def _objects(conn: HTTPConnection) -> ObjectStore:
+    return conn.app.state.objects
+
+
+def _directory(conn: HTTPConnection) -> WorkerDirectory:
+    return conn.app.state.directory
+
+
+def _relayed(conn: HTTPConnection) -> set[str]:
+    return conn.app.state.relayed
+
+
+GatewaySettings = Annotated[Settings, Depends(_settings)]
+# The session factory, for a WebSocket: it outlives any one transaction, so it opens short sessions itself.
+DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+Bus = Annotated[NATS, Depends(_bus)]
+BusSubjects = Annotated[Subjects, Depends(_subjects)]
+Objects = Annotated[ObjectStore, Depends(_objects)]
+Directory = Annotated[WorkerDirectory, Depends(_directory)]
+# Ids of the sessions whose WebSocket this gateway holds (their workers are asked to resync after a reconnect).
+RelayedSessions = Annotated[set[str], Depends(_relayed)]
+
+
+async def _db(sessions: DbSessions) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db)]
+DbSession = Annotated[AsyncSession, Depends(_db)]
 
 
-async def lookup_token(db: AsyncSession, token: str, kind: str) -> ApiToken | None:
-    row = (await db.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))).first()
-    if row is None or row.revoked or row.kind != kind:
-        return None
-    if row.expires_at is not None and row.expires_at < datetime.now(timezone.utc):
-        return None
-    return row
-
-
-async def current_participant(
-    db: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> ApiToken:
-    row = await lookup_token(db, creds.credentials, "participant") if creds is not None else None
+# ---------------------------------------------------------------- who is asking
+async def current_participant(db: DbSession, creds: BearerToken) -> ApiToken:
+    row = await valid_token(db, creds.credentials, "participant") if creds is not None else None
     if row is None or row.study_id is None or row.participant_id is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <participant token>' of a "
-                            "study, got none or an unknown, revoked or expired one", headers={"WWW-Authenticate": "Bearer"})
+                            "study, got none or an unknown, revoked or expired one",
+                            headers={"WWW-Authenticate": "Bearer"})
     return row
 
 
 ParticipantToken = Annotated[ApiToken, Depends(current_participant)]
 
 
-async def current_designer(
-    db: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Account:
+async def current_designer(db: DbSession, creds: BearerToken) -> Account:
     unauthorized = HTTPException(
         status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <designer token>'",
         headers={"WWW-Authenticate": "Bearer"},
     )
     if creds is None:
         raise unauthorized
-    row = await lookup_token(db, creds.credentials, "designer")
+    row = await valid_token(db, creds.credentials, "designer")
     if row is None or row.account_id is None:
         unauthorized.detail = "Expected a valid designer token, got an unknown, revoked or expired one"
         raise unauthorized
@@ -68,6 +106,7 @@ async def current_designer(
 Designer = Annotated[Account, Depends(current_designer)]
 
 
+# ---------------------------------------------------------------- what a designer owns
 async def owned_study(study_id: str, db: DbSession, designer: Designer) -> Study:
     study = await db.get(Study, study_id)
     if study is None or study.owner_id != designer.id:
@@ -76,3 +115,15 @@ async def owned_study(study_id: str, db: DbSession, designer: Designer) -> Study
 
 
 OwnedStudy = Annotated[Study, Depends(owned_study)]
+
+
+async def owned_episode(episode_id: str, db: DbSession, designer: Designer) -> Episode:
+    episode = await db.get(Episode, episode_id)
+    study = await db.get(Study, episode.study_id) if episode else None
+    if episode is None or study is None or study.owner_id != designer.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected the id of an episode of your studies, got {episode_id!r}")
+    return episode
+
+
+OwnedEpisode = Annotated[Episode, Depends(owned_episode)]

@@ -1,18 +1,17 @@
-"""Placement: the gateway's view of the workers (from their heartbeats) and placing a session on one."""
+"""Placement: offering a session to the workers of the heartbeat table, least loaded first, until one accepts."""
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-from pydantic import ValidationError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from playcorder.messages import OpenSession, OpenSessionReply, WorkerHeartbeat
 from playcorder.subjects import Subjects
+from playcorder.workers import WorkerTable
 
 log = logging.getLogger(__name__)
 
@@ -22,34 +21,17 @@ class NoCapacity(Exception):
 
 
 class WorkerDirectory:
-    def __init__(self, nc: NATS, subjects: Subjects, ttl: float, timeout: float) -> None:
-        self.nc, self.subjects, self.ttl, self.timeout = nc, subjects, ttl, timeout
-        self._workers: dict[str, tuple[float, WorkerHeartbeat]] = {}
+    def __init__(self, nc: NATS, subjects: Subjects, workers: WorkerTable, timeout: float) -> None:
+        self.nc, self.subjects, self.workers, self.timeout = nc, subjects, workers, timeout
 
     async def start(self) -> None:
-        await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
-        await self.nc.publish(self.subjects.announce, b"")
-
-    async def _on_heartbeat(self, msg: Msg) -> None:
-        try:
-            self._note(WorkerHeartbeat.model_validate_json(msg.data))
-        except ValidationError as err:
-            log.warning("ignored a malformed worker heartbeat: %s", err)
-
-    def _note(self, hb: WorkerHeartbeat) -> None:
-        """Keep a worker's newest load: heartbeats and placement replies may arrive out of order."""
-        known = self._workers.get(hb.worker_id)
-        if known is None or hb.sent_at >= known[1].sent_at:
-            self._workers[hb.worker_id] = (time.monotonic(), hb)
-
-    def live(self) -> list[WorkerHeartbeat]:
-        cutoff = time.monotonic() - self.ttl
-        return [hb for seen, hb in self._workers.values() if seen >= cutoff]
+        await self.workers.start()
+        await self.nc.publish(self.subjects.announce, b"")  # every worker heartbeats now: we know them at once
 
     def candidates(self) -> list[WorkerHeartbeat]:
         """Workers with room, least loaded first (by share of capacity in use, then by free slots); ties are
         broken at random, so gateways placing at the same moment do not all pick the same worker."""
-        room = [hb for hb in self.live() if hb.free > 0]
+        room = [hb for hb in self.workers.live().values() if hb.free > 0]
         random.shuffle(room)
         return sorted(room, key=lambda hb: (hb.active / max(hb.capacity, 1), -hb.free))
 
@@ -62,14 +44,15 @@ class WorkerDirectory:
                 )
             except (NatsTimeout, NoRespondersError):
                 log.warning("worker %s did not answer a placement; skipping it", hb.worker_id)
-                self._workers.pop(hb.worker_id, None)
+                self.workers.forget(hb.worker_id)
                 continue
             reply = OpenSessionReply.model_validate_json(reply_msg.data)
             # The worker's own count right after its answer: concurrent placements spread before its next heartbeat.
-            self._note(reply.load)
+            self.workers.note(reply.load)
             if reply.accepted:
                 return reply.worker_id
             log.info("worker %s refused session: %s", hb.worker_id, reply.reason)
         log.warning("no capacity for session %s; workers: %s", request.session_id,
-                    [(hb.worker_id, hb.active, hb.capacity, hb.draining) for hb in self.live()] or "none live")
+                    [(hb.worker_id, hb.active, hb.capacity, hb.draining) for hb in self.workers.live().values()]
+                    or "none live")
         raise NoCapacity()

@@ -10,9 +10,9 @@ from collections import deque
 
 from fastapi import WebSocket
 
-
 # Events after which the worker has ended the session: deliver them, then close the socket.
-FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"', b'{"type":"error","code":"session_failed"')
+FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"',
+                b'{"type":"error","code":"session_failed"')
 
 
 class OutgoingQueue:

@@ -18,7 +18,8 @@ class Settings(ServiceSettings):
     gateway_id: str = Field("gateway", description="env GATEWAY_ID: name in logs and session records")
     placement_timeout: float = Field(5.0, gt=0, description="env PLACEMENT_TIMEOUT: seconds a worker has to accept")
     worker_ttl: float = Field(5.0, gt=0, description="env WORKER_TTL: a worker silent this long is considered gone")
-    no_capacity_retry: float = Field(5.0, gt=0, description="env NO_CAPACITY_RETRY: seconds clients wait before retrying")
+    no_capacity_retry: float = Field(5.0, gt=0,
+                                     description="env NO_CAPACITY_RETRY: seconds clients wait before retrying")
     frame_queue: int = Field(4, ge=1, description="env FRAME_QUEUE: display frames buffered per client before dropping")
     ws_notsent_lowat: int = Field(
         65536, ge=4096, description="env WS_NOTSENT_LOWAT: bytes a client connection may hold unsent in the kernel; "

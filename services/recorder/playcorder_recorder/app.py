@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI, Response
 from sqlalchemy import text
@@ -12,6 +12,7 @@ from sqlalchemy import text
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.storage import ObjectStore
+from playcorder.workers import WorkerTable
 
 from .consumer import RecordConsumer
 from .reaper import Reaper
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = make_sessionmaker(engine)
         consumer = RecordConsumer(nc, subjects, EpisodeStore(sessions, objects), settings.recorder_durable,
                                   settings.recorder_batch)
-        reaper = Reaper(nc, subjects, sessions, ttl=settings.worker_ttl, interval=settings.reap_interval)
+        reaper = Reaper(nc, subjects, sessions, WorkerTable(nc, subjects, settings.worker_ttl), settings.reap_interval)
         task, reaping = asyncio.create_task(consumer.run()), asyncio.create_task(reaper.run())
         app.state.engine, app.state.nc, app.state.consumer, app.state.reaper = engine, nc, consumer, reaper
         yield

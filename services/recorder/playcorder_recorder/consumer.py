@@ -72,7 +72,7 @@ class RecordConsumer:
         if self.batch > 1:
             try:
                 msgs += await sub.fetch(self.batch - 1, timeout=0.02)
-            except Exception as err:  # noqa: BLE001 - nothing more now (a timeout, mostly): store what we have
+            except Exception as err:  # nothing more now (a timeout, mostly): store what we have
                 if not isinstance(err, TimeoutError):
                     log.warning("fetching more failed: %r", err)
         return msgs
@@ -135,8 +135,9 @@ class RecordConsumer:
             log.exception("storing %d chunks failed; they will be redelivered", len(msgs))
             await asyncio.gather(*(msg.nak(delay=1.0) for msg in msgs))
             return
-        await self._ack([msg for msg, r in zip(msgs, results) if r.stored])
-        await asyncio.gather(*(msg.nak(delay=retry_delay(msg)) for msg, r in zip(msgs, results) if r.waiting))
+        done = list(zip(msgs, results, strict=True))
+        await self._ack([msg for msg, r in done if r.stored])
+        await asyncio.gather(*(msg.nak(delay=retry_delay(msg)) for msg, r in done if r.waiting))
 
     async def _end(self, msg: Msg) -> None:
         try:

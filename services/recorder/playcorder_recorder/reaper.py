@@ -10,35 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Episode
-from playcorder.messages import EpisodeEnd, WorkerHeartbeat
+from playcorder.messages import RECORDING, EpisodeEnd
 from playcorder.subjects import Subjects
+from playcorder.workers import WorkerTable
 
 log = logging.getLogger(__name__)
 
 
 class Reaper:
-    def __init__(self, nc: NATS, subjects: Subjects, sessions: async_sessionmaker[AsyncSession], ttl: float,
+    def __init__(self, nc: NATS, subjects: Subjects, sessions: async_sessionmaker[AsyncSession], workers: WorkerTable,
                  interval: float) -> None:
-        self.nc, self.subjects, self.sessions = nc, subjects, sessions
-        self.ttl, self.interval = ttl, interval
-        self._heartbeats: dict[str, tuple[float, WorkerHeartbeat]] = {}  # worker id -> (monotonic time, last one)
+        self.nc, self.subjects, self.sessions, self.workers = nc, subjects, sessions, workers
+        self.ttl, self.interval = workers.ttl, interval
         self._watching_since = time.monotonic()
         self._reconnects = 0
         self._ended: set[str] = set()  # presumed ends published and not yet applied
         self.reaped = 0
 
     async def run(self) -> None:
-        sub = await self.nc.subscribe(self.subjects.heartbeat, cb=self._on_heartbeat)
+        await self.workers.start()
         try:
             while True:
                 await asyncio.sleep(self.interval)
@@ -47,15 +45,7 @@ class Reaper:
                 except Exception:
                     log.exception("reaping episodes of lost workers failed; trying again")
         finally:
-            await sub.unsubscribe()
-
-    async def _on_heartbeat(self, msg: Msg) -> None:
-        try:
-            hb = WorkerHeartbeat.model_validate_json(msg.data)
-        except ValidationError as err:
-            log.warning("ignored a malformed worker heartbeat: %s", err)
-            return
-        self._heartbeats[hb.worker_id] = (time.monotonic(), hb)
+            await self.workers.stop()
 
     def _can_judge(self) -> bool:
         """Silence means death only while we ourselves have been listening, connected, for a whole ttl: after our
@@ -69,14 +59,13 @@ class Reaper:
     async def _reap(self) -> None:
         if not self._can_judge():
             return
-        now = time.monotonic()
-        live = {w: hb for w, (seen, hb) in self._heartbeats.items() if now - seen < self.ttl}
+        live = self.workers.live()
         claimed = {e for hb in live.values() for e in hb.recording}
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=self.ttl)
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.ttl)
         async with self.sessions() as db:
             recording = (await db.exec(
                 select(Episode.id, Episode.worker_id, Episode.started_at)
-                .where(Episode.state == "recording", Episode.started_at < cutoff)
+                .where(Episode.state == RECORDING, Episode.started_at < cutoff)
             )).all()
         self._ended &= {episode_id for episode_id, _, _ in recording}
         js = self.nc.jetstream()
@@ -87,7 +76,7 @@ class Reaper:
             if hb is not None and (hb.started_at is None or hb.started_at <= started_at):
                 continue  # the process that recorded it is alive and done with it: its end is in the stream
             end = EpisodeEnd(episode_id=episode_id, state="interrupted", reason="worker_lost", num_steps=0,
-                             num_chunks=None, total_reward=0.0, ended_at=datetime.now(timezone.utc), presumed=True)
+                             num_chunks=None, total_reward=0.0, ended_at=datetime.now(UTC), presumed=True)
             # Its own msg id: a presumed end must never suppress the worker's real end as a duplicate.
             await js.publish(self.subjects.record(episode_id, "end"), end.model_dump_json().encode(),
                              headers={"Nats-Msg-Id": f"{episode_id}.presumed-end"}, timeout=5)

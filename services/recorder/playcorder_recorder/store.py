@@ -18,7 +18,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import DeletedEpisode, Episode, EpisodeChunk
-from playcorder.messages import EpisodeBegin, EpisodeEnd
+from playcorder.messages import RECORDING, EpisodeBegin, EpisodeEnd
 from playcorder.records import ChunkHeader, read_header
 from playcorder.storage import ObjectStore, chunk_key
 
@@ -48,7 +48,8 @@ class EpisodeStore:
 
     @staticmethod
     async def _deleted(db: AsyncSession, episode_ids: list[str]) -> set[str]:
-        rows = await db.exec(select(DeletedEpisode.id).where(col(DeletedEpisode.id).in_(episode_ids)))  # type: ignore[call-overload]
+        query = select(DeletedEpisode.id).where(col(DeletedEpisode.id).in_(episode_ids))
+        rows = await db.exec(query)  # type: ignore[call-overload]
         return set(rows.scalars())
 
     async def begin(self, msgs: list[EpisodeBegin]) -> None:
@@ -56,14 +57,15 @@ class EpisodeStore:
             deleted = await self._deleted(db, [m.episode_id for m in msgs])
             rows = [dict(
                 id=m.episode_id, study_id=m.study_id, session_id=m.session_id, participant_id=m.participant_id,
-                env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed, state="recording", num_steps=0,
+                env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed, state=RECORDING, num_steps=0,
                 num_chunks=0, total_reward=0.0, active_s=0.0, notes="", observation_spec=m.observation_spec,
                 action_spec=m.action_spec, started_at=m.started_at,
             ) for m in msgs if m.episode_id not in deleted]
             if deleted:
                 log.info("begins of deleted episodes dropped: %s", sorted(deleted))
             if rows:
-                await db.exec(insert(Episode).values(rows).on_conflict_do_nothing(index_elements=["id"]))  # type: ignore[call-overload]
+                add = insert(Episode).values(rows).on_conflict_do_nothing(index_elements=["id"])
+                await db.exec(add)  # type: ignore[call-overload]
                 await db.commit()
 
     async def _put(self, key: str, data: bytes) -> None:
@@ -79,7 +81,7 @@ class EpisodeStore:
                 select(Episode.id, Episode.study_id, Episode.state).where(col(Episode.id).in_(ids)))}
             deleted = await self._deleted(db, [i for i in ids if i not in known])
             results, rows, puts = [], [], []
-            for header, data in zip(headers, payloads):
+            for header, data in zip(headers, payloads, strict=True):
                 if header.episode_id in deleted:
                     results.append(ChunkResult(stored=True))  # nothing to keep: acknowledged and dropped
                 elif header.episode_id not in known:
@@ -88,15 +90,15 @@ class EpisodeStore:
                     key = chunk_key(known[header.episode_id][0], header.episode_id, header.seq)
                     puts.append(self._put(key, data))
                     rows.append(dict(
-                        episode_id=header.episode_id, seq=header.seq, first_step=header.steps[0].i if header.steps else 0,
-                        num_steps=len(header.steps), reward_sum=sum(s.reward for s in header.steps), nbytes=len(data),
-                        object_key=key,
+                        episode_id=header.episode_id, seq=header.seq,
+                        first_step=header.steps[0].i if header.steps else 0, num_steps=len(header.steps),
+                        reward_sum=sum(s.reward for s in header.steps), nbytes=len(data), object_key=key,
                     ))
                     results.append(ChunkResult(stored=True))
             await asyncio.gather(*puts)  # all objects durable before any row points at them
             if rows:
                 await db.exec(insert(EpisodeChunk).values(rows).on_conflict_do_nothing())  # type: ignore[call-overload]
-                late = sorted({r["episode_id"] for r in rows if known[r["episode_id"]][1] != "recording"})
+                late = sorted({r["episode_id"] for r in rows if known[r["episode_id"]][1] != RECORDING})
                 for eid in late:  # stored after the end was applied: keep the counts true
                     count, steps, reward = (await db.exec(self._totals(eid))).one()  # type: ignore[call-overload]
                     await db.exec(update(Episode).where(Episode.id == eid).values(  # type: ignore[call-overload]
@@ -106,8 +108,9 @@ class EpisodeStore:
 
     @staticmethod
     def _totals(episode_id: str):  # type: ignore[no-untyped-def]
-        return select(func.count(), func.coalesce(func.sum(EpisodeChunk.num_steps), 0),
-                      func.coalesce(func.sum(EpisodeChunk.reward_sum), 0.0)).where(EpisodeChunk.episode_id == episode_id)
+        return (select(func.count(), func.coalesce(func.sum(EpisodeChunk.num_steps), 0),
+                       func.coalesce(func.sum(EpisodeChunk.reward_sum), 0.0))
+                .where(EpisodeChunk.episode_id == episode_id))
 
     async def end(self, msg: EpisodeEnd) -> None:
         async with self.sessions() as db:
@@ -116,7 +119,7 @@ class EpisodeStore:
                 if await self._deleted(db, [msg.episode_id]):
                     return
                 raise NotYet(f"episode {msg.episode_id} not begun")
-            if msg.presumed and episode.state != "recording":
+            if msg.presumed and episode.state != RECORDING:
                 return  # the worker's own end came first; it knows better than a reaper
             count, steps, reward = (await db.exec(self._totals(episode.id))).one()  # type: ignore[call-overload]
             if msg.num_chunks is not None and count < msg.num_chunks:

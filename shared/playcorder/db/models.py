@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
+
+from ..auth import TokenKind
+from ..messages import RECORDING, EpisodeState
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id() -> str:
@@ -32,7 +35,7 @@ class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
     id: str = Field(default_factory=new_id, primary_key=True)
     token_hash: str = Field(unique=True, index=True)
-    kind: str  # "designer" | "participant"
+    kind: TokenKind = Field(sa_type=AutoString)
     account_id: str | None = Field(default=None, foreign_key="accounts.id", ondelete="CASCADE")
     participant_id: str | None = Field(default=None, foreign_key="participants.id", ondelete="CASCADE")
     study_id: str | None = Field(default=None, foreign_key="studies.id", ondelete="CASCADE")
@@ -80,7 +83,7 @@ class Episode(SQLModel, table=True):
     env_id: str
     worker_id: str
     seed: int = Field(sa_type=BigInteger)
-    state: str = Field(default="recording", index=True)
+    state: EpisodeState = Field(default=RECORDING, index=True, sa_type=AutoString)
     end_reason: str | None = None
     num_steps: int = 0
     num_chunks: int = 0

@@ -1,16 +1,31 @@
-"""Reads several services share: an episode's tags and its steps' tags, for many episodes in one query."""
+"""Reads several services share: the one token check; an episode's tags and its steps' tags, for many episodes in
+one query."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .models import EpisodeTag, StepTag
+from ..auth import TokenKind, token_hash
+from .models import ApiToken, EpisodeTag, StepTag
+
+
+async def valid_token(db: AsyncSession, token: str, kind: TokenKind) -> ApiToken | None:
+    """The row of `token` if it is a `kind` token, neither revoked nor expired; None otherwise."""
+    row = (await db.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))).first()
+    if row is None or row.revoked or row.kind != kind:
+        return None
+    if row.expires_at is not None and row.expires_at < datetime.now(UTC):
+        return None
+    return row
 
 
 async def tags_of(db: AsyncSession, episode_ids: list[str]) -> dict[str, list[str]]:
     """Each episode's tags, sorted; [] for one without."""
-    rows = await db.exec(select(EpisodeTag).where(col(EpisodeTag.episode_id).in_(episode_ids)).order_by(EpisodeTag.label))
+    query = select(EpisodeTag).where(col(EpisodeTag.episode_id).in_(episode_ids)).order_by(col(EpisodeTag.label))
+    rows = await db.exec(query)
     out: dict[str, list[str]] = {e: [] for e in episode_ids}
     for t in rows:
         out[t.episode_id].append(t.label)
@@ -24,6 +39,6 @@ async def step_tags_of(db: AsyncSession, episode_ids: list[str], start: int = 0,
     if stop is not None:
         query = query.where(StepTag.step < stop)
     out: dict[str, dict[int, list[str]]] = {e: {} for e in episode_ids}
-    for t in await db.exec(query.order_by(StepTag.episode_id, StepTag.step, StepTag.label)):
+    for t in await db.exec(query.order_by(col(StepTag.episode_id), col(StepTag.step), col(StepTag.label))):
         out[t.episode_id].setdefault(t.step, []).append(t.label)
     return out

@@ -1,68 +1,38 @@
 """Exports: queue a dataset build (episodes by id or by filter, format and options), follow its progress, get
-presigned links (signed by an exporter): one for a ZIP, one per file for a directory tree."""
+presigned links, signed here with the object store's keys: one for a ZIP, one per file for a directory tree."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from fastapi import APIRouter, HTTPException, Request, status
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
 from playcorder.db.models import Episode, Export, Study
 from playcorder.exports import EpisodeFilter, ExportOptions
-from playcorder.messages import ExportJob, PresignedFile, PresignReply, PresignRequest
+from playcorder.messages import RECORDING, ExportJob
+from playcorder.storage import ObjectStore
 
-from ..deps import DbSession, Designer, OwnedStudy
-from .episodes import filtered
+from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
+from ..queries import filtered
+from ..schemas import ExportIn, ExportOut, PresignedFile
 
 router = APIRouter(tags=["exports"])
 
 
-class ExportIn(ExportOptions):
-    episode_ids: list[str] | None = Field(None, description="these episodes (finished ones of the study)")
-    filter: EpisodeFilter | None = Field(None, description="the episodes matching this filter")
-    link_expiry: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="seconds a presigned link stays valid")
-
-
-class ExportOut(BaseModel):
-    id: str
-    study_id: str
-    format: str
-    options: dict
-    state: str
-    episodes: int
-    steps_done: int
-    steps_total: int
-    size_bytes: int | None
-    error: str | None
-    created_at: datetime
-    finished_at: datetime | None
-    url: str | None = Field(None, description="presigned link to the ZIP")
-    files: list[PresignedFile] | None = Field(None, description="presigned links to each file of a tree export")
-    expires_at: datetime | None = None
-
-
-async def _presign(request: Request, export: Export) -> PresignReply:
-    state = request.app.state
-    req = PresignRequest(export_id=export.id, expires_in=export.link_expiry_s)
-    try:
-        msg = await state.nc.request(state.subjects.export_presign, req.model_dump_json().encode(), timeout=5)
-    except (NatsTimeout, NoRespondersError):
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "No exporter answered; retry shortly") from None
-    return PresignReply.model_validate_json(msg.data)
-
-
-async def _out(request: Request, export: Export) -> ExportOut:
+async def _out(objects: ObjectStore, export: Export) -> ExportOut:
     out = ExportOut(
         id=export.id, study_id=export.study_id, format=export.format, options=export.options, state=export.state,
         episodes=len(export.episode_ids), steps_done=export.steps_done, steps_total=export.steps_total,
         size_bytes=export.size_bytes, error=export.error, created_at=export.created_at, finished_at=export.finished_at,
     )
-    if export.state == "done":
-        reply = await _presign(request, export)
-        out.url, out.files, out.expires_at = reply.url, reply.files, reply.expires_at
+    if export.state == "done" and export.object_key is not None:
+        tree = export.files  # None for a ZIP
+        keys = [export.object_key] if tree is None else [export.object_key + f["path"] for f in tree]
+        urls, out.expires_at = await objects.presign_get(keys, export.link_expiry_s)
+        if tree is None:
+            out.url = urls[0]
+        else:
+            out.files = [PresignedFile(path=f["path"], size=f["size"], url=url)
+                         for f, url in zip(tree, urls, strict=True)]
     return out
 
 
@@ -72,25 +42,28 @@ async def _select(db: DbSession, study: Study, body: ExportIn) -> list[str]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected episode_ids or filter, got both")
     if body.episode_ids is None:
         f = body.filter or EpisodeFilter()
-        rows = await db.exec(filtered(select(Episode.id).where(Episode.study_id == study.id), f, list(f.states)))
-        ids = list(rows)
+        ids = list(await db.exec(filtered(select(Episode.id).where(Episode.study_id == study.id), f, f.states)))
         if not ids:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                                 f"Expected at least one episode to export, none of study {study.id} matches "
                                 f"{f.model_dump(exclude_defaults=True) or 'the default filter (completed episodes)'}")
         return ids
-    states = {eid: st for eid, st in await db.exec(select(Episode.id, Episode.state).where(Episode.study_id == study.id))}  # type: ignore[call-overload]
+    if not body.episode_ids:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected at least one episode id, got []")
+    rows = await db.exec(select(Episode.id, Episode.state).where(Episode.study_id == study.id))
+    states = dict(rows.all())
     unknown = [e for e in body.episode_ids if e not in states]
-    unfinished = [e for e in body.episode_ids if states.get(e) == "recording"]
-    if unknown or unfinished or not body.episode_ids:
+    unfinished = [e for e in body.episode_ids if states.get(e) == RECORDING]
+    if unknown or unfinished:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             f"Expected ids of finished episodes of study {study.id}, got unknown {unknown} and still "
-                            f"recording {unfinished}" if body.episode_ids else "Expected at least one episode id, got []")
+                            f"recording {unfinished}")
     return list(dict.fromkeys(body.episode_ids))
 
 
 @router.post("/api/studies/{study_id}/exports", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)
-async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, designer: Designer, request: Request) -> ExportOut:
+async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, designer: Designer, nc: Bus,
+                        subjects: BusSubjects, objects: Objects, settings: GatewaySettings) -> ExportOut:
     ids = await _select(db, study, body)
     envs = sorted(set(await db.exec(select(Episode.env).where(col(Episode.id).in_(ids)).distinct())))
     if len(envs) > 1:
@@ -99,27 +72,27 @@ async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, design
                             f"got {envs}; export each with filter.env")
     options = ExportOptions.model_validate(body.model_dump(include=set(ExportOptions.model_fields)))
     export = Export(study_id=study.id, requested_by=designer.id, format=options.format, options=options.model_dump(),
-                    episode_ids=ids, link_expiry_s=body.link_expiry or request.app.state.settings.export_link_expiry)
+                    episode_ids=ids, link_expiry_s=body.link_expiry or settings.export_link_expiry)
     db.add(export)
     await db.commit()
-    state = request.app.state
-    await state.nc.jetstream().publish(
-        state.subjects.export_jobs, ExportJob(export_id=export.id).model_dump_json().encode(),
+    await nc.jetstream().publish(
+        subjects.export_jobs, ExportJob(export_id=export.id).model_dump_json().encode(),
         headers={"Nats-Msg-Id": f"export.{export.id}"},
     )
-    return await _out(request, export)
+    return await _out(objects, export)
 
 
 @router.get("/api/studies/{study_id}/exports", response_model=list[ExportOut])
-async def list_exports(study: OwnedStudy, db: DbSession, request: Request) -> list[ExportOut]:
-    rows = await db.exec(select(Export).where(Export.study_id == study.id).order_by(Export.created_at))  # type: ignore[arg-type]
-    return [await _out(request, e) for e in rows]
+async def list_exports(study: OwnedStudy, db: DbSession, objects: Objects) -> list[ExportOut]:
+    rows = await db.exec(select(Export).where(Export.study_id == study.id).order_by(col(Export.created_at)))
+    return [await _out(objects, e) for e in rows]
 
 
 @router.get("/api/exports/{export_id}", response_model=ExportOut)
-async def get_export(export_id: str, db: DbSession, designer: Designer, request: Request) -> ExportOut:
+async def get_export(export_id: str, db: DbSession, designer: Designer, objects: Objects) -> ExportOut:
     export = await db.get(Export, export_id)
     study = await db.get(Study, export.study_id) if export else None
     if export is None or study is None or study.owner_id != designer.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the id of an export of your studies, got {export_id!r}")
-    return await _out(request, export)
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected the id of an export of your studies, got {export_id!r}")
+    return await _out(objects, export)

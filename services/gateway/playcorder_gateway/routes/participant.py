@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
 
 from playcorder.db.models import Study
 from playcorder.specs import StudySpec
 
 from ..deps import DbSession, ParticipantToken
+from ..schemas import EnvironmentChoice, ParticipantStudy
 
 router = APIRouter(prefix="/api/participant", tags=["participants"])
-
-
-class EnvironmentChoice(BaseModel):
-    id: str
-    env_id: str
-    mode: str
-    instructions: str
-
-
-class ParticipantStudy(BaseModel):
-    study_id: str
-    participant_id: str
-    name: str
-    description: str
-    instructions: str
-    environments: list[EnvironmentChoice]
 
 
 @router.get("/study", response_model=ParticipantStudy)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from playcorder.db.models import PlaySession, Study
+from playcorder.db.queries import valid_token
 from playcorder.messages import CLIENT_TYPES, CloseSession, ErrorEvent, OpenSession, SelectEnv, client_message
 from playcorder.specs import StudySpec
 
-from ..deps import lookup_token
-from ..placement import NoCapacity
+from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
+from ..placement import NoCapacity, WorkerDirectory
 from ..relay import OutgoingQueue
 
 log = logging.getLogger(__name__)
@@ -41,11 +43,13 @@ async def _receive_message(ws: WebSocket):  # type: ignore[no-untyped-def]
 
 
 @router.websocket("/ws/play")
-async def play(ws: WebSocket, token: str = Query("", description="participant token")) -> None:
-    state = ws.app.state
+async def play(
+    ws: WebSocket, sessions: DbSessions, nc: Bus, subjects: BusSubjects, directory: Directory,
+    settings: GatewaySettings, relayed: RelayedSessions, token: str = Query("", description="participant token"),
+) -> None:
     await ws.accept()
-    async with state.sessions() as db:
-        row = await lookup_token(db, token, "participant") if token else None
+    async with sessions() as db:
+        row = await valid_token(db, token, "participant") if token else None
         study = await db.get(Study, row.study_id) if row and row.study_id else None
     if row is None or study is None or row.participant_id is None:
         await _error(ws, "unauthorized", "Expected ?token=<participant token> of a study, got none or an invalid one")
@@ -66,43 +70,44 @@ async def play(ws: WebSocket, token: str = Query("", description="participant to
         return
 
     session_id = uuid.uuid4().hex
-    out = OutgoingQueue(state.settings.frame_queue)
+    out = OutgoingQueue(settings.frame_queue)
 
     async def on_out(m: Msg) -> None:
         (out.put_frame if m.subject.endswith(".frame") else out.put_event)(m.data)
 
-    sub = await state.nc.subscribe(state.subjects.session_out_all(session_id), cb=on_out)
+    sub = await nc.subscribe(subjects.session_out_all(session_id), cb=on_out)
     try:
-        worker_id = await state.directory.place(
+        worker_id = await directory.place(
             OpenSession(session_id=session_id, study_id=study.id, participant_id=row.participant_id, environment=env)
         )
     except NoCapacity:
         await sub.unsubscribe()
-        retry = state.settings.no_capacity_retry
+        retry = settings.no_capacity_retry
         await _error(ws, "no_capacity", f"No worker has room for a session; retry in {retry:g} s", retry_after=retry)
         await ws.close(CLOSE_TRY_AGAIN)
         return
-    async with state.sessions() as db:
-        db.add(PlaySession(id=session_id, study_id=study.id, participant_id=row.participant_id, env=env.id, worker_id=worker_id))
+    async with sessions() as db:
+        db.add(PlaySession(id=session_id, study_id=study.id, participant_id=row.participant_id, env=env.id,
+                           worker_id=worker_id))
         await db.commit()
     log.info("session %s placed on %s", session_id, worker_id)
-    state.relayed.add(session_id)
+    relayed.add(session_id)
     try:
-        await _relay(ws, state, session_id, worker_id, out)
+        await _relay(ws, nc, subjects.session_input(session_id), directory, worker_id, out)
     finally:
-        state.relayed.discard(session_id)
+        relayed.discard(session_id)
     await sub.unsubscribe()
     log.info("session %s ended; %d display frames dropped for a slow client", session_id, out.dropped_frames)
-    async with state.sessions() as db:
+    async with sessions() as db:
         record = await db.get(PlaySession, session_id)
         if record is not None:
-            record.ended_at = datetime.now(timezone.utc)
+            record.ended_at = datetime.now(UTC)
             db.add(record)
             await db.commit()
 
 
-async def _relay(ws: WebSocket, state, session_id: str, worker_id: str, out: OutgoingQueue) -> None:  # type: ignore[no-untyped-def]
-    input_subject = state.subjects.session_input(session_id)
+async def _relay(ws: WebSocket, nc: NATS, input_subject: str, directory: WorkerDirectory, worker_id: str,
+                 out: OutgoingQueue) -> None:
 
     async def client_to_worker() -> None:
         while True:
@@ -110,14 +115,14 @@ async def _relay(ws: WebSocket, state, session_id: str, worker_id: str, out: Out
             if isinstance(msg, SelectEnv):
                 await _error(ws, "already_playing", "Expected input for the running session, got select_env")
                 continue
-            await state.nc.publish(input_subject, msg.model_dump_json().encode())
+            await nc.publish(input_subject, msg.model_dump_json().encode())
             if isinstance(msg, CloseSession):
                 return
 
     async def watch_worker() -> None:
         while True:
             await asyncio.sleep(1.0)
-            if worker_id not in {hb.worker_id for hb in state.directory.live()}:
+            if worker_id not in directory.workers.live():
                 await _error(ws, "worker_lost", f"The worker running this session ({worker_id}) stopped answering")
                 return
 
@@ -129,7 +134,7 @@ async def _relay(ws: WebSocket, state, session_id: str, worker_id: str, out: Out
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         # Whatever ended the relay, the worker ends the session (an unfinished episode is abandoned).
-        await state.nc.publish(input_subject, CloseSession(type="close").model_dump_json().encode())
+        await nc.publish(input_subject, CloseSession(type="close").model_dump_json().encode())
         try:
             await ws.close()
         except (RuntimeError, WebSocketDisconnect):  # the client is already gone

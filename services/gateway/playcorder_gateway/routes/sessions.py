@@ -3,47 +3,23 @@ episodes."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
 from playcorder.db.models import Episode, Participant, PlaySession, Study
-
-from ..deps import DbSession, Designer, OwnedStudy
 from playcorder.db.queries import tags_of
 
-from .episodes import EpisodeOut, episode_out
+from ..deps import DbSession, Designer, OwnedStudy
+from ..schemas import EpisodeOut, ParticipantDetail, SessionOut
 
 router = APIRouter(tags=["sessions"])
 
 
-class SessionOut(BaseModel):
-    id: str
-    study_id: str
-    participant_id: str
-    env: str
-    worker_id: str
-    started_at: datetime
-    ended_at: datetime | None
-    episodes: int
-
-
-class ParticipantDetail(BaseModel):
-    id: str
-    study_id: str
-    external_id: str | None
-    created_at: datetime
-    sessions: list[SessionOut]
-    episodes: list[EpisodeOut]
-
-
-async def _sessions(db: DbSession, *where) -> list[SessionOut]:  # type: ignore[no-untyped-def]
+async def _sessions(db: DbSession, *where: ColumnElement[bool]) -> list[SessionOut]:
     # Counted per listed session (ix_episodes_session_id), not over every episode of every study.
     n = select(func.count()).where(Episode.session_id == PlaySession.id).correlate(PlaySession).scalar_subquery()
-    rows = await db.exec(select(PlaySession, n).where(*where).order_by(PlaySession.started_at))
+    rows = await db.exec(select(PlaySession, n).where(*where).order_by(col(PlaySession.started_at)))
     return [SessionOut(**s.model_dump(), episodes=n) for s, n in rows]
 
 
@@ -52,11 +28,11 @@ async def list_sessions(
     study: OwnedStudy, db: DbSession, participant: str | None = Query(None, description="participant id"),
     env: str | None = Query(None, description="environment key in the study"),
 ) -> list[SessionOut]:
-    where = [PlaySession.study_id == study.id]
+    where = [col(PlaySession.study_id) == study.id]
     if participant is not None:
-        where.append(PlaySession.participant_id == participant)
+        where.append(col(PlaySession.participant_id) == participant)
     if env is not None:
-        where.append(PlaySession.env == env)
+        where.append(col(PlaySession.env) == env)
     return await _sessions(db, *where)
 
 
@@ -70,8 +46,8 @@ async def get_participant(participant_id: str, db: DbSession, designer: Designer
     episodes = list(await db.exec(select(Episode).where(Episode.participant_id == participant.id)
                                   .order_by(col(Episode.started_at))))
     tags = await tags_of(db, [e.id for e in episodes])
+    sessions = await _sessions(db, col(PlaySession.participant_id) == participant.id)
     return ParticipantDetail(
         id=participant.id, study_id=participant.study_id, external_id=participant.external_id,
-        created_at=participant.created_at, sessions=await _sessions(db, PlaySession.participant_id == participant.id),
-        episodes=[episode_out(e, tags[e.id]) for e in episodes],
+        created_at=participant.created_at, sessions=sessions, episodes=[EpisodeOut.of(e, tags[e.id]) for e in episodes],
     )

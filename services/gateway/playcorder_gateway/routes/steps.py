@@ -8,16 +8,15 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlmodel import select
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlmodel import col, select
 
 from playcorder.db.models import EpisodeChunk
 from playcorder.db.queries import step_tags_of
 from playcorder.records import decode_chunk, jsonable
 from playcorder.spaces import leaves
 
-from ..deps import DbSession
-from .episodes import OwnedEpisode
+from ..deps import DbSession, Objects, OwnedEpisode
 
 router = APIRouter(tags=["episodes"])
 MAX_RANGE = 1000
@@ -37,7 +36,7 @@ def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
 
 @router.get("/api/episodes/{episode_id}/steps")
 async def read_steps(
-    episode: OwnedEpisode, db: DbSession, request: Request,
+    episode: OwnedEpisode, db: DbSession, objects: Objects,
     start: int = Query(0, ge=0), stop: int | None = Query(None, ge=1),
     images: bool = Query(False, description="include the JPEG each step showed, base64"),
 ) -> dict[str, Any]:
@@ -49,15 +48,16 @@ async def read_steps(
                             f"Expected 0 <= start < stop with at most {MAX_RANGE} steps, got start={start} stop={stop}")
     chunks = list(await db.exec(
         select(EpisodeChunk).where(EpisodeChunk.episode_id == episode.id, EpisodeChunk.first_step < stop,
-                                   EpisodeChunk.first_step + EpisodeChunk.num_steps > start).order_by(EpisodeChunk.seq)  # type: ignore[arg-type]
+                                   EpisodeChunk.first_step + EpisodeChunk.num_steps > start)
+        .order_by(col(EpisodeChunk.seq))
     ))
     tags = (await step_tags_of(db, [episode.id], start, stop))[episode.id]
-    objects = request.app.state.objects
 
     def load() -> list[dict[str, Any]]:
         out = []
         for chunk in chunks:
-            _, steps = decode_chunk(objects.get_bytes_sync(chunk.object_key), episode.observation_spec, episode.action_spec)
+            data = objects.get_bytes_sync(chunk.object_key)
+            _, steps = decode_chunk(data, episode.observation_spec, episode.action_spec)
             for s in steps:
                 if start <= s.index < stop:
                     row = {"index": s.index, "action": jsonable(s.action), "reward": s.reward, "discount": s.discount,

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter, status
-from pydantic import BaseModel
-from sqlmodel import select
+from sqlmodel import col, select
 
 from playcorder.auth import new_token, token_hash
 from playcorder.db.models import ApiToken, Participant, Study
 from playcorder.specs import StudySpec
 
 from ..deps import DbSession, Designer, OwnedStudy
+from ..schemas import ParticipantIn, ParticipantOut, StudyOut
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
-
-
-class StudyOut(BaseModel):
-    id: str
-    name: str
-    created_at: datetime
-    spec: dict[str, Any]
-
-
-class ParticipantIn(BaseModel):
-    external_id: str | None = None
-
-
-class ParticipantOut(BaseModel):
-    participant_id: str
-    study_id: str
-    token: str
 
 
 def _out(study: Study) -> StudyOut:
@@ -49,7 +29,7 @@ async def create_study(spec: StudySpec, db: DbSession, designer: Designer) -> St
 
 @router.get("", response_model=list[StudyOut])
 async def list_studies(db: DbSession, designer: Designer) -> list[StudyOut]:
-    rows = await db.exec(select(Study).where(Study.owner_id == designer.id).order_by(Study.created_at))  # type: ignore[arg-type]
+    rows = await db.exec(select(Study).where(Study.owner_id == designer.id).order_by(col(Study.created_at)))
     return [_out(s) for s in rows]
 
 

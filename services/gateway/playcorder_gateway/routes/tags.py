@@ -6,41 +6,31 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import func, select
 
 from playcorder.db.models import EpisodeChunk, EpisodeTag, StepTag
 from playcorder.db.queries import tags_of
 
-from ..deps import DbSession
-from .episodes import OwnedEpisode
+from ..deps import DbSession, OwnedEpisode
+from ..schemas import EpisodeTags, StepTags
 
 router = APIRouter(tags=["episodes"])
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class EpisodeTags(BaseModel):
-    episode_id: str
-    tags: list[str]
-
-
-class StepTags(BaseModel):
-    episode_id: str
-    step: int
-    tags: list[str]
-
-
 def _check(label: str) -> str:
     if not _LABEL.match(label):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected a tag of letters, digits, '_', '.', '-' "
-                                                                  f"(1-64, starting with a letter or digit), got {label!r}")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            "Expected a tag of letters, digits, '_', '.', '-' (1-64, starting with a letter or digit), "
+                            f"got {label!r}")
     return label
 
 
 @router.put("/api/episodes/{episode_id}/tags/{label}", response_model=EpisodeTags)
 async def add_episode_tag(label: str, episode: OwnedEpisode, db: DbSession) -> EpisodeTags:
-    await db.exec(insert(EpisodeTag).values(episode_id=episode.id, label=_check(label)).on_conflict_do_nothing())  # type: ignore[call-overload]
+    add = insert(EpisodeTag).values(episode_id=episode.id, label=_check(label)).on_conflict_do_nothing()
+    await db.exec(add)  # type: ignore[call-overload]
     await db.commit()
     return EpisodeTags(episode_id=episode.id, tags=(await tags_of(db, [episode.id]))[episode.id])
 
@@ -76,7 +66,8 @@ async def _check_step(db: DbSession, episode: OwnedEpisode, step: int) -> int:
 @router.put("/api/episodes/{episode_id}/steps/{step}/tags/{label}", response_model=StepTags)
 async def add_step_tag(step: int, label: str, episode: OwnedEpisode, db: DbSession) -> StepTags:
     await _check_step(db, episode, step)
-    await db.exec(insert(StepTag).values(episode_id=episode.id, step=step, label=_check(label)).on_conflict_do_nothing())  # type: ignore[call-overload]
+    add = insert(StepTag).values(episode_id=episode.id, step=step, label=_check(label)).on_conflict_do_nothing()
+    await db.exec(add)  # type: ignore[call-overload]
     await db.commit()
     return StepTags(episode_id=episode.id, step=step, tags=await _step_tags(db, episode.id, step))
 

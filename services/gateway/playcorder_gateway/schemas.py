@@ -1,0 +1,161 @@
+"""Request and response bodies of the REST API, by resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from playcorder.db.models import Episode
+from playcorder.exports import EpisodeFilter, ExportOptions
+from playcorder.messages import EpisodeState
+
+
+# ---------------------------------------------------------------- accounts
+class AccountOut(BaseModel):
+    id: str
+    name: str
+    role: str
+
+
+# ---------------------------------------------------------------- studies and participants
+class StudyOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    spec: dict[str, Any]
+
+
+class ParticipantIn(BaseModel):
+    external_id: str | None = None
+
+
+class ParticipantOut(BaseModel):
+    participant_id: str
+    study_id: str
+    token: str
+
+
+class EnvironmentChoice(BaseModel):
+    id: str
+    env_id: str
+    mode: str
+    instructions: str
+
+
+class ParticipantStudy(BaseModel):
+    study_id: str
+    participant_id: str
+    name: str
+    description: str
+    instructions: str
+    environments: list[EnvironmentChoice]
+
+
+# ---------------------------------------------------------------- episodes
+class EpisodeOut(BaseModel):
+    id: str
+    study_id: str
+    session_id: str
+    participant_id: str
+    env: str
+    env_id: str
+    worker_id: str
+    state: EpisodeState
+    end_reason: str | None
+    num_steps: int
+    total_reward: float
+    seed: int
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None = Field(description="from start to end, pauses included")
+    active_s: float = Field(description="time the episode was running, pauses excluded")
+    tags: list[str]
+    notes: str
+
+    @classmethod
+    def of(cls, e: Episode, tags: list[str]) -> EpisodeOut:
+        duration = (e.ended_at - e.started_at).total_seconds() if e.ended_at else None
+        return cls(**{f: getattr(e, f) for f in _EPISODE_ROW_FIELDS}, duration_s=duration, tags=tags)
+
+
+_EPISODE_ROW_FIELDS = [f for f in EpisodeOut.model_fields if f not in ("duration_s", "tags")]
+
+
+class StepTagOut(BaseModel):
+    step: int
+    label: str
+
+
+class EpisodeDetail(EpisodeOut):
+    step_tags: list[StepTagOut]
+    observation_spec: dict[str, Any]
+    action_spec: dict[str, Any]
+
+
+class EpisodePatch(BaseModel):
+    notes: str = Field(..., max_length=10_000, description="free-text notes; an empty string removes them")
+
+
+class EpisodeTags(BaseModel):
+    episode_id: str
+    tags: list[str]
+
+
+class StepTags(BaseModel):
+    episode_id: str
+    step: int
+    tags: list[str]
+
+
+# ---------------------------------------------------------------- sessions
+class SessionOut(BaseModel):
+    id: str
+    study_id: str
+    participant_id: str
+    env: str
+    worker_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    episodes: int
+
+
+class ParticipantDetail(BaseModel):
+    id: str
+    study_id: str
+    external_id: str | None
+    created_at: datetime
+    sessions: list[SessionOut]
+    episodes: list[EpisodeOut]
+
+
+# ---------------------------------------------------------------- exports
+class ExportIn(ExportOptions):
+    episode_ids: list[str] | None = Field(None, description="these episodes (finished ones of the study)")
+    filter: EpisodeFilter | None = Field(None, description="the episodes matching this filter")
+    link_expiry: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="seconds a presigned link stays valid")
+
+
+class PresignedFile(BaseModel):
+    path: str
+    size: int
+    url: str
+
+
+class ExportOut(BaseModel):
+    id: str
+    study_id: str
+    format: str
+    options: dict[str, Any]
+    state: str
+    episodes: int
+    steps_done: int
+    steps_total: int
+    size_bytes: int | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    url: str | None = Field(None, description="presigned link to the ZIP")
+    files: list[PresignedFile] | None = Field(None, description="presigned links to each file of a tree export")
+    expires_at: datetime | None = None
