@@ -41,10 +41,13 @@ import importlib
 for module in sys.argv[2].split(","):
     importlib.import_module(module)
 from playcorder.cli import main
-try:
-    main(["--help"])
-except SystemExit as done:
-    assert done.code in (0, None), done.code
+# --help, then a command that runs its lazy imports (SDK, httpx, rich) and fails on a closed port as a user would
+for argv, code in ((["--help"], 0), (["--url", "http://127.0.0.1:9", "--token", "pcd_x", "studies", "list"], 1)):
+    sys.argv = ["playcorder", *argv]
+    try:
+        main()
+    except SystemExit as done:
+        assert (done.code or 0) == code, (argv, done.code)
 from playcorder.sdk import Client
 Client("http://127.0.0.1:9", "pcd_x")
 """
