@@ -12,8 +12,8 @@ import statistics
 import time
 from typing import Any
 
-from playcorder.records import Step, encode_chunk
 from playcorder.gym_spaces import space_spec
+from playcorder.records import Step, encode_chunk
 from playcorder.specs import EnvironmentSpec
 from playcorder_env_worker.envs import encode_jpeg
 from playcorder_env_worker.families import make_env

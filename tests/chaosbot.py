@@ -30,7 +30,7 @@ class ChaosBot:
         while not stop.is_set():
             try:
                 await self._session(rng, stop)
-            except (OSError, websockets.ConnectionClosed, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.ConnectionClosed):
                 await asyncio.sleep(0.5)  # the gateway lost its worker: start a new session
 
     async def _session(self, rng: random.Random, stop: asyncio.Event) -> None:
@@ -45,7 +45,7 @@ class ChaosBot:
             while True:
                 try:
                     message = await asyncio.wait_for(ws.recv(), 1.0)
-                except asyncio.TimeoutError:  # frames lost in a NATS restart: keep the (realtime) episode going
+                except TimeoutError:  # frames lost in a NATS restart: keep the (realtime) episode going
                     if state in ("running", "paused"):
                         await send(type="action", action=rng.randrange(6))
                     continue

@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 import simplejpeg
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
-from playcorder.records import Step
 from playcorder.gym_spaces import space_spec
+from playcorder.records import Step
 from playcorder.spaces import zeros
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 
 SPACES: dict[str, tuple[gym.Space, gym.Space]] = {
     "image": (gym.spaces.Box(0, 255, (16, 16, 3), np.uint8), gym.spaces.Discrete(4)),

@@ -12,7 +12,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import gymnasium as gym
 import httpx
@@ -22,10 +22,10 @@ import pytest
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.models import Episode, EpisodeChunk
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
+from playcorder.gym_spaces import space_spec
 from playcorder.records import MAGIC, ChunkHeader, Step, encode_chunk, read_header
 from playcorder.sdk import Client
 from playcorder.settings import S3Settings
-from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore, chunk_key
 from playcorder_env_worker.envs import encode_jpeg
 from tests.conftest import tenant
@@ -89,7 +89,7 @@ async def store(env: dict[str, str], study_id: str) -> None:
             db.add(Episode(id=eid, study_id=study_id, session_id="s", participant_id="p", env="pong",
                            env_id="ALE/Pong-v5", worker_id="w", seed=0, state="completed", num_steps=STEPS,
                            num_chunks=len(chunks), observation_spec=obs_spec, action_spec=act_spec,
-                           started_at=datetime.now(timezone.utc), ended_at=datetime.now(timezone.utc)))
+                           started_at=datetime.now(UTC), ended_at=datetime.now(UTC)))
             await db.flush()
             for seq, chunk in enumerate(chunks):
                 key = chunk_key(study_id, eid, seq)

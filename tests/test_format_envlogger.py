@@ -11,10 +11,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from playcorder.gym_spaces import space_spec
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.envlogger_format import EnvloggerWriter, load_envlogger
-from playcorder.records import Step
-from playcorder.gym_spaces import space_spec
 from tests import dataset_episodes
 from tests.dataset_episodes import SPACES, as_array, make_episodes
 

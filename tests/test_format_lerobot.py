@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 import simplejpeg
 
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats import open_writer
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.lerobot_format import LeRobotWriter
 from playcorder_exporter.datasets.formats.lerobot_video import CameraVideo, choose_codec
-from playcorder.records import Step
 from tests.dataset_episodes import SPACES, STEP_TAGS, make_episodes
 
 Episodes = list[tuple[EpisodeMeta, list[Step]]]

@@ -12,10 +12,10 @@ import minari
 import numpy as np
 import pytest
 
+from playcorder.gym_spaces import space_from_spec
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.minari_format import EPISODE_METADATA, MinariWriter, dataset_id
-from playcorder.records import Step
-from playcorder.gym_spaces import space_from_spec
 from tests.dataset_episodes import SPACES, STEP_TAGS, as_array, make_episodes
 
 # Beyond SPACES: an image Minari would JPEG-encode by default (>= 32x32 uint8), and a tuple of every leaf kind.

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import zstandard
 
-from playcorder.records import MAGIC, Step, decode_chunk, encode_chunk, read_header
 from playcorder.gym_spaces import space_from_spec, space_spec
+from playcorder.records import MAGIC, Step, decode_chunk, encode_chunk, read_header
 from playcorder.spaces import leaves, sample, unflatten, zeros
 
 SPACES = {

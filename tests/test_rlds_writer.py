@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from playcorder_exporter.datasets.rlds_writer import RLDSWriter
-from playcorder_exporter.datasets.tfrecord import TFRecordWriter, read_records
 from playcorder.gym_spaces import space_from_spec, space_spec
 from playcorder.spaces import zeros
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter
+from playcorder_exporter.datasets.tfrecord import TFRecordWriter, read_records
 from tests import tensorflow_side
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

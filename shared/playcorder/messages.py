@@ -215,7 +215,7 @@ class ErrorEvent(_Msg):
 
 
 ServerEvent = Annotated[
-    Union[SessionReady, EpisodeStarted, StateChanged, EpisodeFinished, EpisodeEnded, SessionEnded, ErrorEvent],
+    SessionReady | EpisodeStarted | StateChanged | EpisodeFinished | EpisodeEnded | SessionEnded | ErrorEvent,
     Field(discriminator="type"),
 ]
 server_event = TypeAdapter(ServerEvent)

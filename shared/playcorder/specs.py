@@ -67,7 +67,7 @@ class StudySpec(BaseModel):
     environments: list[EnvironmentSpec] = Field(..., min_length=1)
 
     @model_validator(mode="after")
-    def _unique_envs(self) -> "StudySpec":
+    def _unique_envs(self) -> StudySpec:
         keys = [e.id for e in self.environments]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:

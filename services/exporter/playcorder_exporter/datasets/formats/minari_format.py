@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
-from playcorder.records import Step, jsonable
 from playcorder.gym_spaces import space_from_spec
+from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_layout, leaves, unflatten
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 
 NAMESPACE = "playcorder"
 EPISODE_METADATA = ("episode_id", "episode_index", "agent_id", "study_id", "environment", "env_id", "state",
