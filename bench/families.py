@@ -24,7 +24,8 @@ ENVS: list[dict[str, Any]] = [
     {"id": "coinrun-q95", "env_id": "procgen/coinrun", "kwargs": {"distribution_mode": "easy"},
      "render": {"jpeg_quality": 95}},
     {"id": "cheetah-480", "env_id": "HalfCheetah-v5", "render": {"width": 480, "height": 480}},
-    {"id": "cheetah-480-noshadow", "env_id": "HalfCheetah-v5", "render": {"width": 480, "height": 480, "shadows": False}},
+    {"id": "cheetah-480-noshadow", "env_id": "HalfCheetah-v5",
+     "render": {"width": 480, "height": 480, "shadows": False}},
     {"id": "cartpole", "env_id": "CartPole-v1"},
 ]
 CHUNK = 64

@@ -79,8 +79,8 @@ async def run(nats_url: str, api: Client, study_id: str, episodes: int, steps_pe
     if states != {"completed"}:
         raise SystemExit(f"error: expected every episode completed, got states {states}; see the recorder's log")
     return {"episodes": episodes, "chunks": n_chunks, "steps": n_steps,
-            "chunk_kb": round(sum(map(len, chunks[ids[0]])) / n_per_episode / 1024, 1), "publish_s": round(published, 2),
-            "stored_s": round(total, 2), "chunks_per_s": round(n_chunks / total, 1),
+            "chunk_kb": round(sum(map(len, chunks[ids[0]])) / n_per_episode / 1024, 1),
+            "publish_s": round(published, 2), "stored_s": round(total, 2), "chunks_per_s": round(n_chunks / total, 1),
             "steps_per_s": round(n_steps / total)}
 
 

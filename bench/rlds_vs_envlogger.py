@@ -175,8 +175,8 @@ def run(out: Path, config: DatasetConfig, episodes: list[Episode],
         if runs:
             rates = sorted(total / t for t in runs)
             print(json.dumps({"writer": name, "episodes": len(episodes), "steps": total, "runs": len(runs),
-                              "steps_per_s": round(statistics.median(rates)), "range": [round(rates[0]), round(rates[-1])],
-                              "mb": round(sizes[name], 2)}), flush=True)
+                              "steps_per_s": round(statistics.median(rates)),
+                              "range": [round(rates[0]), round(rates[-1])], "mb": round(sizes[name], 2)}), flush=True)
 
 
 def main() -> None:

@@ -73,5 +73,6 @@ class ChaosBot:
                         await send(type="new_episode")
                 elif kind == "episode_ended":
                     self.ended[event["episode_id"]] = event["num_steps"]
-                elif kind == "session_ended" or (kind == "error" and event["code"] in ("worker_lost", "session_failed")):
+                elif kind == "session_ended" or (kind == "error"
+                                                 and event["code"] in ("worker_lost", "session_failed")):
                     return

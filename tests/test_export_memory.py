@@ -66,7 +66,9 @@ def pong_chunks() -> tuple[list[bytes], dict, dict]:
                 obs, _ = env.reset()
     specs = space_spec(env.observation_space), space_spec(env.action_space)
     env.close()
-    return [encode_chunk("template", seq, steps[i:i + CHUNK], *specs) for seq, i in enumerate(range(0, STEPS, CHUNK))], *specs
+    chunks = [encode_chunk("template", seq, steps[i:i + CHUNK], *specs)
+              for seq, i in enumerate(range(0, STEPS, CHUNK))]
+    return chunks, *specs
 
 
 def for_episode(chunk: bytes, episode_id: str) -> bytes:
@@ -84,7 +86,7 @@ async def store(env: dict[str, str], study_id: str) -> None:
     await objects.ensure_bucket()
     engine = make_engine(env["DATABASE_URL"])
     async with make_sessionmaker(engine)() as db:
-        for e in range(EPISODES):
+        for _ in range(EPISODES):
             eid = uuid.uuid4().hex
             db.add(Episode(id=eid, study_id=study_id, session_id="s", participant_id="p", env="pong",
                            env_id="ALE/Pong-v5", worker_id="w", seed=0, state="completed", num_steps=STEPS,

@@ -140,7 +140,7 @@ async def test_an_unreadable_message_is_kept_aside_not_lost(services, stack) -> 
         await nc.close()
     objects = ObjectStore(S3Settings(endpoint=stack.s3_endpoint, access_key=stack.s3_access_key,
                                      secret_key=stack.s3_secret_key))
-    for ack, payload in zip(acks, (b"not a chunk", orphan)):
+    for ack, payload in zip(acks, (b"not a chunk", orphan), strict=True):
         key = f"deadletter/PC_RECORD/{ack.seq:012d}"
         for _ in range(100):
             try:

@@ -1,4 +1,4 @@
-"""HTTP face of the exporter: health endpoints; jobs and presign requests arrive over NATS."""
+"""HTTP face of the exporter: health endpoints only; export jobs arrive over NATS (the gateway signs download links)."""
 
 from __future__ import annotations
 

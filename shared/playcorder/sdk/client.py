@@ -77,7 +77,8 @@ class Client:
     def get_episode(self, episode_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/episodes/{episode_id}")
 
-    def get_steps(self, episode_id: str, start: int = 0, stop: int | None = None, images: bool = False) -> dict[str, Any]:
+    def get_steps(self, episode_id: str, start: int = 0, stop: int | None = None,
+                  images: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {"start": start, "images": images}
         if stop is not None:
             params["stop"] = stop
@@ -110,7 +111,8 @@ class Client:
         """Queue an export. options: format, keep_metadata, end_tags, archive, name, version, test_split (see
         playcorder.exports.ExportOptions); filter: env, states, participant, tags, started_after, ... ."""
         body = {"episode_ids": episode_ids, "filter": filter, "link_expiry": link_expiry, **options}
-        return self._call("POST", f"/api/studies/{study_id}/exports", json={k: v for k, v in body.items() if v is not None})
+        given = {k: v for k, v in body.items() if v is not None}
+        return self._call("POST", f"/api/studies/{study_id}/exports", json=given)
 
     def list_exports(self, study_id: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/api/studies/{study_id}/exports")
@@ -118,7 +120,8 @@ class Client:
     def get_export(self, export_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/exports/{export_id}")
 
-    def wait_export(self, export_id: str, timeout: float = 600.0, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def wait_export(self, export_id: str, timeout: float = 600.0,
+                    on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             export = self.get_export(export_id)
@@ -127,7 +130,8 @@ class Client:
             if export["state"] in ("done", "failed"):
                 return export
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Expected export {export_id} to finish within {timeout:g} s, it is {export['state']}")
+                raise TimeoutError(
+                    f"Expected export {export_id} to finish within {timeout:g} s, it is {export['state']}")
             time.sleep(0.25)
 
     def download_export(self, export: dict[str, Any], directory: Path,
@@ -136,7 +140,10 @@ class Client:
         unpacked there, a tree's files keep their paths. Returns the files written; `on_bytes` hears of each
         block downloaded (its length)."""
         directory.mkdir(parents=True, exist_ok=True)
-        links = [(f["path"], f["url"]) for f in export["files"]] if export.get("files") else [("export.zip", export["url"])]
+        if export.get("files"):
+            links = [(f["path"], f["url"]) for f in export["files"]]
+        else:
+            links = [("export.zip", export["url"])]
         written = []
         with httpx.Client(timeout=None) as plain:  # presigned: no Authorization header
             for path, url in links:

@@ -149,10 +149,10 @@ class MinariWriter:
             if i >= n or (i == 0) != s.is_first or (i == n - 1) != s.is_last:
                 raise ValueError(f"Expected {n} steps (is_first on the first, is_last on step {n - 1}) in episode "
                                  f"{meta.episode_id}, got step {i} with is_first={s.is_first}, is_last={s.is_last}")
-            for buf, leaf in zip(obs, leaves(self.config.observation_spec, s.observation)):
+            for buf, leaf in zip(obs, leaves(self.config.observation_spec, s.observation), strict=True):
                 buf[i] = leaf
             if i < n - 1:
-                for buf, leaf in zip(act, leaves(self.config.action_spec, s.action)):
+                for buf, leaf in zip(act, leaves(self.config.action_spec, s.action), strict=True):
                     buf[i] = leaf
                 rewards[i] = s.reward
             elif s.reward != 0:
