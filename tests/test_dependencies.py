@@ -41,8 +41,9 @@ import importlib
 for module in sys.argv[2].split(","):
     importlib.import_module(module)
 from playcorder.cli import main
+sys.argv = ["playcorder", "--help"]  # as the console script runs it
 try:
-    main(["--help"])
+    main()
 except SystemExit as done:
     assert done.code in (0, None), done.code
 from playcorder.sdk import Client
