@@ -22,6 +22,10 @@ run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on 
 test: install ## the whole suite, on real servers it starts on free ports
 	$(BIN)/python -m pytest
 
+lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 test-fast: install ## everything but the end-to-end tests
 	$(BIN)/python -m pytest -m "not e2e"
 

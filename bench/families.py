@@ -12,8 +12,8 @@ import statistics
 import time
 from typing import Any
 
-from playcorder.records import Step, encode_chunk
 from playcorder.gym_spaces import space_spec
+from playcorder.records import Step, encode_chunk
 from playcorder.specs import EnvironmentSpec
 from playcorder_env_worker.envs import encode_jpeg
 from playcorder_env_worker.families import make_env
@@ -24,7 +24,8 @@ ENVS: list[dict[str, Any]] = [
     {"id": "coinrun-q95", "env_id": "procgen/coinrun", "kwargs": {"distribution_mode": "easy"},
      "render": {"jpeg_quality": 95}},
     {"id": "cheetah-480", "env_id": "HalfCheetah-v5", "render": {"width": 480, "height": 480}},
-    {"id": "cheetah-480-noshadow", "env_id": "HalfCheetah-v5", "render": {"width": 480, "height": 480, "shadows": False}},
+    {"id": "cheetah-480-noshadow", "env_id": "HalfCheetah-v5",
+     "render": {"width": 480, "height": 480, "shadows": False}},
     {"id": "cartpole", "env_id": "CartPole-v1"},
 ]
 CHUNK = 64

@@ -12,17 +12,17 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import gymnasium as gym
 import httpx
 import nats
 import numpy as np
 
+from playcorder.gym_spaces import space_spec
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, encode_chunk
 from playcorder.sdk import Client, load_credentials
-from playcorder.gym_spaces import space_spec
 from playcorder_env_worker.envs import encode_jpeg
 
 CHUNK = 64
@@ -57,7 +57,7 @@ async def run(nats_url: str, api: Client, study_id: str, episodes: int, steps_pe
     # Interleaved, as many players' workers publish at once: every episode's begin, then chunk by chunk.
     for eid in ids:
         begin = EpisodeBegin(episode_id=eid, session_id="bench", study_id=study_id, participant_id="bench", env="pong",
-                             env_id="ALE/Pong-v5", worker_id="bench", seed=0, started_at=datetime.now(timezone.utc),
+                             env_id="ALE/Pong-v5", worker_id="bench", seed=0, started_at=datetime.now(UTC),
                              observation_spec=obs_spec, action_spec=act_spec)
         await js.publish(f"pc.record.{eid}.begin", begin.model_dump_json().encode())
     n_per_episode = len(chunks[ids[0]])
@@ -66,7 +66,7 @@ async def run(nats_url: str, api: Client, study_id: str, episodes: int, steps_pe
             await js.publish(f"pc.record.{eid}.chunk", chunks[eid][seq])
     for eid in ids:
         end = EpisodeEnd(episode_id=eid, state="completed", reason="bench", num_steps=len(steps),
-                         num_chunks=n_per_episode, total_reward=0.0, ended_at=datetime.now(timezone.utc))
+                         num_chunks=n_per_episode, total_reward=0.0, ended_at=datetime.now(UTC))
         await js.publish(f"pc.record.{eid}.end", end.model_dump_json().encode())
     published = time.perf_counter() - t0
     await nc.close()
@@ -79,8 +79,8 @@ async def run(nats_url: str, api: Client, study_id: str, episodes: int, steps_pe
     if states != {"completed"}:
         raise SystemExit(f"error: expected every episode completed, got states {states}; see the recorder's log")
     return {"episodes": episodes, "chunks": n_chunks, "steps": n_steps,
-            "chunk_kb": round(sum(map(len, chunks[ids[0]])) / n_per_episode / 1024, 1), "publish_s": round(published, 2),
-            "stored_s": round(total, 2), "chunks_per_s": round(n_chunks / total, 1),
+            "chunk_kb": round(sum(map(len, chunks[ids[0]])) / n_per_episode / 1024, 1),
+            "publish_s": round(published, 2), "stored_s": round(total, 2), "chunks_per_s": round(n_chunks / total, 1),
             "steps_per_s": round(n_steps / total)}
 
 

@@ -37,8 +37,9 @@ async def run(url: str, designer: str, token: str, episodes: int) -> list[float]
             if event["type"] == "episode_finished":
                 await ws.send(json.dumps({"type": "save", "save": True}))
             elif event["type"] == "episode_ended":
+                url = f"/api/episodes/{event['episode_id']}"
                 t0 = time.perf_counter()
-                while (await api.get(f"/api/episodes/{event['episode_id']}")).json().get("state") in (None, "recording"):
+                while (await api.get(url)).json().get("state") in (None, "recording"):
                     await asyncio.sleep(0.005)
                 latencies.append(time.perf_counter() - t0)
                 await ws.send(json.dumps({"type": "new_episode"}))

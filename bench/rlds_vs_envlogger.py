@@ -25,19 +25,21 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import simplejpeg  # noqa: E402
+import gymnasium as gym
+import numpy as np
+import simplejpeg
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta  # noqa: E402
-from playcorder_exporter.datasets.formats.envlogger_format import (  # noqa: E402
-    WRITER_OPTIONS, EnvloggerWriter, load_envlogger,
+from playcorder.gym_spaces import space_spec
+from playcorder.records import Step
+from playcorder.spaces import zeros
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder_exporter.datasets.formats.envlogger_format import (
+    WRITER_OPTIONS,
+    EnvloggerWriter,
+    load_envlogger,
 )
-from playcorder_exporter.datasets.formats.rlds_format import EPISODE_METADATA  # noqa: E402  (as the RLDS export writes)
-from playcorder_exporter.datasets.rlds_writer import RLDSWriter  # noqa: E402
-from playcorder.records import Step  # noqa: E402
-from playcorder.gym_spaces import space_spec  # noqa: E402
-from playcorder.spaces import zeros  # noqa: E402
+from playcorder_exporter.datasets.formats.rlds_format import EPISODE_METADATA  # as the RLDS export writes
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter
 
 NAME = "pong_bench"
 Episode = tuple[EpisodeMeta, list[Step]]
@@ -173,8 +175,8 @@ def run(out: Path, config: DatasetConfig, episodes: list[Episode],
         if runs:
             rates = sorted(total / t for t in runs)
             print(json.dumps({"writer": name, "episodes": len(episodes), "steps": total, "runs": len(runs),
-                              "steps_per_s": round(statistics.median(rates)), "range": [round(rates[0]), round(rates[-1])],
-                              "mb": round(sizes[name], 2)}), flush=True)
+                              "steps_per_s": round(statistics.median(rates)),
+                              "range": [round(rates[0]), round(rates[-1])], "mb": round(sizes[name], 2)}), flush=True)
 
 
 def main() -> None:

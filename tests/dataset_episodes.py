@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 import simplejpeg
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
-from playcorder.records import Step
 from playcorder.gym_spaces import space_spec
+from playcorder.records import Step
 from playcorder.spaces import zeros
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 
 SPACES: dict[str, tuple[gym.Space, gym.Space]] = {
     "image": (gym.spaces.Box(0, 255, (16, 16, 3), np.uint8), gym.spaces.Discrete(4)),
@@ -47,7 +47,8 @@ def make_episodes(kind: str, lengths: tuple[int, ...] = (6, 4, 1), seed: int = 0
         for i in range(n):
             last = i == n - 1
             steps.append(Step(
-                index=i, observation=obs_space.sample(), action=zeros(config.action_spec) if last else act_space.sample(),
+                index=i, observation=obs_space.sample(),
+                action=zeros(config.action_spec) if last else act_space.sample(),
                 reward=0.0 if last else float(rng.normal()), discount=0.0 if last and terminated else 1.0,
                 is_first=i == 0, is_last=last, is_terminal=last and terminated, time=1000.0 + i / 10,
                 image=jpeg(rng), input={"keys": ["Up"]} if i % 2 else {}, info={"lives": 3 - e, "step": i},

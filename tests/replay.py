@@ -13,7 +13,6 @@ import numpy as np
 import simplejpeg
 
 
-
 def sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 

@@ -20,7 +20,8 @@ def _run(*args: str) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.pickle"
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        proc = subprocess.run([sys.executable, __file__, *args, str(out)], env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([sys.executable, __file__, *args, str(out)], env=env, capture_output=True, text=True,
+                              timeout=600)
         if proc.returncode != 0:
             raise AssertionError(f"tensorflow side failed:\n{proc.stderr[-4000:]}")
         return pickle.loads(out.read_bytes())

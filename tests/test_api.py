@@ -156,5 +156,6 @@ async def test_environment_that_fails_to_start_ends_the_session_with_a_reason(cl
 
 def test_cli_without_token_says_how_to_get_one(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {"PATH": "/usr/bin:/bin", "PLAYCORDER_URL": services.url, "PLAYCORDER_CONFIG": str(tmp_path / "none.json")}
-    out = subprocess.run([sys.executable, "-m", "playcorder.cli", "studies", "list"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "playcorder.cli", "studies", "list"], env=env, capture_output=True,
+                         text=True)
     assert out.returncode != 0 and "make run" in out.stderr

@@ -25,7 +25,8 @@ MAX_STEPS = 250
 
 
 def cli(env: dict[str, str], *args: str) -> Any:
-    out = subprocess.run([sys.executable, "-m", "playcorder.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "playcorder.cli", *args], env=env, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, f"playcorder {' '.join(args)} failed:\n{out.stderr}"
     return json.loads(out.stdout)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -46,7 +46,7 @@ def recorded(client: Client) -> dict[str, Any]:
                  {"id": "cartpole", "env_id": "CartPole-v1", "mode": "turn_based"}, name="browse")
     created = client.create_study(spec)
     alice, bob = (client.create_participant(created["id"], external_id=n) for n in ("alice", "bob"))
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
 
     async def session() -> dict[str, str]:
         return {
@@ -73,7 +73,7 @@ def test_filters(client: Client, recorded: dict[str, Any]) -> None:
     assert ids(participant=recorded["bob"]["participant_id"]) == {recorded["bob_pong"]}
     assert ids(started_after=recorded["t0"].isoformat()) == every
     assert ids(started_before=recorded["t0"].isoformat()) == set()
-    assert ids(started_after=(datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()) == set()
+    assert ids(started_after=(datetime.now(UTC) + timedelta(hours=1)).isoformat()) == set()
     rewards = {e["id"]: e["total_reward"] for e in client.list_episodes(sid)}
     assert rewards[recorded["alice_cartpole"]] == 2.0  # CartPole pays 1 per step
     assert ids(min_reward=1.5) == {recorded["alice_cartpole"]} | {e for e, r in rewards.items() if r >= 1.5}

@@ -13,9 +13,9 @@ import pytest
 import simplejpeg
 
 from playcorder.exports import ExportOptions
+from playcorder.gym_spaces import space_spec
 from playcorder.records import Step, encode_chunk
 from playcorder.settings import S3Settings
-from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore, chunk_key
 from playcorder_exporter.build import build_export
 from playcorder_exporter.plan import EpisodeSource, held_out

@@ -12,7 +12,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import gymnasium as gym
 import httpx
@@ -22,10 +22,10 @@ import pytest
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.models import Episode, EpisodeChunk
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
+from playcorder.gym_spaces import space_spec
 from playcorder.records import MAGIC, ChunkHeader, Step, encode_chunk, read_header
 from playcorder.sdk import Client
 from playcorder.settings import S3Settings
-from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore, chunk_key
 from playcorder_env_worker.envs import encode_jpeg
 from tests.conftest import tenant
@@ -66,7 +66,9 @@ def pong_chunks() -> tuple[list[bytes], dict, dict]:
                 obs, _ = env.reset()
     specs = space_spec(env.observation_space), space_spec(env.action_space)
     env.close()
-    return [encode_chunk("template", seq, steps[i:i + CHUNK], *specs) for seq, i in enumerate(range(0, STEPS, CHUNK))], *specs
+    chunks = [encode_chunk("template", seq, steps[i:i + CHUNK], *specs)
+              for seq, i in enumerate(range(0, STEPS, CHUNK))]
+    return chunks, *specs
 
 
 def for_episode(chunk: bytes, episode_id: str) -> bytes:
@@ -84,12 +86,12 @@ async def store(env: dict[str, str], study_id: str) -> None:
     await objects.ensure_bucket()
     engine = make_engine(env["DATABASE_URL"])
     async with make_sessionmaker(engine)() as db:
-        for e in range(EPISODES):
+        for _ in range(EPISODES):
             eid = uuid.uuid4().hex
             db.add(Episode(id=eid, study_id=study_id, session_id="s", participant_id="p", env="pong",
                            env_id="ALE/Pong-v5", worker_id="w", seed=0, state="completed", num_steps=STEPS,
                            num_chunks=len(chunks), observation_spec=obs_spec, action_spec=act_spec,
-                           started_at=datetime.now(timezone.utc), ended_at=datetime.now(timezone.utc)))
+                           started_at=datetime.now(UTC), ended_at=datetime.now(UTC)))
             await db.flush()
             for seq, chunk in enumerate(chunks):
                 key = chunk_key(study_id, eid, seq)

@@ -65,9 +65,11 @@ def cli(env: dict[str, str], *args: str) -> Any:
     return json.loads(out.stdout)
 
 
-def test_rlds_export_with_options_from_the_cli(cli_env: dict[str, str], recorded: dict[str, Any], tmp_path: Path) -> None:
-    export = cli(cli_env, "export", "--study", recorded["study"], "--env", "pong", "--keep-metadata", "--end-tag", "stop",
-                 "--test-split", "0.25", "--name", "pong_set", "--version", "1.1.0", "--download", str(tmp_path), "--json")
+def test_rlds_export_with_options_from_the_cli(cli_env: dict[str, str], recorded: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    export = cli(cli_env, "export", "--study", recorded["study"], "--env", "pong", "--keep-metadata",
+                 "--end-tag", "stop", "--test-split", "0.25", "--name", "pong_set", "--version", "1.1.0",
+                 "--download", str(tmp_path), "--json")
     assert export["state"] == "done" and export["episodes"] == 4 and export["options"]["end_tags"] == ["stop"]
     root = tmp_path / "pong_set" / "1.1.0"
     info, train = tensorflow_side.load(root, "train")
@@ -165,7 +167,7 @@ def _load_envlogger(root: Path) -> dict[str, int]:
     for split in ("train", "test"):
         if (root / split).exists():
             with envlogger.Reader(str(root / split)) as reader:
-                for episode, meta in zip(reader.episodes, reader.episode_metadata()):
+                for episode, meta in zip(reader.episodes, reader.episode_metadata(), strict=True):
                     out[meta["episode_id"]] = len(episode)
     return out
 
@@ -178,7 +180,8 @@ def _load_minari(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     for dataset_dir in (root / "playcorder").iterdir():
         if dataset_dir.is_dir():
             dataset = minari.load_dataset(f"playcorder/{dataset_dir.name}")
-            for meta, episode in zip(dataset.storage.get_episode_metadata(range(dataset.total_episodes)), dataset):
+            metadata = dataset.storage.get_episode_metadata(range(dataset.total_episodes))
+            for meta, episode in zip(metadata, dataset, strict=True):
                 out[str(meta["episode_id"])] = len(episode.observations)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -53,6 +54,15 @@ def test_atari(env_id, meanings):
         prepared.close()
 
 
+def _play(env: gym.Env, action: Callable[[], int], limit: int) -> tuple[int, bool, bool]:
+    """Step until the episode ends or `limit` steps; returns (steps taken, terminated, truncated)."""
+    for steps in range(1, limit + 1):
+        _, _, terminated, truncated, _ = env.step(action())
+        if terminated or truncated:
+            return steps, terminated, truncated
+    return limit, terminated, truncated
+
+
 def test_procgen_coinrun():
     prepared = make_env(spec("procgen/coinrun", kwargs={"distribution_mode": "easy"}))
     env = prepared.env
@@ -81,10 +91,7 @@ def test_procgen_coinrun():
         assert env.reset()[1]["level_seed"] != info["level_seed"]  # the next level procgen started
 
         rng = np.random.default_rng(0)  # random play ends within procgen's 1000-step limit
-        for steps in range(1, 1001):
-            _, _, terminated, truncated, _ = env.step(int(rng.integers(15)))
-            if terminated or truncated:
-                break
+        steps, terminated, truncated = _play(env, lambda: int(rng.integers(15)), 1000)
         assert terminated != truncated and steps <= 1000
     finally:
         prepared.close()
@@ -95,10 +102,7 @@ def test_procgen_own_step_limit_truncates():
     env = gym.make("procgen/maze", distribution_mode="easy")  # no render: fast
     try:
         env.reset(seed=0)
-        for steps in range(1, 600):
-            _, _, terminated, truncated, _ = env.step(4)  # NOOP never reaches the cheese
-            if terminated or truncated:
-                break
+        steps, terminated, truncated = _play(env, lambda: 4, 599)  # NOOP never reaches the cheese
         assert (steps, terminated, truncated) == (500, False, True)
     finally:
         env.close()

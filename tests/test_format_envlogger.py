@@ -11,10 +11,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from playcorder.gym_spaces import space_spec
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.envlogger_format import EnvloggerWriter, load_envlogger
-from playcorder.records import Step
-from playcorder.gym_spaces import space_spec
 from tests import dataset_episodes
 from tests.dataset_episodes import SPACES, as_array, make_episodes
 
@@ -48,7 +48,7 @@ def _assert_same(expected: Any, got: Any, where: str) -> None:
         return
     if isinstance(expected, tuple):
         assert isinstance(got, tuple) and len(got) == len(expected), f"{where}: {got!r}"
-        for i, (e, g) in enumerate(zip(expected, got)):
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
             _assert_same(e, g, f"{where}.{i}")
         return
     expected = np.asarray(expected)
@@ -78,7 +78,7 @@ def _check_episode(steps: list[Step], logged: list[Any], keep_metadata: bool, ob
     """envlogger step 0 = FIRST(o_0), action None; step k >= 1 = (r_{k-1}, d_{k-1}, o_k), action a_{k-1}; the
     LAST step's discount is 0.0 when the episode terminated."""
     assert len(logged) == len(steps)
-    for k, (step, got) in enumerate(zip(steps, logged)):
+    for k, (step, got) in enumerate(zip(steps, logged, strict=True)):
         where = f"step {k}"
         ts = got.timestep
         _assert_same(as_array(step.observation), ts.observation, f"{where} observation")
@@ -109,7 +109,7 @@ def _check_episode(steps: list[Step], logged: list[Any], keep_metadata: bool, ob
 def _check_dataset(directory: Path, config: DatasetConfig, episodes: list[tuple[EpisodeMeta, list[Step]]]) -> None:
     assert sorted(p.name for p in directory.iterdir()) == ["test", "train"]
     for split in ("train", "test"):
-        mine = [ep for ep, s in zip(episodes, SPLITS) if s == split]
+        mine = [ep for ep, s in zip(episodes, SPLITS, strict=True) if s == split]
         metadata, episode_metadata, logged, obs_spec = _read(directory / split)
         expected_keys = {"name", "version", "description", "split", "observation_spec", "action_spec", "format",
                          "format_version", "environment_specs"} | ({"step_tags"} if config.keep_metadata else set())
@@ -122,7 +122,7 @@ def _check_dataset(directory: Path, config: DatasetConfig, episodes: list[tuple[
         if config.keep_metadata:
             assert json.loads(metadata["step_tags"]) == list(config.step_tags)
         assert len(logged) == len(episode_metadata) == len(mine)
-        for (meta, steps), got_meta, got_steps in zip(mine, episode_metadata, logged):
+        for (meta, steps), got_meta, got_steps in zip(mine, episode_metadata, logged, strict=True):
             expected = {k: getattr(meta, k) for k in ("episode_id", "episode_index", "agent_id", "study_id",
                                                      "environment", "env_id", "state", "seed", "num_steps")}
             if config.keep_metadata:

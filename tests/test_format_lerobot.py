@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 import simplejpeg
 
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats import open_writer
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.lerobot_format import LeRobotWriter
 from playcorder_exporter.datasets.formats.lerobot_video import CameraVideo, choose_codec
-from playcorder.records import Step
 from tests.dataset_episodes import SPACES, STEP_TAGS, make_episodes
 
 Episodes = list[tuple[EpisodeMeta, list[Step]]]
@@ -121,22 +121,41 @@ class Dataset:
 
 
 def _check(root: Path, kind: str, config: DatasetConfig, episodes: Episodes, smooth: bool) -> Dataset:
-    keep = config.keep_metadata
-    cameras, columns = LAYOUT[kind]
     ds = Dataset(root)
-    info, n = ds.info, sum(len(s) for _, s in episodes)
+    n = sum(len(s) for _, s in episodes)
+    _check_info(ds, kind, config, n)
+    start = 0
+    for e, ((meta, steps), ep) in enumerate(zip(episodes, ds.episodes, strict=True)):
+        _check_episode(ep, e, meta, len(steps), start, kind, config.keep_metadata)
+        rows = ds.rows(ep)
+        _check_rows(rows, steps, e, start, kind, config)
+        _check_videos(ds, ep, rows, steps, kind, config.keep_metadata, smooth)
+        start += len(steps)
+    _check_stats(ds, kind, config.keep_metadata, episodes, n)
+    return ds
+
+
+def _video_keys(kind: str, keep: bool) -> list[str]:
+    return [*LAYOUT[kind][0], *(["observation.images.shown"] if keep else [])]
+
+
+def _metadata_columns(keep: bool) -> list[str]:
+    return ["input", "info", *(f"tag:{t}" for t in STEP_TAGS)] if keep else []
+
+
+def _check_info(ds: Dataset, kind: str, config: DatasetConfig, n: int) -> None:
+    keep, info = config.keep_metadata, ds.info
     assert info["codebase_version"] == "v3.0" and info["fps"] == config.fps == 10
     assert (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (3, n, 1)
     assert info["splits"] == {"train": "0:2", "test": "2:3"}
     assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-    videos = [*cameras, *(["observation.images.shown"] if keep else [])]
+    videos = _video_keys(kind, keep)
     assert info["video_path"] == ("videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
                                   if videos else None)
-    metadata = ["input", "info", *(f"tag:{t}" for t in STEP_TAGS)] if keep else []
     action = "int64" if kind == "image" or kind == "discrete" else "float32"
     assert list(info["features"]) == [
         *_observation_order(kind), *(["observation.images.shown"] if keep else []), "action", "next.reward",
-        "next.done", "is_terminal", *metadata, *DEFAULTS]
+        "next.done", "is_terminal", *_metadata_columns(keep), *DEFAULTS]
     assert info["features"]["action"] == {"dtype": action, "shape": [1 if action == "int64" else 2], "names": None}
     for key in videos:
         feature = info["features"][key]
@@ -145,57 +164,67 @@ def _check(root: Path, kind: str, config: DatasetConfig, episodes: Episodes, smo
         assert feature["shape"] == [feature["info"]["video.height"], feature["info"]["video.width"], 3]
     assert ds.tasks == [{"task_index": 0, "task": kind}]
 
-    start = 0
-    for e, ((meta, steps), ep) in enumerate(zip(episodes, ds.episodes, strict=True)):
-        length = len(steps)
-        assert ep["episode_index"] == e and ep["length"] == length and ep["tasks"] == [kind]
-        assert (ep["dataset_from_index"], ep["dataset_to_index"]) == (start, start + length)
-        assert {k: ep[k] for k in ("episode_id", "agent_id", "study_id", "environment", "env_id", "state", "seed",
-                                   "total_reward", "split")} == {
-            "episode_id": meta.episode_id, "agent_id": meta.agent_id, "study_id": meta.study_id,
-            "environment": kind, "env_id": meta.env_id, "state": "completed", "seed": meta.seed,
-            "total_reward": meta.total_reward, "split": SPLITS[e]}
-        assert ("tags" in ep, "notes" in ep) == (keep, keep)
-        if keep:
-            assert (ep["tags"], ep["notes"]) == (list(meta.tags), meta.notes)
-        assert ep["stats/next.reward/count"] == [length] and ep["stats/index/min"] == [start]
-        rows = ds.rows(ep)
-        assert rows.num_rows == length
-        frame_index = _numpy(rows["frame_index"])
-        assert frame_index.tolist() == list(range(length))
-        assert _numpy(rows["index"]).tolist() == list(range(start, start + length))
-        assert _numpy(rows["task_index"]).tolist() == [0] * length
-        assert _numpy(rows["timestamp"]).tolist() == (frame_index / config.fps).astype(np.float32).tolist()
-        assert _numpy(rows["next.reward"]).tolist() == [np.float32(s.reward) for s in steps]
-        assert _numpy(rows["next.done"]).tolist() == [False] * (length - 1) + [True]
-        assert _numpy(rows["is_terminal"]).tolist() == [False] * (length - 1) + [e == 0]
-        _assert_exact(_numpy(rows["action"]), [s.action for s in steps])
-        assert not np.any(_numpy(rows["action"])[-1])  # the final frame's placeholder action
-        for key, get in columns.items():
-            _assert_exact(_numpy(rows[key]), [get(s.observation) for s in steps])
-        if keep:
-            assert [json.loads(x) for x in rows["input"].to_pylist()] == [s.input for s in steps]
-            assert [json.loads(x) for x in rows["info"].to_pylist()] == [s.info for s in steps]
-            for tag in STEP_TAGS:
-                assert rows[f"tag:{tag}"].to_pylist() == [tag in s.tags for s in steps]
-        else:
-            assert not set(metadata) & set(rows.column_names)
-        timestamps = _numpy(rows["timestamp"])
-        sources = {k: (lambda s, get=get: get(s.observation)) for k, get in cameras.items()}
-        if keep:
-            sources["observation.images.shown"] = lambda s: simplejpeg.decode_jpeg(s.image)
-        assert set(sources) == set(videos)
-        for key, source in sources.items():
-            for decoded, step in zip(ds.frames(ep, key, timestamps), steps, strict=True):
-                original = source(step)
-                assert decoded.shape == original.shape
-                if smooth:
-                    assert np.abs(decoded.astype(int) - original).mean() < 12, key
-                else:  # noise: only its mean colour survives compression
-                    assert np.abs(decoded.reshape(-1, 3).mean(0) - original.reshape(-1, 3).mean(0)).max() < 10
-        start += length
 
-    numeric = [k for k, f in info["features"].items() if f["dtype"] != "string"]
+def _check_episode(ep: dict[str, Any], e: int, meta: EpisodeMeta, length: int, start: int, kind: str,
+                   keep: bool) -> None:
+    assert ep["episode_index"] == e and ep["length"] == length and ep["tasks"] == [kind]
+    assert (ep["dataset_from_index"], ep["dataset_to_index"]) == (start, start + length)
+    assert {k: ep[k] for k in ("episode_id", "agent_id", "study_id", "environment", "env_id", "state", "seed",
+                               "total_reward", "split")} == {
+        "episode_id": meta.episode_id, "agent_id": meta.agent_id, "study_id": meta.study_id,
+        "environment": kind, "env_id": meta.env_id, "state": "completed", "seed": meta.seed,
+        "total_reward": meta.total_reward, "split": SPLITS[e]}
+    assert ("tags" in ep, "notes" in ep) == (keep, keep)
+    if keep:
+        assert (ep["tags"], ep["notes"]) == (list(meta.tags), meta.notes)
+    assert ep["stats/next.reward/count"] == [length] and ep["stats/index/min"] == [start]
+
+
+def _check_rows(rows: pa.Table, steps: list[Step], e: int, start: int, kind: str, config: DatasetConfig) -> None:
+    length = len(steps)
+    assert rows.num_rows == length
+    frame_index = _numpy(rows["frame_index"])
+    assert frame_index.tolist() == list(range(length))
+    assert _numpy(rows["index"]).tolist() == list(range(start, start + length))
+    assert _numpy(rows["task_index"]).tolist() == [0] * length
+    assert _numpy(rows["timestamp"]).tolist() == (frame_index / config.fps).astype(np.float32).tolist()
+    assert _numpy(rows["next.reward"]).tolist() == [np.float32(s.reward) for s in steps]
+    assert _numpy(rows["next.done"]).tolist() == [False] * (length - 1) + [True]
+    assert _numpy(rows["is_terminal"]).tolist() == [False] * (length - 1) + [e == 0]
+    _assert_exact(_numpy(rows["action"]), [s.action for s in steps])
+    assert not np.any(_numpy(rows["action"])[-1])  # the final frame's placeholder action
+    for key, get in LAYOUT[kind][1].items():
+        _assert_exact(_numpy(rows[key]), [get(s.observation) for s in steps])
+    if config.keep_metadata:
+        assert [json.loads(x) for x in rows["input"].to_pylist()] == [s.input for s in steps]
+        assert [json.loads(x) for x in rows["info"].to_pylist()] == [s.info for s in steps]
+        for tag in STEP_TAGS:
+            assert rows[f"tag:{tag}"].to_pylist() == [tag in s.tags for s in steps]
+    else:
+        assert not set(_metadata_columns(True)) & set(rows.column_names)
+
+
+def _check_videos(ds: Dataset, ep: dict[str, Any], rows: pa.Table, steps: list[Step], kind: str, keep: bool,
+                  smooth: bool) -> None:
+    timestamps = _numpy(rows["timestamp"])
+    sources = {k: (lambda s, get=get: get(s.observation)) for k, get in LAYOUT[kind][0].items()}
+    if keep:
+        sources["observation.images.shown"] = lambda s: simplejpeg.decode_jpeg(s.image)
+    assert set(sources) == set(_video_keys(kind, keep))
+    for key, source in sources.items():
+        for decoded, step in zip(ds.frames(ep, key, timestamps), steps, strict=True):
+            original = source(step)
+            assert decoded.shape == original.shape
+            if smooth:
+                assert np.abs(decoded.astype(int) - original).mean() < 12, key
+            else:  # noise: only its mean colour survives compression
+                assert np.abs(decoded.reshape(-1, 3).mean(0) - original.reshape(-1, 3).mean(0)).max() < 10
+
+
+def _check_stats(ds: Dataset, kind: str, keep: bool, episodes: Episodes, n: int) -> None:
+    cameras, columns = LAYOUT[kind]
+    videos = _video_keys(kind, keep)
+    numeric = [k for k, f in ds.info["features"].items() if f["dtype"] != "string"]
     assert list(ds.stats) == numeric
     for key, stats in ds.stats.items():
         assert set(stats) == {"min", "max", "mean", "std", "count"}
@@ -213,7 +242,6 @@ def _check(root: Path, kind: str, config: DatasetConfig, episodes: Episodes, smo
             np.testing.assert_allclose(ds.stats[key]["mean"], values.mean(0), rtol=1e-9)
             np.testing.assert_allclose(ds.stats[key]["std"], values.std(0), rtol=1e-9, atol=1e-12)
             np.testing.assert_array_equal(ds.stats[key]["min"], values.min(0))
-    return ds
 
 
 def _observation_order(kind: str) -> list[str]:

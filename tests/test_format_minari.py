@@ -12,10 +12,10 @@ import minari
 import numpy as np
 import pytest
 
+from playcorder.gym_spaces import space_from_spec
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.minari_format import EPISODE_METADATA, MinariWriter, dataset_id
-from playcorder.records import Step
-from playcorder.gym_spaces import space_from_spec
 from tests.dataset_episodes import SPACES, STEP_TAGS, as_array, make_episodes
 
 # Beyond SPACES: an image Minari would JPEG-encode by default (>= 32x32 uint8), and a tuple of every leaf kind.
@@ -34,7 +34,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and set(a) == set(b) and all(same(a[k], b[k]) for k in a)
     if isinstance(a, tuple):
-        return isinstance(b, tuple) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return isinstance(b, tuple) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 

@@ -44,7 +44,7 @@ def test_every_space_kind_round_trips(tmp_path: Path, kind: str) -> None:
         assert int(got["episode_index"]) == meta.episode_index and got["agent_id"].decode() == meta.agent_id
         assert got["environment"].decode() == kind and int(got["num_steps"]) == len(got["steps"]) == len(steps)
         assert [t.decode() for t in got["tags"]] == list(meta.tags) and got["notes"].decode() == meta.notes
-        for s, g in zip(steps, got["steps"]):
+        for s, g in zip(steps, got["steps"], strict=True):
             assert same(as_array(s.observation), g["observation"]), kind
             assert same(as_array(s.action), g["action"]), kind
             assert np.float32(s.reward) == g["reward"] and (s.is_first, s.is_last, s.is_terminal) == (

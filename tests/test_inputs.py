@@ -49,7 +49,8 @@ def pad(buttons: dict[int, float] | None = None, axes: dict[int, float] | None =
 
 # ---------------------------------------------------------------- key names
 @pytest.mark.parametrize(("raw", "canonical"), [
-    ("ArrowUp", "Up"), ("Up", "Up"), ("up", "Up"), ("ArrowDown", "Down"), ("ArrowLeft", "Left"), ("ArrowRight", "Right"),
+    ("ArrowUp", "Up"), ("Up", "Up"), ("up", "Up"), ("ArrowDown", "Down"), ("ArrowLeft", "Left"),
+    ("ArrowRight", "Right"),
     (" ", "Space"), ("Spacebar", "Space"), ("Space", "Space"), ("Enter", "Enter"), ("NumpadEnter", "Enter"),
     ("Escape", "Escape"), ("Esc", "Escape"), ("Shift", "Shift"), ("ShiftLeft", "Shift"), ("ShiftRight", "Shift"),
     ("Control", "Control"), ("ControlLeft", "Control"), ("a", "A"), ("A", "A"), ("KeyA", "A"), ("keyz", "Z"),
@@ -423,9 +424,11 @@ def test_box_map_for_halfcheetah_shape() -> None:
 
 def test_box_map_small_spaces_get_arrows() -> None:
     m = default_box_map(np.array([-2.0]), np.array([2.0]))  # Pendulum
-    assert [(k.key, k.dim, k.direction) for k in m.keys] == [("Right", 0, 1), ("Left", 0, -1), ("Q", 0, 1), ("A", 0, -1)]
+    assert [(k.key, k.dim, k.direction) for k in m.keys] == [
+        ("Right", 0, 1), ("Left", 0, -1), ("Q", 0, 1), ("A", 0, -1)]
     assert [a.source for a in m.axes] == ["axis:0", "sixdof:0"]
-    np.testing.assert_allclose(ContinuousMapper(m, np.array([-2.0]), np.array([2.0])).action(keys("ArrowRight"), 0.5), [2.0])
+    mapper = ContinuousMapper(m, np.array([-2.0]), np.array([2.0]))
+    np.testing.assert_allclose(mapper.action(keys("ArrowRight"), 0.5), [2.0])
     two = default_box_map(-np.ones(2), np.ones(2))
     assert [(k.key, k.dim) for k in two.keys[:4]] == [("Right", 0), ("Left", 0), ("Up", 1), ("Down", 1)]
     assert touch_controls(two) == ["Up", "Down", "Left", "Right"]
@@ -455,7 +458,8 @@ def test_discrete_defaults_with_meanings() -> None:
 
 
 def test_default_map_for_other_spaces_asks_for_an_input_map() -> None:
-    with pytest.raises(ValueError, match=r"Expected a Discrete or Box action space .* got MultiDiscrete\(\[3 2\]\); set inp"):
+    expected = r"Expected a Discrete or Box action space .* got MultiDiscrete\(\[3 2\]\); set inp"
+    with pytest.raises(ValueError, match=expected):
         default_map_for(gym.spaces.MultiDiscrete([3, 2]))
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+import websockets
 
 from playcorder.sdk import Client
 from tests.factories import study
@@ -60,7 +61,7 @@ async def test_idle_pause_then_expiry_abandons(client: Client) -> None:
     ended = await player.until("episode_ended", timeout=10)
     assert ended["state"] == "abandoned" and ended["reason"] == "expired"
     await player.until("session_ended", reason="expired")
-    with pytest.raises(Exception):
+    with pytest.raises(websockets.ConnectionClosed):
         await player.drain(5) or await player.ws.recv()
     stored = stored_episode(client, started["episode_id"])
     assert stored["state"] == "abandoned" and stored["num_steps"] == ended["num_steps"] > 1

@@ -93,7 +93,8 @@ async def test_held_key_steps_again_on_every_new_hold(client: Client) -> None:
 
 
 async def test_custom_input_map_for_a_generic_env(client: Client) -> None:
-    env = {"env_id": "CartPole-v1", "mode": "turn_based", "input_map": {"kind": "discrete", "bindings": {"A": 0, "D": 1}}}
+    env = {"env_id": "CartPole-v1", "mode": "turn_based",
+           "input_map": {"kind": "discrete", "bindings": {"A": 0, "D": 1}}}
     player, session = await join(client, env)
     assert session["family"] == "gymnasium" and session["input_map"]["bindings"] == {"A": 0, "D": 1}
     for key in ("d", "", "a", "", "d"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import gymnasium as gym
 import nats
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from playcorder.bus import ensure_streams
+from playcorder.gym_spaces import space_spec
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, decode_chunk, read_header
-from playcorder.gym_spaces import space_spec
 from playcorder.subjects import Subjects
 from playcorder_env_worker.publisher import RecordingPublisher
 
@@ -36,13 +36,13 @@ async def js_and_subjects(stack):  # type: ignore[no-untyped-def]
 
 def begin() -> EpisodeBegin:
     return EpisodeBegin(episode_id=uuid.uuid4().hex, session_id="s", study_id="st", participant_id="p", env="e",
-                        env_id="E", worker_id="w", seed=0, started_at=datetime.now(timezone.utc),
+                        env_id="E", worker_id="w", seed=0, started_at=datetime.now(UTC),
                         observation_spec=space_spec(OBS), action_spec=space_spec(gym.spaces.Discrete(2)))
 
 
 def end(eid: str, steps: int) -> EpisodeEnd:
     return EpisodeEnd(episode_id=eid, state="completed", reason="x", num_steps=steps, num_chunks=0, total_reward=0.0,
-                      ended_at=datetime.now(timezone.utc))
+                      ended_at=datetime.now(UTC))
 
 
 async def stored(js, subjects: Subjects) -> list:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ the same stored episode; acknowledged means stored."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import gymnasium as gym
 import numpy as np
@@ -13,10 +13,10 @@ from sqlmodel import select
 
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.models import Account, DeletedEpisode, Episode, EpisodeChunk, Study
+from playcorder.gym_spaces import space_spec
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, encode_chunk
 from playcorder.settings import S3Settings
-from playcorder.gym_spaces import space_spec
 from playcorder.storage import ObjectStore
 from playcorder_recorder.store import EpisodeStore, NotYet
 
@@ -43,7 +43,7 @@ async def store(stack):  # type: ignore[no-untyped-def]
 
 def begin(study_id: str) -> EpisodeBegin:
     return EpisodeBegin(episode_id=uuid.uuid4().hex, session_id="s", study_id=study_id, participant_id="p", env="e",
-                        env_id="E-v0", worker_id="w", seed=1, started_at=datetime.now(timezone.utc),
+                        env_id="E-v0", worker_id="w", seed=1, started_at=datetime.now(UTC),
                         observation_spec=OBS, action_spec=ACT)
 
 
@@ -56,7 +56,7 @@ def chunk(episode_id: str, seq: int, first: int, n: int, last: bool = False) -> 
 def end(episode_id: str, chunks: int | None, state: str = "completed", presumed: bool = False) -> EpisodeEnd:
     return EpisodeEnd(episode_id=episode_id, state=state, reason="worker_lost" if presumed else "terminated",  # type: ignore[arg-type]
                       num_steps=0, num_chunks=chunks, total_reward=0.0, active_s=1.5,
-                      ended_at=datetime.now(timezone.utc), presumed=presumed)
+                      ended_at=datetime.now(UTC), presumed=presumed)
 
 
 async def row(sessions, episode_id: str) -> Episode | None:  # type: ignore[no-untyped-def]
@@ -140,13 +140,13 @@ async def test_an_unreadable_message_is_kept_aside_not_lost(services, stack) -> 
         await nc.close()
     objects = ObjectStore(S3Settings(endpoint=stack.s3_endpoint, access_key=stack.s3_access_key,
                                      secret_key=stack.s3_secret_key))
-    for ack, payload in zip(acks, (b"not a chunk", orphan)):
+    for ack, payload in zip(acks, (b"not a chunk", orphan), strict=True):
         key = f"deadletter/PC_RECORD/{ack.seq:012d}"
         for _ in range(100):
             try:
                 kept = await objects.get_bytes(key)
                 break
-            except Exception:  # noqa: BLE001 - not there yet
+            except Exception:  # not there yet
                 await asyncio.sleep(0.1)
         else:
             raise AssertionError(f"expected the unreadable message in S3 as {key}")

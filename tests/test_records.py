@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import zstandard
 
-from playcorder.records import MAGIC, Step, decode_chunk, encode_chunk, read_header
 from playcorder.gym_spaces import space_from_spec, space_spec
+from playcorder.records import MAGIC, Step, decode_chunk, encode_chunk, read_header
 from playcorder.spaces import leaves, sample, unflatten, zeros
 
 SPACES = {
@@ -34,7 +34,7 @@ def same(a, b) -> bool:  # type: ignore[no-untyped-def]
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, tuple):
-        return isinstance(b, tuple) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return isinstance(b, tuple) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     a, b = np.asarray(a), np.asarray(b)
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
@@ -60,7 +60,7 @@ def test_observations_round_trip(obs_name: str) -> None:
     data = encode_chunk("ep", 7, steps, obs_spec, act_spec)
     header, back = decode_chunk(data, obs_spec, act_spec)
     assert header.seq == 7 and header.episode_id == "ep" and read_header(data).steps[2].i == 2
-    for s, b in zip(steps, back):
+    for s, b in zip(steps, back, strict=True):
         assert same(as_sampled(space, s.observation), b.observation), obs_name
         assert same(np.asarray(s.action, np.int64), b.action)
         assert (b.index, b.reward, b.discount, b.is_first, b.is_last, b.is_terminal, b.time, b.image) == (
@@ -77,7 +77,7 @@ def test_actions_round_trip(act_name: str) -> None:
     actions = [space.sample() for _ in range(4)] + [zeros(act_spec)]  # the last step's placeholder action
     steps = [Step(i, obs_space.sample(), a, 0.0, 1.0, i == 0, i == 4, False, 0.0) for i, a in enumerate(actions)]
     _, back = decode_chunk(encode_chunk("ep", 0, steps, obs_spec, act_spec), obs_spec, act_spec)
-    for a, b in zip(actions, back):
+    for a, b in zip(actions, back, strict=True):
         assert same(as_sampled(space, a), b.action), act_name
 
 

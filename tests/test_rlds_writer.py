@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from playcorder_exporter.datasets.rlds_writer import RLDSWriter
-from playcorder_exporter.datasets.tfrecord import TFRecordWriter, read_records
 from playcorder.gym_spaces import space_from_spec, space_spec
 from playcorder.spaces import zeros
+from playcorder_exporter.datasets.rlds_writer import RLDSWriter
+from playcorder_exporter.datasets.tfrecord import TFRecordWriter, read_records
 from tests import tensorflow_side
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -56,11 +56,11 @@ def _check_steps(written: list[dict], loaded: list[dict]) -> None:
     assert len(loaded) == len(written)
     assert [bool(s["is_first"]) for s in loaded] == [True] + [False] * (len(written) - 1)
     assert [bool(s["is_last"]) for s in loaded] == [False] * (len(written) - 1) + [True]
-    for w, l in zip(written, loaded):
+    for w, r in zip(written, loaded, strict=True):
         for key in ("observation", "action"):
-            _assert_tree_equal(w[key], l[key])
-        assert l["reward"] == np.float32(w["reward"]) and l["discount"] == np.float32(w["discount"])
-        assert bool(l["is_terminal"]) == w["is_terminal"]
+            _assert_tree_equal(w[key], r[key])
+        assert r["reward"] == np.float32(w["reward"]) and r["discount"] == np.float32(w["discount"])
+        assert bool(r["is_terminal"]) == w["is_terminal"]
 
 
 def _assert_tree_equal(written: Any, loaded: Any) -> None:
@@ -104,7 +104,8 @@ def test_cartpole_round_trip_with_shards(tmp_path: Path) -> None:
     for seed in range(6):
         steps, terminated = _rollout(env, seed, act_spec)
         ended.append(terminated)
-        meta = {"episode_id": f"ep{seed}", "seed": seed, "return": sum(s["reward"] for s in steps), "tags": ["t", f"s{seed}"]}
+        meta = {"episode_id": f"ep{seed}", "seed": seed, "return": sum(s["reward"] for s in steps),
+                "tags": ["t", f"s{seed}"]}
         writer.add_episode(iter(steps), meta)  # any iterable works
         written[meta["episode_id"]] = (meta, steps)
     summary = writer.close()
@@ -118,7 +119,8 @@ def test_cartpole_round_trip_with_shards(tmp_path: Path) -> None:
 
     info, loaded = _load(tmp_path)
     split = info["splits"]["train"]
-    assert split["num_examples"] == 6 and split["num_shards"] == summary["shards"] and split["num_bytes"] == summary["bytes"]
+    assert split["num_examples"] == 6
+    assert split["num_shards"] == summary["shards"] and split["num_bytes"] == summary["bytes"]
     assert info["description"] == "CartPole test" and info["version"] == "1.0.0"
     assert set(loaded) == set(written)
     for eid, (meta, steps) in written.items():
@@ -143,8 +145,9 @@ def test_image_dict_observation_with_jpeg(tmp_path: Path, action_space: gym.Spac
                         episode_metadata={"episode_id": "string"}, step_image=True, split=split) as writer:
             for e in range(n):
                 length = 5 + e
-                steps = [dict(observation=obs_space.sample(), action=action_space.sample(), reward=float(i), discount=1.0,
-                              is_first=i == 0, is_last=i == length - 1, is_terminal=i == length - 1, image=jpeg)
+                steps = [dict(observation=obs_space.sample(), action=action_space.sample(), reward=float(i),
+                              discount=1.0, is_first=i == 0, is_last=i == length - 1, is_terminal=i == length - 1,
+                              image=jpeg)
                          for i in range(length)]
                 writer.add_episode(steps, {"episode_id": f"{split}{e}"})
                 written[f"{split}{e}"] = steps

@@ -19,7 +19,7 @@ class Player:
         self.frames: list[frames.Frame] = []
 
     @classmethod
-    async def join(cls, url: str, token: str, env: str) -> "Player":
+    async def join(cls, url: str, token: str, env: str) -> Player:
         ws = await websockets.connect(ws_url(url, token), max_size=None)
         player = cls(ws)
         await player.send(type="select_env", env=env)
@@ -58,7 +58,7 @@ class Player:
         while (left := end - loop.time()) > 0:
             try:
                 await self._receive(left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         return len(self.frames) - before
 

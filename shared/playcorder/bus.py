@@ -65,6 +65,7 @@ def stream_configs(subjects: Subjects, max_payload: int) -> list[StreamConfig]:
 async def ensure_streams(nc: NATS, subjects: Subjects) -> None:
     js = nc.jetstream()
     for cfg in stream_configs(subjects, nc.max_payload):
+        assert cfg.name is not None  # stream_configs names every stream
         try:
             await js.add_stream(cfg)
         except BadRequestError:
@@ -80,7 +81,8 @@ async def _replace_drained(js: JetStreamContext, cfg: StreamConfig, old: Retenti
     """JetStream cannot change a stream's retention; recreate it, but only once its consumers hold nothing unread
     (an older Playcorder kept acknowledged recordings in a limits stream)."""
     assert cfg.name is not None
-    pending = {c.name: c.num_pending + c.num_ack_pending for c in await js.consumers_info(cfg.name)}
+    # nats-py types the counts Optional; the server always sends them (0 when nothing is pending).
+    pending = {c.name: (c.num_pending or 0) + (c.num_ack_pending or 0) for c in await js.consumers_info(cfg.name)}
     if not pending or any(pending.values()):
         raise RuntimeError(
             f"Expected stream {cfg.name} with retention {cfg.retention.value if cfg.retention else None}, got "

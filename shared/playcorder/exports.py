@@ -23,7 +23,7 @@ class EpisodeFilter(BaseModel):
 
     env: str | None = Field(None, description="environment key in the study, or its Gymnasium id")
     states: list[EndState] = Field(
-        default_factory=lambda: ["completed"], min_length=1, description="episode states to include")
+        default_factory=lambda: list[EndState](["completed"]), min_length=1, description="episode states to include")
     participant: str | None = None
     tags: list[str] = Field(default_factory=list, description="episodes carrying every one of these tags")
     started_after: datetime | None = None

@@ -35,7 +35,7 @@ def _shape_or_int(shape: tuple[int, ...]) -> int | list[int]:
     return shape[0] if len(shape) == 1 else list(shape)
 
 
-def space_spec(space: gymnasium.spaces.Space) -> Spec:
+def space_spec(space: gymnasium.spaces.Space[Any]) -> Spec:
     """Describe a live Gymnasium space as a JSON-able dict (see `space_from_spec`)."""
     spaces = gymnasium.spaces
     if isinstance(space, spaces.Box):
@@ -67,7 +67,7 @@ def space_spec(space: gymnasium.spaces.Space) -> Spec:
     raise TypeError(f"Unsupported Gymnasium space for datasets: {space!r}")
 
 
-def space_from_spec(spec: Spec) -> gymnasium.spaces.Space:
+def space_from_spec(spec: Spec) -> gymnasium.spaces.Space[Any]:
     """Rebuild the Gymnasium space described by `spec` (inverse of `space_spec`)."""
     spaces = gymnasium.spaces
     kind = spec.get("type")

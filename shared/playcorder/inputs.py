@@ -6,7 +6,7 @@ The env-worker's mapping.py turns an input state into actions with these maps; d
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -173,4 +173,4 @@ class ContinuousMap(BaseModel):
     release: Literal["hold", "return"] = Field("return", description="released keys: keep the value, or ramp to centre")
 
 
-InputMap = Annotated[Union[DiscreteMap, ContinuousMap], Field(discriminator="kind")]
+InputMap = Annotated[DiscreteMap | ContinuousMap, Field(discriminator="kind")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, Union
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -120,13 +120,13 @@ class CloseSession(_Msg):
     type: Literal["close"]
 
 
-_WORKER_INPUTS = (InputMsg, ActionInput, Pause, Resume, NewEpisode, CancelEpisode, EndEpisode, SaveEpisode, SetFps,
-                  SetQuality, SetCamera, Resync, CloseSession)
-WorkerInput = Annotated[Union[_WORKER_INPUTS], Field(discriminator="type")]  # type: ignore[valid-type]
+_WorkerInputs = (InputMsg | ActionInput | Pause | Resume | NewEpisode | CancelEpisode | EndEpisode | SaveEpisode
+                 | SetFps | SetQuality | SetCamera | Resync | CloseSession)
+WorkerInput = Annotated[_WorkerInputs, Field(discriminator="type")]
 worker_input = TypeAdapter(WorkerInput)
-ClientMessage = Annotated[Union[(SelectEnv, *_WORKER_INPUTS)], Field(discriminator="type")]  # type: ignore[valid-type]
+ClientMessage = Annotated[SelectEnv | _WorkerInputs, Field(discriminator="type")]
 client_message = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ["select_env", *(m.model_fields["type"].annotation.__args__[0] for m in _WORKER_INPUTS)]
+CLIENT_TYPES = ["select_env", *(get_args(m.model_fields["type"].annotation)[0] for m in get_args(_WorkerInputs))]
 
 
 # ---------------------------------------------------------------- WebSocket: gateway/worker -> client
@@ -215,10 +215,9 @@ class ErrorEvent(_Msg):
 
 
 ServerEvent = Annotated[
-    Union[SessionReady, EpisodeStarted, StateChanged, EpisodeFinished, EpisodeEnded, SessionEnded, ErrorEvent],
+    SessionReady | EpisodeStarted | StateChanged | EpisodeFinished | EpisodeEnded | SessionEnded | ErrorEvent,
     Field(discriminator="type"),
 ]
-server_event = TypeAdapter(ServerEvent)
 
 
 # ---------------------------------------------------------------- recording (JetStream)

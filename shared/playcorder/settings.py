@@ -8,7 +8,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class NatsSettings(BaseModel):
     url: str = Field("nats://127.0.0.1:4222", description="NATS server URL (env NATS_URL)")
-    stream_prefix: str = Field("PC", description="prefix of JetStream stream names, so several stacks can share a server")
+    stream_prefix: str = Field("PC", description="prefix of JetStream stream names, so several stacks can share "
+                                                 "a server")
     subject_prefix: str = Field("pc", description="prefix of every subject, so several stacks can share a server")
 
     @field_validator("url")
@@ -40,7 +41,8 @@ class S3Settings(BaseModel):
     region: str = Field("us-east-1", description="region used to sign requests (env S3_REGION)")
     bucket: str = Field("playcorder", description="bucket holding recordings and exports (env S3_BUCKET)")
     public_endpoint: str | None = Field(
-        None, description="host:port put into presigned links when clients reach S3 by another name (env S3_PUBLIC_ENDPOINT)"
+        None, description="host:port put into presigned links when clients reach S3 by another name "
+                          "(env S3_PUBLIC_ENDPOINT)"
     )
 
     @field_validator("endpoint", "public_endpoint")

@@ -106,7 +106,8 @@ def _sample_box(spec: Spec, rng: np.random.Generator) -> np.ndarray:
     lo, hi = low.astype(np.float64), high.astype(np.float64)
     finite = np.isfinite(lo) & np.isfinite(hi)
     # unbounded dimensions: a standard normal, kept within the one bound they may have
-    value = np.where(finite, rng.uniform(np.where(finite, lo, 0), np.where(finite, hi, 1)), rng.standard_normal(lo.shape))
+    bounded = rng.uniform(np.where(finite, lo, 0), np.where(finite, hi, 1))
+    value = np.where(finite, bounded, rng.standard_normal(lo.shape))
     return np.asarray(np.clip(value, lo, hi), dtype)
 
 

@@ -16,7 +16,8 @@ Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
 class RenderSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    width: int | None = Field(None, ge=16, le=1920, description="rendered frame width (families that can render any size)")
+    width: int | None = Field(None, ge=16, le=1920,
+                              description="rendered frame width (families that can render any size)")
     height: int | None = Field(None, ge=16, le=1920, description="rendered frame height")
     jpeg_quality: int = Field(80, ge=1, le=100, description="initial JPEG quality; participants may switch live")
     shadows: bool = Field(True, description="MuJoCo: render shadows (off saves most of the CPU cost of a frame)")
@@ -27,10 +28,12 @@ class EnvironmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(..., description="key of this environment within the study, e.g. 'pong'")
-    env_id: str = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5', 'procgen/coinrun', 'HalfCheetah-v5'")
+    env_id: str = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5', 'procgen/coinrun', "
+                                         "'HalfCheetah-v5'")
     family: Family = Field("auto", description="environment family; 'auto' infers it from env_id")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
-    mode: Literal["realtime", "turn_based"] = Field("realtime", description="realtime: stepped at fps; turn_based: on input")
+    mode: Literal["realtime", "turn_based"] = Field("realtime",
+                                                    description="realtime: stepped at fps; turn_based: on input")
     fps: int = Field(15, ge=1, le=60, description="realtime steps per second (participants may change it live)")
     step_while_held: bool = Field(False, description="turn_based: keep stepping (at fps) while an input is held")
     max_episode_steps: int | None = Field(None, ge=1, description="episode is truncated after this many steps")
@@ -67,7 +70,7 @@ class StudySpec(BaseModel):
     environments: list[EnvironmentSpec] = Field(..., min_length=1)
 
     @model_validator(mode="after")
-    def _unique_envs(self) -> "StudySpec":
+    def _unique_envs(self) -> StudySpec:
         keys = [e.id for e in self.environments]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:

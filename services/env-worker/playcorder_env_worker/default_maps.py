@@ -79,7 +79,8 @@ def default_box_map(low: np.ndarray, high: np.ndarray) -> ContinuousMap:
     axes += [AxisBinding(source=f"sixdof:{i}", dim=i) for i in range(min(n, 6))]
     pairs = [("Right", "Left"), ("Up", "Down")][:n] if n <= 2 else []
     pairs += [tuple(p) for p in _KEY_PAIRS[:n]]  # after the arrows, so d % n restarts at dim 0
-    keys = [KeyBinding(key=k, dim=d % n, direction=s) for d, pair in enumerate(pairs) for k, s in zip(pair, (1, -1))]
+    keys = [KeyBinding(key=k, dim=d % n, direction=s) for d, pair in enumerate(pairs)
+            for k, s in zip(pair, (1, -1), strict=True)]
     return ContinuousMap(axes=axes, keys=keys)
 
 

@@ -6,8 +6,19 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from playcorder.messages import (
-    ActionInput, CancelEpisode, EndEpisode, InputMsg, NewEpisode, Pause, Resume, Resync, SaveEpisode, SessionState,
-    SetCamera, SetFps, SetQuality,
+    ActionInput,
+    CancelEpisode,
+    EndEpisode,
+    InputMsg,
+    NewEpisode,
+    Pause,
+    Resume,
+    Resync,
+    SaveEpisode,
+    SessionState,
+    SetCamera,
+    SetFps,
+    SetQuality,
 )
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.js.client import JetStreamContext
@@ -81,7 +81,7 @@ class RecordingPublisher:
             eid = self._episode.episode_id
             await self._publish_end(EpisodeEnd(
                 episode_id=eid, state="interrupted", reason=f"recording_failed: {err}"[:500], num_steps=0,
-                num_chunks=self._seq, total_reward=0.0, ended_at=datetime.now(timezone.utc)))
+                num_chunks=self._seq, total_reward=0.0, ended_at=datetime.now(UTC)))
         self.open_episodes.clear()
 
     async def _handle(self, item: Any) -> None:

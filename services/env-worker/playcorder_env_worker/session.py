@@ -12,15 +12,26 @@ import logging
 import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from playcorder import frames
-from playcorder.messages import (
-    CloseSession, EndState, EpisodeBegin, EpisodeEnd, EpisodeEnded, EpisodeFinished, EpisodeStarted, ErrorEvent,
-    OpenSession, SessionReady, SessionState, StateChanged, WorkerInput,
-)
 from playcorder.gym_spaces import space_spec
+from playcorder.messages import (
+    CloseSession,
+    EndState,
+    EpisodeBegin,
+    EpisodeEnd,
+    EpisodeEnded,
+    EpisodeFinished,
+    EpisodeStarted,
+    ErrorEvent,
+    OpenSession,
+    SessionReady,
+    SessionState,
+    StateChanged,
+    WorkerInput,
+)
 from playcorder.spaces import zeros
 
 from .controls import Controls
@@ -142,7 +153,7 @@ class PlaySession:
         self.publisher.begin(EpisodeBegin(
             episode_id=ep.id, session_id=self.open.session_id, study_id=self.open.study_id,
             participant_id=self.open.participant_id, env=self.spec.id, env_id=self.spec.env_id,
-            worker_id=self.worker_id, seed=seed, started_at=datetime.now(timezone.utc),
+            worker_id=self.worker_id, seed=seed, started_at=datetime.now(UTC),
             observation_spec=self.obs_spec, action_spec=self.act_spec,
         ))
         await self.send_event(EpisodeStarted(episode_id=ep.id, index=ep.index))
@@ -218,5 +229,5 @@ class PlaySession:
         assert ep is not None
         self.publisher.end(EpisodeEnd(
             episode_id=ep.id, state=state, reason=reason, num_steps=ep.step, num_chunks=0,
-            total_reward=ep.total_reward, active_s=round(ep.active_s, 3), ended_at=datetime.now(timezone.utc),
+            total_reward=ep.total_reward, active_s=round(ep.active_s, 3), ended_at=datetime.now(UTC),
         ))

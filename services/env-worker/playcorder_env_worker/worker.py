@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -32,7 +32,7 @@ class Worker:
         self.sessions: dict[str, PlaySession] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.draining = False
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._heartbeat_task: asyncio.Task[None] | None = None
 
     @property
@@ -66,7 +66,7 @@ class Worker:
     def load(self) -> WorkerHeartbeat:
         return WorkerHeartbeat(
             worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=len(self.sessions),
-            draining=self.draining, sent_at=datetime.now(timezone.utc), started_at=self.started_at,
+            draining=self.draining, sent_at=datetime.now(UTC), started_at=self.started_at,
             recording=sorted(e for s in self.sessions.values() for e in s.publisher.open_episodes),
         )
 

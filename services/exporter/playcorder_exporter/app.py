@@ -1,10 +1,10 @@
-"""HTTP face of the exporter: health endpoints; jobs and presign requests arrive over NATS."""
+"""HTTP face of the exporter: health endpoints only; export jobs arrive over NATS (the gateway signs download links)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI, Response
 

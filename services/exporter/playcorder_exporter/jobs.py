@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -67,7 +67,7 @@ class ExportService:
         except Exception as err:
             log.exception("export %s failed", job.export_id)
             await self._update(job.export_id, state="failed", error=f"{type(err).__name__}: {err}",
-                               finished_at=datetime.now(timezone.utc))
+                               finished_at=datetime.now(UTC))
         await msg.ack_sync()
         self.jobs_done += 1
 
@@ -127,5 +127,5 @@ class ExportService:
         )
         await self._update(export_id, state="done", object_key=built.key, size_bytes=built.size, files=built.files,
                            steps_done=built.summary["steps"], steps_total=built.summary["steps"],
-                           finished_at=datetime.now(timezone.utc))
+                           finished_at=datetime.now(UTC))
 

@@ -137,7 +137,7 @@ class S3Server:
             try:
                 client.list_buckets()
                 return
-            except Exception as err:  # noqa: BLE001 - refused, 503, S3Error while starting: all mean "not yet"
+            except Exception as err:  # refused, 503, S3Error while starting: all mean "not yet"
                 last = err
             time.sleep(0.1)
         raise TimeoutError(

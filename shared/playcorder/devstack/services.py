@@ -23,7 +23,8 @@ MODULES = {
 
 
 class ServiceProcess:
-    def __init__(self, kind: str, env: dict[str, str], log_dir: Path, port: int | None = None, name: str | None = None) -> None:
+    def __init__(self, kind: str, env: dict[str, str], log_dir: Path, port: int | None = None,
+                 name: str | None = None) -> None:
         if kind not in MODULES:
             raise ValueError(f"Expected a service kind in {sorted(MODULES)}, got {kind!r}")
         self.kind, self.name = kind, name or kind
@@ -52,14 +53,16 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"Expected {self.name} ready at {self.url}/readyz within {timeout:g} s; see {self.log_path}:\n{self.tail()}")
+        raise TimeoutError(f"Expected {self.name} ready at {self.url}/readyz within {timeout:g} s; "
+                           f"see {self.log_path}:\n{self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
         try:

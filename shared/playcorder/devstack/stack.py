@@ -98,7 +98,7 @@ class DevStack:
         for server in reversed(self._servers):
             try:
                 server.stop()
-            except Exception as err:  # noqa: BLE001 - keep stopping the rest, report the first
+            except Exception as err:  # keep stopping the rest, report the first
                 first_error = first_error or err
         if first_error is not None:
             raise first_error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
@@ -14,6 +14,12 @@ import websockets
 from playcorder import frames
 from playcorder.records import jsonable
 from playcorder.spaces import Spec, sample
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+# What BotSummary.episode_details keeps of each episode_ended event.
+_EPISODE_DETAILS = ("episode_id", "state", "reason", "num_steps", "total_reward")
 
 
 class BotError(Exception):
@@ -44,47 +50,66 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
     Works in both modes: turn-based, each action is one step; realtime, the worker steps at its fps with the
     bot's latest action held. Finished episodes are kept (`save`), as a participant confirming would.
     """
-    summary = BotSummary()
     async with websockets.connect(ws_url(base_url, token), max_size=None) as ws:
         await ws.send(json.dumps({"type": "select_env", "env": env}))
-        space: Spec | None = None
-        rng = np.random.default_rng(seed)
-        ending = False
-
-        async def send(message: dict[str, Any]) -> None:
-            await ws.send(json.dumps(message))
-
+        bot = _Bot(ws, episodes, max_steps, seed)
         while True:
             message = await asyncio.wait_for(ws.recv(), timeout)
             if isinstance(message, bytes):
-                frame = frames.unpack(message)
-                summary.frames += 1
-                if frame.is_last or ending or space is None:
-                    continue
-                if max_steps is not None and frame.step >= max_steps:
-                    ending = True
-                    await send({"type": "end_episode", "save": True})
-                    continue
-                await send({"type": "action", "action": jsonable(sample(space, rng)), "keys": []})
-                summary.actions += 1
-                continue
-            event = json.loads(message)
-            kind = event["type"]
-            if kind == "error":
-                raise BotError(f"{event['code']}: {event['message']}")
-            if kind == "session_ended":
-                raise BotError(f"the worker ended the session: {event['reason']}")
-            if kind == "session":
-                space = event["action_space"]
-            elif kind == "episode_started":
-                ending = False
-            elif kind == "episode_finished":
-                await send({"type": "save", "save": True})
-            elif kind == "episode_ended":
-                summary.episodes += 1
-                summary.steps += event["num_steps"]
-                summary.episode_details.append({k: event[k] for k in ("episode_id", "state", "reason", "num_steps", "total_reward")})
-                if summary.episodes >= episodes:
-                    await send({"type": "close"})
-                    return summary
-                await send({"type": "new_episode"})
+                await bot.on_frame(message)
+            elif await bot.on_event(json.loads(message)):
+                return bot.summary
+
+
+class _Bot:
+    """One session's play: the action space once the session is ready, and whether an episode is being ended."""
+
+    def __init__(self, ws: ClientConnection, episodes: int, max_steps: int | None, seed: int | None) -> None:
+        self.ws, self.episodes, self.max_steps = ws, episodes, max_steps
+        self.summary = BotSummary()
+        self.space: Spec | None = None
+        self.rng = np.random.default_rng(seed)
+        self.ending = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def on_frame(self, message: bytes) -> None:
+        frame = frames.unpack(message)
+        self.summary.frames += 1
+        if frame.is_last or self.ending or self.space is None:
+            return
+        if self.max_steps is not None and frame.step >= self.max_steps:
+            self.ending = True
+            await self.send({"type": "end_episode", "save": True})
+            return
+        await self.send({"type": "action", "action": jsonable(sample(self.space, self.rng)), "keys": []})
+        self.summary.actions += 1
+
+    async def on_event(self, event: dict[str, Any]) -> bool:
+        """Act on one JSON event; True once every episode is played (and the session closed)."""
+        kind = event["type"]
+        if kind == "error":
+            raise BotError(f"{event['code']}: {event['message']}")
+        if kind == "session_ended":
+            raise BotError(f"the worker ended the session: {event['reason']}")
+        if kind == "session":
+            self.space = event["action_space"]
+        elif kind == "episode_started":
+            self.ending = False
+        elif kind == "episode_finished":
+            await self.send({"type": "save", "save": True})
+        elif kind == "episode_ended":
+            return await self._episode_ended(event)
+        return False
+
+    async def _episode_ended(self, event: dict[str, Any]) -> bool:
+        summary = self.summary
+        summary.episodes += 1
+        summary.steps += event["num_steps"]
+        summary.episode_details.append({k: event[k] for k in _EPISODE_DETAILS})
+        if summary.episodes >= self.episodes:
+            await self.send({"type": "close"})
+            return True
+        await self.send({"type": "new_episode"})
+        return False

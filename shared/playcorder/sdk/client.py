@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -55,53 +56,62 @@ class Client:
             raise ApiError(response.status_code, detail)
         return response.json() if response.content else None
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A call the gateway answers with a JSON object."""
+        return cast(dict[str, Any], self._call(method, path, **kwargs))
+
+    def _objects(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """A GET the gateway answers with a JSON array of objects."""
+        return cast(list[dict[str, Any]], self._call("GET", path, **kwargs))
+
     # ---------------------------------------------------------------- studies
     def create_study(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/api/studies", json=spec)
+        return self._object("POST", "/api/studies", json=spec)
 
     def list_studies(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/studies")
+        return self._objects("/api/studies")
 
     def get_study(self, study_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/studies/{study_id}")
+        return self._object("GET", f"/api/studies/{study_id}")
 
     def create_participant(self, study_id: str, external_id: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/api/studies/{study_id}/participants", json={"external_id": external_id})
+        return self._object("POST", f"/api/studies/{study_id}/participants", json={"external_id": external_id})
 
     # ---------------------------------------------------------------- episodes
     def list_episodes(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._call("GET", f"/api/studies/{study_id}/episodes", params=params)
+        return self._objects(f"/api/studies/{study_id}/episodes", params=params)
 
     def get_episode(self, episode_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/episodes/{episode_id}")
+        return self._object("GET", f"/api/episodes/{episode_id}")
 
-    def get_steps(self, episode_id: str, start: int = 0, stop: int | None = None, images: bool = False) -> dict[str, Any]:
+    def get_steps(self, episode_id: str, start: int = 0, stop: int | None = None,
+                  images: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {"start": start, "images": images}
         if stop is not None:
             params["stop"] = stop
-        return self._call("GET", f"/api/episodes/{episode_id}/steps", params=params)
+        return self._object("GET", f"/api/episodes/{episode_id}/steps", params=params)
 
     def edit_notes(self, episode_id: str, notes: str) -> dict[str, Any]:
-        return self._call("PATCH", f"/api/episodes/{episode_id}", json={"notes": notes})
+        return self._object("PATCH", f"/api/episodes/{episode_id}", json={"notes": notes})
 
     def delete_episode(self, episode_id: str) -> None:
         self._call("DELETE", f"/api/episodes/{episode_id}")
 
     def add_tag(self, episode_id: str, label: str, step: int | None = None) -> dict[str, Any]:
         """Tag the episode, or one of its steps."""
-        return self._call("PUT", f"/api/episodes/{episode_id}{_step_path(step)}/tags/{quote(label, safe='')}")
+        return self._object("PUT", f"/api/episodes/{episode_id}{_step_path(step)}/tags/{quote(label, safe='')}")
 
     def remove_tag(self, episode_id: str, label: str, step: int | None = None) -> dict[str, Any]:
-        return self._call("DELETE", f"/api/episodes/{episode_id}{_step_path(step)}/tags/{quote(label, safe='')}")
+        return self._object("DELETE", f"/api/episodes/{episode_id}{_step_path(step)}/tags/{quote(label, safe='')}")
 
     # ---------------------------------------------------------------- sessions and participants
     def list_sessions(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._call("GET", f"/api/studies/{study_id}/sessions", params=params)
+        return self._objects(f"/api/studies/{study_id}/sessions", params=params)
 
     def get_participant(self, participant_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/participants/{participant_id}")
+        return self._object("GET", f"/api/participants/{participant_id}")
 
     # ---------------------------------------------------------------- exports
     def create_export(self, study_id: str, episode_ids: list[str] | None = None, link_expiry: int | None = None,
@@ -109,15 +119,17 @@ class Client:
         """Queue an export. options: format, keep_metadata, end_tags, archive, name, version, test_split (see
         playcorder.exports.ExportOptions); filter: env, states, participant, tags, started_after, ... ."""
         body = {"episode_ids": episode_ids, "filter": filter, "link_expiry": link_expiry, **options}
-        return self._call("POST", f"/api/studies/{study_id}/exports", json={k: v for k, v in body.items() if v is not None})
+        given = {k: v for k, v in body.items() if v is not None}
+        return self._object("POST", f"/api/studies/{study_id}/exports", json=given)
 
     def list_exports(self, study_id: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"/api/studies/{study_id}/exports")
+        return self._objects(f"/api/studies/{study_id}/exports")
 
     def get_export(self, export_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/exports/{export_id}")
+        return self._object("GET", f"/api/exports/{export_id}")
 
-    def wait_export(self, export_id: str, timeout: float = 600.0, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def wait_export(self, export_id: str, timeout: float = 600.0,
+                    on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             export = self.get_export(export_id)
@@ -126,7 +138,8 @@ class Client:
             if export["state"] in ("done", "failed"):
                 return export
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Expected export {export_id} to finish within {timeout:g} s, it is {export['state']}")
+                raise TimeoutError(
+                    f"Expected export {export_id} to finish within {timeout:g} s, it is {export['state']}")
             time.sleep(0.25)
 
     def download_export(self, export: dict[str, Any], directory: Path,
@@ -135,7 +148,10 @@ class Client:
         unpacked there, a tree's files keep their paths. Returns the files written; `on_bytes` hears of each
         block downloaded (its length)."""
         directory.mkdir(parents=True, exist_ok=True)
-        links = [(f["path"], f["url"]) for f in export["files"]] if export.get("files") else [("export.zip", export["url"])]
+        if export.get("files"):
+            links = [(f["path"], f["url"]) for f in export["files"]]
+        else:
+            links = [("export.zip", export["url"])]
         written = []
         with httpx.Client(timeout=None) as plain:  # presigned: no Authorization header
             for path, url in links:

@@ -5,8 +5,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TypedDict, cast
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class _Server(TypedDict):
+    token: str
+
+
+class _Config(TypedDict, total=False):
+    """The config file: a token per gateway URL, and the URL to use when none is given."""
+
+    default_url: str
+    servers: dict[str, _Server]
 
 
 def config_path() -> Path:
@@ -17,13 +29,13 @@ def config_path() -> Path:
     return base / "playcorder" / "config.json"
 
 
-def _read() -> dict[str, dict[str, str]]:
+def _read() -> _Config:
     path = config_path()
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return cast(_Config, data) if isinstance(data, dict) else {}
 
 
 def save_credentials(url: str, token: str, default: bool = True) -> Path:
@@ -45,5 +57,10 @@ def save_credentials(url: str, token: str, default: bool = True) -> Path:
 def load_credentials(url: str | None = None, token: str | None = None) -> tuple[str, str | None]:
     data = _read()
     url = (url or os.environ.get("PLAYCORDER_URL") or data.get("default_url") or DEFAULT_URL).rstrip("/")
-    token = token or os.environ.get("PLAYCORDER_TOKEN") or data.get("servers", {}).get(url, {}).get("token")
+    token = token or os.environ.get("PLAYCORDER_TOKEN") or _saved_token(data, url)
     return url, token
+
+
+def _saved_token(data: _Config, url: str) -> str | None:
+    server = data.get("servers", {}).get(url)
+    return server.get("token") if server else None

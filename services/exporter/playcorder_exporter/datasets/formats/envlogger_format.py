@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
-from playcorder.records import Step, jsonable
 from playcorder.gym_spaces import space_from_spec
+from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_dtype, leaf_layout, leaf_shape, leaves, unflatten
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 
 FORMAT = "playcorder.envlogger"
 FORMAT_VERSION = 1

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig
 from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_dtype, leaf_shape, leaves
+from playcorder_exporter.datasets.formats.base import DatasetConfig
 
 if TYPE_CHECKING:
     from playcorder_exporter.datasets.formats.lerobot_stats import Stats

@@ -34,15 +34,22 @@ from typing import Any
 
 import numpy as np
 
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
 from playcorder_exporter.datasets.formats.lerobot_features import SHOWN, Features
 from playcorder_exporter.datasets.formats.lerobot_files import DATA_PATH, MB, ParquetFiles
-from playcorder_exporter.datasets.formats.lerobot_meta import (EpisodesFiles, episode_row, episodes_schema, write_card,
-                                                      write_info, write_json, write_tasks)
+from playcorder_exporter.datasets.formats.lerobot_meta import (
+    EpisodesFiles,
+    episode_row,
+    episodes_schema,
+    write_card,
+    write_info,
+    write_json,
+    write_tasks,
+)
 from playcorder_exporter.datasets.formats.lerobot_rows import EpisodeRows
 from playcorder_exporter.datasets.formats.lerobot_stats import Stats, sample_indices, stats_pixels
 from playcorder_exporter.datasets.formats.lerobot_video import CameraVideo
-from playcorder.records import Step
 
 
 class LeRobotWriter:

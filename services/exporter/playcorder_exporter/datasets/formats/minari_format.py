@@ -30,14 +30,17 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
-from playcorder.records import Step, jsonable
 from playcorder.gym_spaces import space_from_spec
+from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_layout, leaves, unflatten
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
+
+if TYPE_CHECKING:
+    from minari.data_collector import EpisodeBuffer
 
 NAMESPACE = "playcorder"
 EPISODE_METADATA = ("episode_id", "episode_index", "agent_id", "study_id", "environment", "env_id", "state",
@@ -100,6 +103,77 @@ class _Split:
                 "transitions": self.transitions, "skipped_episodes": list(self.skipped)}
 
 
+class _EpisodeArrays:
+    """One episode copied step by step into preallocated arrays, so the decoded chunks behind each step can be freed
+    as we go."""
+
+    def __init__(self, config: DatasetConfig, meta: EpisodeMeta) -> None:
+        n = meta.num_steps
+        self.config, self.meta, self.n = config, meta, n
+        self.obs = [np.empty((n, *shape), dtype) for dtype, shape in leaf_layout(config.observation_spec)]
+        self.act = [np.empty((n - 1, *shape), dtype) for dtype, shape in leaf_layout(config.action_spec)]
+        self.rewards = np.zeros(n - 1, np.float64)
+        self.images: list[bytes] = []
+        self.texts: dict[str, list[str]] = {"input": [], "info": []}
+        self.tags = {t: np.zeros(n, np.bool_) for t in config.step_tags} if config.keep_metadata else {}
+        self.count = 0
+        self.last: Step | None = None
+
+    def add(self, i: int, s: Step) -> None:
+        n, meta = self.n, self.meta
+        if i >= n or (i == 0) != s.is_first or (i == n - 1) != s.is_last:
+            raise ValueError(f"Expected {n} steps (is_first on the first, is_last on step {n - 1}) in episode "
+                             f"{meta.episode_id}, got step {i} with is_first={s.is_first}, is_last={s.is_last}")
+        for buf, leaf in zip(self.obs, leaves(self.config.observation_spec, s.observation), strict=True):
+            buf[i] = leaf
+        if i < n - 1:
+            for buf, leaf in zip(self.act, leaves(self.config.action_spec, s.action), strict=True):
+                buf[i] = leaf
+            self.rewards[i] = s.reward
+        elif s.reward != 0:
+            raise ValueError(f"Expected reward 0 on the last step of episode {meta.episode_id} (RLDS puts r_i "
+                             f"on step i), got {s.reward}")
+        if self.config.keep_metadata:
+            self._add_metadata(i, s)
+        self.count, self.last = i + 1, s
+
+    def _add_metadata(self, i: int, s: Step) -> None:
+        image = bytes(s.image or b"")
+        if image.endswith(b"\0"):
+            raise ValueError(f"Expected JPEG bytes ending with FFD9 at step {i} of {self.meta.episode_id}, "
+                             "got bytes ending with 00 (lost to fixed-length padding)")
+        self.images.append(image)
+        self.texts["input"].append(json.dumps(jsonable(s.input)))
+        self.texts["info"].append(json.dumps(jsonable(s.info)))
+        for t in s.tags:
+            if t not in self.tags:
+                raise ValueError(f"Expected step tags among {list(self.config.step_tags)}, got {t!r} at "
+                                 f"step {i} of {self.meta.episode_id}")
+            self.tags[t][i] = True
+
+    def buffer(self, index: int) -> EpisodeBuffer:
+        """The episode as Minari's EpisodeBuffer, once all its steps (at least two) are in."""
+        from minari.data_collector import EpisodeBuffer
+
+        assert self.last is not None
+        n = self.n
+        terminations, truncations = np.zeros(n - 1, np.bool_), np.zeros(n - 1, np.bool_)
+        terminations[-1], truncations[-1] = self.last.is_terminal, not self.last.is_terminal
+        infos: dict[str, Any] = {}
+        if self.config.keep_metadata:
+            infos = {"image": np.array(self.images, dtype=np.bytes_), **self.texts}
+            infos |= {tag_key(t): v for t, v in self.tags.items()}
+        return EpisodeBuffer(
+            id=index, seed=self.meta.seed,
+            observations=unflatten(self.config.observation_spec, self.obs),
+            actions=unflatten(self.config.action_spec, self.act),
+            rewards=self.rewards,
+            terminations=terminations,
+            truncations=truncations,
+            infos=infos,
+        )
+
+
 class MinariWriter:
     def __init__(self, directory: Path, config: DatasetConfig) -> None:
         self.root = Path(directory)
@@ -130,81 +204,34 @@ class MinariWriter:
 
     def add_episode(self, meta: EpisodeMeta, steps: Iterable[Step], split: str = "train") -> int:
         """Returns the number of steps written (T+1), 0 for a one-step episode, which is skipped."""
-        from minari.data_collector import EpisodeBuffer
-
         out = self._for_split(split)
         n = meta.num_steps
         if n < 1:
             raise ValueError(f"Expected an episode of at least one step, got num_steps={n} for {meta.episode_id}")
-        obs = [np.empty((n, *shape), dtype) for dtype, shape in leaf_layout(self.config.observation_spec)]
-        act = [np.empty((n - 1, *shape), dtype) for dtype, shape in leaf_layout(self.config.action_spec)]
-        rewards = np.zeros(n - 1, np.float64)
-        keep = self.config.keep_metadata
-        images: list[bytes] = []
-        texts: dict[str, list[str]] = {"input": [], "info": []}
-        tags = {t: np.zeros(n, np.bool_) for t in self.config.step_tags} if keep else {}
-        count, last = 0, None
-        # Copies into preallocated arrays: the decoded chunks behind each step can be freed as we go.
+        arrays = _EpisodeArrays(self.config, meta)
         for i, s in enumerate(steps):
-            if i >= n or (i == 0) != s.is_first or (i == n - 1) != s.is_last:
-                raise ValueError(f"Expected {n} steps (is_first on the first, is_last on step {n - 1}) in episode "
-                                 f"{meta.episode_id}, got step {i} with is_first={s.is_first}, is_last={s.is_last}")
-            for buf, leaf in zip(obs, leaves(self.config.observation_spec, s.observation)):
-                buf[i] = leaf
-            if i < n - 1:
-                for buf, leaf in zip(act, leaves(self.config.action_spec, s.action)):
-                    buf[i] = leaf
-                rewards[i] = s.reward
-            elif s.reward != 0:
-                raise ValueError(f"Expected reward 0 on the last step of episode {meta.episode_id} (RLDS puts r_i "
-                                 f"on step i), got {s.reward}")
-            if keep:
-                image = bytes(s.image or b"")
-                if image.endswith(b"\0"):
-                    raise ValueError(f"Expected JPEG bytes ending with FFD9 at step {i} of {meta.episode_id}, "
-                                     "got bytes ending with 00 (lost to fixed-length padding)")
-                images.append(image)
-                texts["input"].append(json.dumps(jsonable(s.input)))
-                texts["info"].append(json.dumps(jsonable(s.info)))
-                for t in s.tags:
-                    if t not in tags:
-                        raise ValueError(f"Expected step tags among {list(self.config.step_tags)}, got {t!r} at "
-                                         f"step {i} of {meta.episode_id}")
-                    tags[t][i] = True
-            count, last = i + 1, s
-        if count != n:
-            raise ValueError(f"Expected {n} steps in episode {meta.episode_id}, got {count}")
+            arrays.add(i, s)
+        if arrays.count != n:
+            raise ValueError(f"Expected {n} steps in episode {meta.episode_id}, got {arrays.count}")
         out.env_ids.add(meta.env_id)
         if n == 1:
             out.skipped.append(meta.episode_id)
             return 0
-        assert last is not None
-        terminations, truncations = np.zeros(n - 1, np.bool_), np.zeros(n - 1, np.bool_)
-        terminations[-1], truncations[-1] = last.is_terminal, not last.is_terminal
-        infos: dict[str, Any] = {}
-        if keep:
-            infos = {"image": np.array(images, dtype=np.bytes_), **texts}
-            infos |= {tag_key(t): v for t, v in tags.items()}
         index = out.episodes
-        out.storage.update_episodes([EpisodeBuffer(
-            id=index, seed=meta.seed,
-            observations=unflatten(self.config.observation_spec, obs),
-            actions=unflatten(self.config.action_spec, act),
-            rewards=rewards,
-            terminations=terminations,
-            truncations=truncations,
-            infos=infos,
-        )])
-        attrs: dict[str, Any] = {k: getattr(meta, k) for k in EPISODE_METADATA}
-        if keep:
-            import h5py  # an explicit string dtype, so that no tags still reads back as strings
-
-            attrs |= {"tags": np.array(list(meta.tags), dtype=h5py.string_dtype()), "notes": meta.notes}
-        out.storage.update_episode_metadata([attrs], [index])
+        out.storage.update_episodes([arrays.buffer(index)])
+        out.storage.update_episode_metadata([self._attributes(meta)], [index])
         out.episodes += 1
         out.steps += n
         out.transitions += n - 1
         return n
+
+    def _attributes(self, meta: EpisodeMeta) -> dict[str, Any]:
+        attrs: dict[str, Any] = {k: getattr(meta, k) for k in EPISODE_METADATA}
+        if self.config.keep_metadata:
+            import h5py  # an explicit string dtype, so that no tags still reads back as strings
+
+            attrs |= {"tags": np.array(list(meta.tags), dtype=h5py.string_dtype()), "notes": meta.notes}
+        return attrs
 
     def close(self) -> dict[str, Any]:
         if self._split is not None:

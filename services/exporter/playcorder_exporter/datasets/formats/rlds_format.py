@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from playcorder.records import Step
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 from playcorder_exporter.datasets.rlds_writer import RLDSWriter
-from playcorder.records import Step
 
 EPISODE_METADATA = {
     "episode_id": "string", "episode_index": "int64", "agent_id": "string", "study_id": "string",
