@@ -42,7 +42,9 @@ for module in sys.argv[2].split(","):
     importlib.import_module(module)
 from playcorder.cli import main
 # --help, then a command that runs its lazy imports (SDK, httpx, rich) and fails on a closed port as a user would
-for argv, code in ((["--help"], 0), (["--url", "http://127.0.0.1:9", "--token", "pcd_x", "studies", "list"], 1)):
+# and an operator command, which needs the server extras and must say so
+for argv, code in ((["--help"], 0), (["--url", "http://127.0.0.1:9", "--token", "pcd_x", "studies", "list"], 1),
+                   (["dev", "--root", sys.argv[3]], 1)):
     sys.argv = ["playcorder", *argv]
     try:
         main()
@@ -85,12 +87,15 @@ def test_declared_dependencies_of_the_sdk_are_light() -> None:
     assert declared and not declared & HEAVY, declared & HEAVY
 
 
-def test_sdk_and_cli_import_with_only_their_declared_dependencies() -> None:
+def test_sdk_and_cli_import_with_only_their_declared_dependencies(tmp_path: Path) -> None:
     from importlib.metadata import packages_distributions
 
     declared = closure(core_requirements())
     allowed = {module for module, dists in packages_distributions().items()
                if any(canonicalize_name(d) in declared for d in dists)}
-    out = subprocess.run([sys.executable, "-c", _GUARD, ",".join(sorted(allowed)), ",".join(LIGHT_MODULES)],
+    out = subprocess.run([sys.executable, "-c", _GUARD, ",".join(sorted(allowed)), ",".join(LIGHT_MODULES),
+                          str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "Expected the server packages for `playcorder dev` (pip install 'playcorder[dev]')" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()

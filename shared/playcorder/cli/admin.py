@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,16 @@ db = typer.Typer(help="Database administration.", no_args_is_help=True)
 accounts = typer.Typer(help="Designer accounts.", no_args_is_help=True)
 DatabaseUrl = Annotated[str | None, typer.Option(metavar="URL", envvar="DATABASE_URL", show_envvar=False,
                                                  help="PostgreSQL URL (default: $DATABASE_URL)")]
+
+
+@contextmanager
+def _server_extras(command: str) -> Iterator[None]:
+    """Operator commands run server code, which a researcher's `pip install playcorder` leaves out."""
+    try:
+        yield
+    except ModuleNotFoundError as err:
+        raise UserError(f"Expected the server packages for `playcorder {command}` (pip install 'playcorder[dev]'), "
+                        f"got no module named {err.name!r}") from None
 
 
 def _database(url: str | None) -> str:
@@ -37,17 +49,18 @@ def dev(
         help="use this PostgreSQL instead of an embedded one (default: $DATABASE_URL)")] = None,
 ) -> None:
     """Run the whole stack on embedded servers, as `make run` does."""
-    from ..devstack.launcher import run_dev
-
+    with _server_extras("dev"):
+        from ..devstack.launcher import run_dev
     run_dev(root, port=port, database_url=database_url)
 
 
 @db.command()
 def upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply migrations."""
-    from ..db.migrate import upgrade
-
-    upgrade(_database(database_url))
+    with _server_extras("db upgrade"):
+        from ..db.migrate import upgrade
+        url = _database(database_url)
+    upgrade(url)
     print("database schema is up to date")
 
 
@@ -56,6 +69,7 @@ def token(name: Annotated[str, typer.Argument(metavar="NAME")], database_url: Da
     """Create a designer account if needed and print a new token."""
     import asyncio
 
-    from ..admin import create_designer_token
-
-    print_json({"account": name, "token": asyncio.run(create_designer_token(_database(database_url), name))})
+    with _server_extras("accounts token"):
+        from ..admin import create_designer_token
+        url = _database(database_url)
+    print_json({"account": name, "token": asyncio.run(create_designer_token(url, name))})

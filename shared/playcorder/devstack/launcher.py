@@ -59,7 +59,6 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         settings = DevSettings()
     except ValidationError as err:
         raise SystemExit(f"error: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
-    database_url = database_url or settings.database_url
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     lock = _lock(root)  # noqa: F841 - held until the process exits

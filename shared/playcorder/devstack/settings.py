@@ -1,4 +1,4 @@
-"""Settings of `playcorder dev`: where the web app is and, optionally, a PostgreSQL of your own."""
+"""Settings of `playcorder dev`: where the web app is (a PostgreSQL of your own comes as --database-url)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ class DevSettings(BaseSettings):
     frontend_dir: Path | None = Field(
         None, validation_alias="FRONTEND_DIR",
         description="env FRONTEND_DIR: the web app the gateway serves at / (`make run` passes the checkout's)")
-    database_url: str | None = Field(
-        None, validation_alias="DATABASE_URL", description="env DATABASE_URL: use this PostgreSQL, not an embedded one")
 
     @field_validator("frontend_dir")
     @classmethod
