@@ -60,25 +60,33 @@ def core_requirements() -> list[Requirement]:
     return [Requirement(r) for r in project["dependencies"]]
 
 
-def closure(requirements: list[Requirement]) -> set[str]:
-    """The installed distributions these requirements pull in, transitively (markers evaluated, no extras)."""
+def _requirements_of(distribution: str) -> list[Requirement]:
+    """What an installed distribution requires; none for one not installed here (a platform-only dependency: if the
+    SDK imported it, the import check below would refuse it)."""
     from importlib.metadata import PackageNotFoundError, requires
 
+    try:
+        return [Requirement(r) for r in requires(distribution) or []]
+    except PackageNotFoundError:
+        return []
+
+
+def _applies(req: Requirement, extras: set[str]) -> bool:
+    """Whether a requirement holds on this platform, plain or for one of the extras asked for."""
+    return req.marker is None or any(req.marker.evaluate({"extra": e}) for e in {"", *extras})
+
+
+def closure(requirements: list[Requirement]) -> set[str]:
+    """The installed distributions these requirements pull in, transitively (with the extras they name)."""
     seen: set[str] = set()
-    todo = list(requirements)
+    todo = [r for r in requirements if _applies(r, set())]
     while todo:
         req = todo.pop()
         name = canonicalize_name(req.name)
-        if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+        if name in seen:
             continue
         seen.add(name)
-        try:
-            todo += [Requirement(r) for r in requires(req.name) or []]
-        except PackageNotFoundError:
-            pass  # an optional platform dependency that is not installed here
-        for extra in req.extras:  # e.g. "uvicorn[standard]": that extra's requirements too
-            todo += [r for r in (Requirement(x) for x in requires(req.name) or [])
-                     if r.marker is not None and r.marker.evaluate({"extra": extra})]
+        todo += [r for r in _requirements_of(req.name) if _applies(r, set(req.extras))]
     return seen
 
 

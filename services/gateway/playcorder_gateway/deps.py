@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.db.models import Account, ApiToken, Episode, Study
+from playcorder.db.models import Account, ApiToken, Episode, Participant, Study
 from playcorder.db.queries import valid_token
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
@@ -117,13 +117,28 @@ async def owned_study(study_id: str, db: DbSession, designer: Designer) -> Study
 OwnedStudy = Annotated[Study, Depends(owned_study)]
 
 
+async def _owns_study_of(db: AsyncSession, designer: Account, row: Episode | Participant | None) -> bool:
+    study = await db.get(Study, row.study_id) if row is not None else None
+    return study is not None and study.owner_id == designer.id
+
+
 async def owned_episode(episode_id: str, db: DbSession, designer: Designer) -> Episode:
     episode = await db.get(Episode, episode_id)
-    study = await db.get(Study, episode.study_id) if episode else None
-    if episode is None or study is None or study.owner_id != designer.id:
+    if episode is None or not await _owns_study_of(db, designer, episode):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected the id of an episode of your studies, got {episode_id!r}")
     return episode
 
 
 OwnedEpisode = Annotated[Episode, Depends(owned_episode)]
+
+
+async def owned_participant(participant_id: str, db: DbSession, designer: Designer) -> Participant:
+    participant = await db.get(Participant, participant_id)
+    if participant is None or not await _owns_study_of(db, designer, participant):
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected the id of a participant in one of your studies, got {participant_id!r}")
+    return participant
+
+
+OwnedParticipant = Annotated[Participant, Depends(owned_participant)]

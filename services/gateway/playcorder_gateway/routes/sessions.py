@@ -3,14 +3,14 @@ episodes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
-from playcorder.db.models import Episode, Participant, PlaySession, Study
+from playcorder.db.models import Episode, PlaySession
 from playcorder.db.queries import tags_of
 
-from ..deps import DbSession, Designer, OwnedStudy
+from ..deps import DbSession, OwnedParticipant, OwnedStudy
 from ..schemas import EpisodeOut, ParticipantDetail, SessionOut
 
 router = APIRouter(tags=["sessions"])
@@ -37,12 +37,7 @@ async def list_sessions(
 
 
 @router.get("/api/participants/{participant_id}", response_model=ParticipantDetail)
-async def get_participant(participant_id: str, db: DbSession, designer: Designer) -> ParticipantDetail:
-    participant = await db.get(Participant, participant_id)
-    study = await db.get(Study, participant.study_id) if participant else None
-    if participant is None or study is None or study.owner_id != designer.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected the id of a participant in one of your studies, got {participant_id!r}")
+async def get_participant(participant: OwnedParticipant, db: DbSession) -> ParticipantDetail:
     episodes = list(await db.exec(select(Episode).where(Episode.participant_id == participant.id)
                                   .order_by(col(Episode.started_at))))
     tags = await tags_of(db, [e.id for e in episodes])
