@@ -69,6 +69,7 @@ def test_filters(client: Client, recorded: dict[str, Any]) -> None:
     assert ids() == every
     assert ids(state="completed") == {recorded["alice_pong"], recorded["bob_pong"]}
     assert ids(state="cancelled", env="cartpole") == {recorded["alice_cartpole"]}
+    assert ids(state=["completed", "cancelled"]) == every  # a repeated state is any of them
     assert ids(env="ALE/Pong-v5") == {recorded["alice_pong"], recorded["bob_pong"]}
     assert ids(participant=recorded["bob"]["participant_id"]) == {recorded["bob_pong"]}
     assert ids(started_after=recorded["t0"].isoformat()) == every

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -11,9 +10,6 @@ from . import filters
 from .gateway import connect
 from .options import Json, Study
 from .output import Column, print_json, print_rows, when
-
-if TYPE_CHECKING:
-    from ..sdk import Client
 
 app = typer.Typer(help="Recorded episodes.", no_args_is_help=True)
 EpisodeId = Annotated[str, typer.Argument(metavar="EPISODE_ID")]
@@ -28,14 +24,6 @@ COLUMNS = (
 )
 
 
-def matching(client: Client, study: str, f: filters.Filter) -> list[dict[str, Any]]:
-    """The study's episodes that pass the filter, in recording order (the API's), whatever the number of states."""
-    rows = [e for query in f.queries() for e in client.list_episodes(study, **query)]
-    if len(f.states) > 1:
-        rows.sort(key=lambda e: (datetime.fromisoformat(e["started_at"]), e["id"]))
-    return rows
-
-
 @app.command("list")
 def list_(ctx: typer.Context, study: Study, env: filters.Env = None, state: filters.States = None,
           participant: filters.Participant = None, tag: filters.Tags = None, since: filters.Since = None,
@@ -43,7 +31,7 @@ def list_(ctx: typer.Context, study: Study, env: filters.Env = None, state: filt
           as_json: Json = False) -> None:
     """List a study's episodes, filtered."""
     f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward)
-    print_rows(matching(connect(ctx), study, f), COLUMNS, as_json)
+    print_rows(connect(ctx).list_episodes(study, **f.query()), COLUMNS, as_json)
 
 
 @app.command()

@@ -44,9 +44,8 @@ class Filter:
         given = {k: v for k, v in given.items() if v is not None and v != []}  # a bound of 0 is a bound
         return given or None
 
-    def queries(self) -> list[dict[str, Any]]:
-        """The query parameters of `GET /api/studies/{id}/episodes`, one set per state: it takes one state."""
-        common = {"env": self.env, "participant": self.participant, "tag": list(self.tags) or None,
-                  "started_after": self.since, "started_before": self.until, "min_reward": self.min_reward,
-                  "max_reward": self.max_reward}
-        return [common | {"state": state} for state in self.states or (None,)]
+    def query(self) -> dict[str, Any]:
+        """The query parameters of `GET /api/studies/{id}/episodes` (repeated `state` and `tag`)."""
+        return {"env": self.env, "state": list(self.states) or None, "participant": self.participant,
+                "tag": list(self.tags) or None, "started_after": self.since, "started_before": self.until,
+                "min_reward": self.min_reward, "max_reward": self.max_reward}

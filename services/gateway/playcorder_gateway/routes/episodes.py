@@ -22,12 +22,14 @@ from ..schemas import EpisodeDetail, EpisodeOut, EpisodePatch, StepTagOut
 router = APIRouter(tags=["episodes"])
 
 STATES: tuple[EpisodeState, ...] = get_args(EpisodeState)
+_STATE_HELP = f"in any of these states (repeat the parameter): {', '.join(STATES)}"
 
 
 @router.get("/api/studies/{study_id}/episodes", response_model=list[EpisodeOut])
 async def list_episodes(
     study: OwnedStudy, db: DbSession,
-    state: str | None = Query(None, description=f"one of {', '.join(STATES)}"),
+    state: list[str] = Query(  # noqa: B008 - FastAPI copies the default for each request
+        [], description=_STATE_HELP),
     env: str | None = Query(None, description="environment key in the study, or its Gymnasium id"),
     participant: str | None = Query(None, description="participant id"),
     started_after: datetime | None = None, started_before: datetime | None = None,
@@ -36,11 +38,11 @@ async def list_episodes(
         [], description="episodes carrying every one of these tags (repeat the parameter)"),
     limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0),
 ) -> list[EpisodeOut]:
-    if state is not None and state not in STATES:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected state in {list(STATES)}, got {state!r}")
+    if bad := [s for s in state if s not in STATES]:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected state in {list(STATES)}, got {bad[0]!r}")
     f = EpisodeFilter(env=env, participant=participant, tags=tag, started_after=started_after,
                       started_before=started_before, min_reward=min_reward, max_reward=max_reward)
-    query = filtered(select(Episode).where(Episode.study_id == study.id), f, None if state is None else [state])
+    query = filtered(select(Episode).where(Episode.study_id == study.id), f, state or None)
     rows = list(await db.exec(query.offset(offset).limit(limit)))
     tags = await tags_of(db, [e.id for e in rows])
     return [EpisodeOut.of(e, tags[e.id]) for e in rows]
