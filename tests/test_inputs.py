@@ -101,13 +101,19 @@ def test_input_state_defaults_and_round_trip() -> None:
     ({"sixdof": [0.0] * 5}, "Expected 0 or 6 sixdof values (x, y, z, rx, ry, rz), got 5"),
     ({"sixdof": [0, 0, 2, 0, 0, 0]}, "Expected sixdof values in -1..1, got 2.0 at index 2"),
     ({"keys": ["A"] * 33}, "Expected at most 32 held keys, got 33"),
-    ({"touch": ["x" * 33]}, "Expected held touch controls of at most 32 characters each"),
+    ({"touch": ["x" * 33]}, "Expected a touch control name of at most 32 characters, got 33"),
     ({"buttons": [0.0, 1.5]}, "Expected gamepad buttons values in 0..1, got 1.5 at index 1"),
     ({"buttons": [-0.2]}, "Expected gamepad buttons values in 0..1, got -0.2 at index 0"),
     ({"buttons": [0.0] * 65}, "Expected at most 64 gamepad buttons, got 65"),
     ({"axes": [0.0, -2.0]}, "Expected gamepad axes values in -1..1, got -2.0 at index 1"),
     ({"axes": [float("nan")]}, "Expected gamepad axes values in -1..1, got nan at index 0"),
     ({"mouse": [1]}, "Extra inputs are not permitted"),
+    ({"keys": ["A\x00"]}, "Expected a key name without control characters, got '\\x00' at index 1 in 'A\\x00'"),
+    ({"touch": ["Up", "\x1b[A"]}, "Expected a touch control name without control characters, got '\\x1b'"),
+    ({"keys": ["x" * 200_000]}, "Expected a key name of at most 32 characters, got 200000: 'xxxx"),
+    ({"buttons": [2.0 ** 63]}, "Expected gamepad buttons values in 0..1, got 9.223372036854776e+18 at index 0"),
+    ({"axes": [1e308]}, "Expected gamepad axes values in -1..1, got 1e+308 at index 0"),
+    ({"axes": [0.0] * 65}, "Expected at most 64 gamepad axes, got 65"),
 ])
 def test_input_state_validation(fields: dict, message: str) -> None:
     with pytest.raises(ValidationError) as e:

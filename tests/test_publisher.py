@@ -107,3 +107,45 @@ async def test_a_chunk_too_large_is_split_and_a_step_too_large_ends_the_episode(
     ended = [EpisodeEnd.model_validate_json(m.data) for m in msgs if m.subject == subjects.record(b2.episode_id, "end")]
     assert len(ended) == 1 and ended[0].state == "interrupted" and ended[0].num_chunks == 0
     assert ended[0].reason.startswith("recording_failed: Expected one step to fit in")
+
+
+async def test_a_step_too_large_for_its_image_is_stored_without_it(js_and_subjects) -> None:  # type: ignore[no-untyped-def]
+    js, subjects = js_and_subjects
+    publisher = RecordingPublisher(js, subjects, max_steps=4, max_age=60, max_payload=20_000 + 4096)
+    b = begin()
+    publisher.begin(b)
+    rng = np.random.default_rng(2)
+    noise = rng.integers(0, 255, 30_000, dtype=np.uint8).tobytes()  # a display JPEG larger than a chunk
+    steps = [step(i, np.zeros((64, 64, 3), np.uint8)) for i in range(3)]
+    steps[1].image, steps[1].info = noise, {"lives": 3}
+    for s in steps:
+        publisher.add(s)
+    publisher.end(end(b.episode_id, 3))
+    await publisher.close()
+    msgs = [m for m in await stored(js, subjects) if f".{b.episode_id}." in m.subject]
+    decoded = [s for m in msgs if m.subject.endswith(".chunk")
+               for s in decode_chunk(m.data, b.observation_spec, b.action_spec)[1]]
+    assert [s.index for s in decoded] == [0, 1, 2]
+    assert decoded[0].image == b"jpeg" and decoded[1].image is None and decoded[2].image == b"jpeg"
+    assert decoded[1].info["lives"] == 3
+    assert decoded[1].info["playcorder_omitted"].startswith("image: step of ")
+    assert EpisodeEnd.model_validate_json(msgs[-1].data).state == "completed"
+
+
+async def test_steps_before_one_that_cannot_be_stored_are_kept(js_and_subjects) -> None:  # type: ignore[no-untyped-def]
+    js, subjects = js_and_subjects
+    publisher = RecordingPublisher(js, subjects, max_steps=4, max_age=60, max_payload=5_000 + 4096)
+    b = begin()
+    publisher.begin(b)
+    rng = np.random.default_rng(3)
+    for i in range(3):  # one batch: two steps that compress well, then one whose observation alone is too large
+        obs = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) if i == 2 else np.zeros((64, 64, 3), np.uint8)
+        publisher.add(step(i, obs))
+    publisher.end(end(b.episode_id, 3))  # flushes the batch first
+    await publisher.close()
+    msgs = [m for m in await stored(js, subjects) if f".{b.episode_id}." in m.subject]
+    chunks = [read_header(m.data) for m in msgs if m.subject.endswith(".chunk")]
+    assert [s.i for c in chunks for s in c.steps] == [0, 1]
+    ended = EpisodeEnd.model_validate_json(msgs[-1].data)
+    assert ended.state == "interrupted" and ended.num_chunks == len(chunks)
+    assert "(step 2, without its image and info too)" in ended.reason

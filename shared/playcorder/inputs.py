@@ -6,9 +6,17 @@ The env-worker's mapping.py turns an input state into actions with these maps; d
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+# Limits of what a client may send (documented in docs/protocol.md, "Limits"); they also bound what every
+# recorded step carries as its input.
+MAX_HELD = 32  # keys, or on-screen touch controls, held at once
+MAX_NAME = 32  # characters of a key or touch control name
+MAX_GAMEPAD = 64  # gamepad buttons, and gamepad axes
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # NUL and other control characters: never part of a name
 
 # canonical name -> its browser aliases (KeyboardEvent.key and .code); lookup ignores case
 _ALIASES = {
@@ -61,14 +69,37 @@ def parse_combo(text: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _checked(values: list[Any], what: str, most: int, low: float | None = None, high: float | None = None) -> list[Any]:
+def check_text(value: str, what: str, most: int) -> str:
+    """A client's string: at most `most` characters, no NUL or other control characters."""
+    if len(value) > most:
+        raise ValueError(f"Expected {what} of at most {most} characters, got {len(value)}: {value[:40]!r}")
+    if bad := _CONTROL.search(value):
+        raise ValueError(f"Expected {what} without control characters, got {bad[0]!r} at index {bad.start()} "
+                         f"in {value[:40]!r}")
+    return value
+
+
+def text_check(what: str, most: int) -> Callable[[str], str]:
+    """A check_text validator, for `Annotated[str, AfterValidator(text_check(...))]` fields of client messages."""
+    return lambda v: check_text(v, what, most)
+
+
+def _held_check(what: str, name: str) -> Callable[[list[str]], list[str]]:
+    def check(values: list[str]) -> list[str]:
+        if len(values) > MAX_HELD:
+            raise ValueError(f"Expected at most {MAX_HELD} {what}, got {len(values)}")
+        return [check_text(v, name, MAX_NAME) for v in values]
+    return check
+
+
+# at most MAX_HELD names of at most MAX_NAME characters each (InputState, and the keys of an `action` message)
+HeldKeys = Annotated[list[str], AfterValidator(_held_check("held keys", "a key name"))]
+HeldTouch = Annotated[list[str], AfterValidator(_held_check("held touch controls", "a touch control name"))]
+
+
+def _checked(values: list[float], what: str, most: int, low: float, high: float) -> list[float]:
     if len(values) > most:
         raise ValueError(f"Expected at most {most} {what}, got {len(values)}")
-    if low is None or high is None:
-        bad = next((v for v in values if len(v) > 32), None)
-        if bad is not None:
-            raise ValueError(f"Expected {what} of at most 32 characters each, got {bad[:40]!r}")
-        return values
     for i, v in enumerate(values):
         if not low - 1e-3 <= v <= high + 1e-3:  # small float noise from drivers is clamped, not rejected
             raise ValueError(f"Expected {what} values in {low:g}..{high:g}, got {v!r} at index {i}")
@@ -78,26 +109,21 @@ def _checked(values: list[Any], what: str, most: int, low: float | None = None, 
 class InputState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    keys: list[str] = Field(default_factory=list, description="held keys, browser KeyboardEvent.key or .code names")
+    keys: HeldKeys = Field(default_factory=list, description="held keys, browser KeyboardEvent.key or .code names")
     buttons: list[float] = Field(default_factory=list, description="gamepad buttons, value 0..1 by index")
     axes: list[float] = Field(default_factory=list, description="gamepad axes, -1..1 by index")
     sixdof: list[float] = Field(default_factory=list, description="6-DOF controller: x, y, z, rx, ry, rz in -1..1")
-    touch: list[str] = Field(default_factory=list, description="held on-screen controls, named like keys")
-
-    @field_validator("keys", "touch")
-    @classmethod
-    def _names(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        return _checked(v, "held keys" if info.field_name == "keys" else "held touch controls", 32)
+    touch: HeldTouch = Field(default_factory=list, description="held on-screen controls, named like keys")
 
     @field_validator("buttons")
     @classmethod
     def _buttons(cls, v: list[float]) -> list[float]:
-        return _checked(v, "gamepad buttons", 64, 0.0, 1.0)
+        return _checked(v, "gamepad buttons", MAX_GAMEPAD, 0.0, 1.0)
 
     @field_validator("axes")
     @classmethod
     def _axes(cls, v: list[float]) -> list[float]:
-        return _checked(v, "gamepad axes", 64, -1.0, 1.0)
+        return _checked(v, "gamepad axes", MAX_GAMEPAD, -1.0, 1.0)
 
     @field_validator("sixdof")
     @classmethod

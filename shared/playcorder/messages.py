@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
-from .inputs import InputState
+from .inputs import HeldKeys, InputState, text_check
 from .specs import EnvironmentSpec
 
 
@@ -48,9 +49,49 @@ class OpenSessionReply(_Msg):
 
 
 # ---------------------------------------------------------------- WebSocket: client -> gateway (-> worker)
+# Limits of client messages beyond those of InputState (all listed in docs/protocol.md, "Limits").
+MAX_ENV_KEY = 256  # characters of select_env's env (an environment key, or a Gymnasium id)
+MAX_CAMERA_NAME = 64
+MAX_CAMERA_INDEX = 255
+MAX_ACTION_VALUES = 4096  # numbers in one explicit action
+MAX_ACTION_DEPTH = 8  # nesting of lists and objects in one explicit action
+
+
+def _check_action(value: Any) -> Any:
+    """An explicit action is JSON of numbers (lists, objects for Dict spaces), bounded in size and depth; whether it
+    fits the environment's action space is the worker's check, which knows the space."""
+    pending, count = [(value, 0)], 0
+    while pending:
+        v, depth = pending.pop()
+        if depth > MAX_ACTION_DEPTH:
+            raise ValueError(f"Expected an action nested at most {MAX_ACTION_DEPTH} deep, got deeper")
+        if isinstance(v, list):
+            pending += [(x, depth + 1) for x in v]
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                text_check("action keys", MAX_CAMERA_NAME)(k)
+                pending.append((x, depth + 1))
+        elif isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v)):
+            count += 1
+            if count > MAX_ACTION_VALUES:
+                raise ValueError(f"Expected an action of at most {MAX_ACTION_VALUES} numbers, got more")
+        else:
+            got = repr(v) if isinstance(v, float) or v is None else f"{type(v).__name__} {str(v)[:40]!r}"
+            raise ValueError(f"Expected an action of finite numbers (in lists, or objects for Dict spaces), got {got}")
+    return value
+
+
+CameraChoice = Annotated[
+    Annotated[str, AfterValidator(text_check("a camera name", MAX_CAMERA_NAME)), Tag("name")]
+    | Annotated[int, Field(ge=0, le=MAX_CAMERA_INDEX), Tag("index")],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "index"),  # errors of the one that applies, only
+]
+
+
 class SelectEnv(_Msg):
     type: Literal["select_env"]
-    env: str = Field(..., description="environment key within the study (or its Gymnasium id)")
+    env: Annotated[str, AfterValidator(text_check("an environment key", MAX_ENV_KEY))] = Field(
+        ..., description="environment key within the study (or its Gymnasium id)")
 
 
 class InputMsg(InputState):
@@ -63,8 +104,9 @@ class ActionInput(_Msg):
     """An explicit action (bots, SDK): one step in turn-based mode, the held action in realtime mode."""
 
     type: Literal["action"]
-    action: Any = Field(..., description="action in the environment's action space (int for Discrete)")
-    keys: list[str] = Field(default_factory=list, description="raw input state recorded with the step")
+    action: Annotated[Any, AfterValidator(_check_action)] = Field(
+        ..., description="action in the environment's action space (int for Discrete)")
+    keys: HeldKeys = Field(default_factory=list, description="raw input state recorded with the step")
 
 
 class Pause(_Msg):
@@ -107,7 +149,7 @@ class SetQuality(_Msg):
 
 class SetCamera(_Msg):
     type: Literal["set_camera"]
-    camera: str | int
+    camera: CameraChoice = Field(..., description="camera name or index")
 
 
 class Resync(_Msg):

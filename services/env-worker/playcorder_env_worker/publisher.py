@@ -1,7 +1,10 @@
 """Publishes one session's recording to JetStream in order, off the step loop, retrying with dedupe ids.
 
 Steps are buffered into chunks (by count, age and size below NATS' max payload); every message carries a
-Nats-Msg-Id so a retried publish is stored once.
+Nats-Msg-Id so a retried publish is stored once. A step's recorded input is bounded by the client message limits
+(inputs.py), so only an environment's own observation, image or info can make one step too large for a chunk: such a
+step is stored without its display image (then its info), and only one whose observation alone does not fit ends the
+episode, as interrupted, after the steps before it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +24,8 @@ from playcorder.subjects import Subjects
 
 log = logging.getLogger(__name__)
 _CLOSE = object()
+_HEADROOM = 4096  # bytes of a JetStream message beyond its payload: subject, headers
+OMITTED_INFO = "playcorder_omitted"  # info key of a step stored without parts of it, saying which and why
 
 
 class RecordingPublisher:
@@ -108,21 +114,48 @@ class RecordingPublisher:
             return
         steps, self._buffer = self._buffer, []
         eid = self._episode.episode_id
-        for data in await asyncio.to_thread(self._encode, self._episode, self._seq, steps):
+        chunks, error = await asyncio.to_thread(self._encode, self._episode, self._seq, steps)
+        for data in chunks:  # the steps before one that cannot be stored are kept
             await self._publish(self.subjects.record(eid, "chunk"), data, f"{eid}.chunk.{self._seq}")
             self._seq += 1
+        if error is not None:
+            raise error
 
-    def _encode(self, ep: EpisodeBegin, seq: int, steps: list[Step]) -> list[bytes]:
-        """Encode steps as chunks seq, seq+1, ... below the payload limit, splitting the batch when it compresses
-        too poorly."""
-        data = encode_chunk(ep.episode_id, seq, steps, ep.observation_spec, ep.action_spec)
-        if len(data) <= self.max_payload - 4096:
-            return [data]
-        if len(steps) == 1:
-            raise ValueError(
-                f"Expected one step to fit in {self.max_payload} bytes, got {len(data)}; raise NATS max_payload")
-        first = self._encode(ep, seq, steps[:len(steps) // 2])
-        return first + self._encode(ep, seq + len(first), steps[len(steps) // 2:])
+    def _fits(self, data: bytes) -> bool:
+        return len(data) <= self.max_payload - _HEADROOM
+
+    def _encode(self, ep: EpisodeBegin, seq: int, steps: list[Step]) -> tuple[list[bytes], Exception | None]:
+        """Chunks seq, seq+1, ... below the payload limit, in order: a batch that compresses too poorly is split,
+        a step too large alone is stored without its display image (then its info too). Returns the chunks of all
+        steps, or of those before a step that does not fit even so, with the error naming it."""
+        chunks: list[bytes] = []
+        pending = [steps]
+        while pending:
+            batch = pending.pop(0)
+            data = encode_chunk(ep.episode_id, seq + len(chunks), batch, ep.observation_spec, ep.action_spec)
+            if self._fits(data):
+                chunks.append(data)
+            elif len(batch) > 1:
+                pending[:0] = [batch[:len(batch) // 2], batch[len(batch) // 2:]]
+            elif slim := self._slimmed(ep, seq + len(chunks), batch[0], len(data)):
+                chunks.append(slim)
+            else:
+                return chunks, ValueError(f"Expected one step to fit in {self.max_payload} bytes, got {len(data)} "
+                                          f"(step {batch[0].index}, without its image and info too); raise NATS "
+                                          f"max_payload or make the environment's observations smaller")
+        return chunks, None
+
+    def _slimmed(self, ep: EpisodeBegin, seq: int, step: Step, size: int) -> bytes | None:
+        """The step as one chunk without what a dataset can do without, or None if it still does not fit."""
+        note = f"step of {size} bytes too large for a chunk of {self.max_payload}"
+        for omitted in ("image", "image and info"):
+            info = step.info if omitted == "image" else {}
+            slim = replace(step, image=None, info={**info, OMITTED_INFO: f"{omitted}: {note}"})
+            data = encode_chunk(ep.episode_id, seq, [slim], ep.observation_spec, ep.action_spec)
+            if self._fits(data):
+                log.warning("episode %s step %d stored without its %s: %s", ep.episode_id, step.index, omitted, note)
+                return data
+        return None
 
     async def _publish_end(self, end: EpisodeEnd) -> None:
         await self._publish(self.subjects.record(end.episode_id, "end"), end.model_dump_json().encode(),

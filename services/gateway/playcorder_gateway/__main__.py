@@ -9,7 +9,7 @@ from .settings import Settings
 def main() -> None:
     settings = Settings()
     serve("gateway", create_app, settings, settings.host, settings.port,  # type: ignore[arg-type]
-          notsent_lowat=settings.ws_notsent_lowat)
+          notsent_lowat=settings.ws_notsent_lowat, ws_max_size=settings.ws_max_size)
 
 
 if __name__ == "__main__":

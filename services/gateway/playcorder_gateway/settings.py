@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from playcorder.settings import DatabaseSettings, NatsSettings, S3Settings, ServiceSettings
 
@@ -24,5 +24,18 @@ class Settings(ServiceSettings):
     ws_notsent_lowat: int = Field(
         65536, ge=4096, description="env WS_NOTSENT_LOWAT: bytes a client connection may hold unsent in the kernel; "
                                     "beyond it the gateway drops display frames rather than let them queue up as lag")
+    ws_max_message: int = Field(
+        65536, ge=1024, description="env WS_MAX_MESSAGE: bytes of one client text message; a larger one is answered "
+                                    "with an error event (code message_too_large), the socket stays open")
+    ws_max_size: int = Field(
+        1 << 20, ge=1024, description="env WS_MAX_SIZE: bytes of one WebSocket message the server reads at all (the "
+                                      "transport limit); beyond it the connection closes with 1009")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
+
+    @model_validator(mode="after")
+    def _ws_limits(self) -> Settings:
+        if self.ws_max_size <= self.ws_max_message:
+            raise ValueError(f"Expected WS_MAX_SIZE above WS_MAX_MESSAGE ({self.ws_max_message}), so that a too large "
+                             f"message gets an error event before the transport closes, got {self.ws_max_size}")
+        return self

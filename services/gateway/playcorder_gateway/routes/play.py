@@ -27,19 +27,48 @@ router = APIRouter()
 CLOSE_UNAUTHORIZED, CLOSE_TRY_AGAIN = 4401, 1013
 
 
+_ECHO = 200  # characters of a client's input an error event quotes at most
+_MAX_ERROR = 1000  # characters of an error event's message
+
+
 async def _error(ws: WebSocket, code: str, message: str, retry_after: float | None = None) -> None:
+    if len(message) > _MAX_ERROR:
+        message = message[:_MAX_ERROR - 3] + "..."
     await ws.send_text(ErrorEvent(code=code, message=message, retry_after=retry_after).model_dump_json())
 
 
-async def _receive_message(ws: WebSocket):  # type: ignore[no-untyped-def]
-    """Next valid client message; invalid ones are answered with an error naming what was expected."""
+def _problems(err: ValidationError, most: int = 3) -> str:
+    """'at action.keys: Expected at most 32 held keys, got 40; ...' for the first few errors."""
+    parts = []
+    for e in err.errors(include_input=False)[:most]:
+        where = ".".join(str(p) for p in e["loc"])
+        parts.append(f"at {where}: {e['msg'].removeprefix('Value error, ')}" if where else e["msg"])
+    more = err.error_count() - most
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+async def _receive_message(ws: WebSocket, max_bytes: int):  # type: ignore[no-untyped-def]
+    """Next valid client message; anything else (a binary frame, a message over max_bytes, invalid JSON or fields)
+    is answered with an error event naming what was expected, and the socket stays open."""
     while True:
-        raw = await ws.receive_text()
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        raw = message.get("text")
+        if raw is None:
+            size = len(message.get("bytes") or b"")
+            await _error(ws, "bad_message", f"Expected a JSON text message, got a binary frame of {size} bytes")
+            continue
+        size = len(raw.encode("utf-8", "surrogatepass")) if len(raw) * 4 > max_bytes else len(raw)
+        if size > max_bytes:
+            await _error(ws, "message_too_large", f"Expected a message of at most {max_bytes} bytes, got {size} "
+                                                  f"bytes starting {raw[:_ECHO]!r}")
+            continue
         try:
             return client_message.validate_json(raw)
         except ValidationError as err:
             await _error(ws, "bad_message", f"Expected a JSON message with type in {CLIENT_TYPES}, "
-                                            f"got {raw[:200]!r}: {err.errors()[0]['msg']}")
+                                            f"got {raw[:_ECHO]!r}: {_problems(err)}")
 
 
 @router.websocket("/ws/play")
@@ -58,7 +87,7 @@ async def play(
     spec = StudySpec.model_validate(study.spec)
     try:
         while True:
-            msg = await _receive_message(ws)
+            msg = await _receive_message(ws, settings.ws_max_message)
             if not isinstance(msg, SelectEnv):
                 await _error(ws, "no_session", f"Expected select_env first, got {msg.type}")
                 continue
@@ -93,7 +122,7 @@ async def play(
     log.info("session %s placed on %s", session_id, worker_id)
     relayed.add(session_id)
     try:
-        await _relay(ws, nc, subjects.session_input(session_id), directory, worker_id, out)
+        await _relay(ws, nc, subjects.session_input(session_id), directory, worker_id, out, settings.ws_max_message)
     finally:
         relayed.discard(session_id)
     await sub.unsubscribe()
@@ -107,11 +136,11 @@ async def play(
 
 
 async def _relay(ws: WebSocket, nc: NATS, input_subject: str, directory: WorkerDirectory, worker_id: str,
-                 out: OutgoingQueue) -> None:
+                 out: OutgoingQueue, max_message: int) -> None:
 
     async def client_to_worker() -> None:
         while True:
-            msg = await _receive_message(ws)
+            msg = await _receive_message(ws, max_message)
             if isinstance(msg, SelectEnv):
                 await _error(ws, "already_playing", "Expected input for the running session, got select_env")
                 continue
