@@ -122,3 +122,10 @@ def test_a_full_chunk_of_steps_with_the_largest_input_fits_the_default_payload()
     steps = [Step(i, np.zeros(4, np.float32), 1, 0.0, 1.0, i == 0, False, False, 0.0, input=raw) for i in range(64)]
     data = encode_chunk("e", 0, steps, space_spec(obs), space_spec(space))
     assert len(data) < (1 << 20) - 4096
+
+
+def test_integers_of_any_size_reach_the_worker_check() -> None:
+    """The gateway lets any JSON integer through to the space check (which names the space), never raising."""
+    assert client_message.validate_json(msg("action", action=[2 ** 2000, -(2 ** 2000)])).action[0] == 2 ** 2000
+    with pytest.raises(ValueError, match="int too large to convert to float"):
+        to_action(gym.spaces.Box(-1, 1, (1,)), [2 ** 2000])

@@ -71,7 +71,7 @@ def _check_action(value: Any) -> Any:
             for k, x in v.items():
                 text_check("action keys", MAX_CAMERA_NAME)(k)
                 pending.append((x, depth + 1))
-        elif isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v)):
+        elif isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)):  # ints of any size (no float())
             count += 1
             if count > MAX_ACTION_VALUES:
                 raise ValueError(f"Expected an action of at most {MAX_ACTION_VALUES} numbers, got more")

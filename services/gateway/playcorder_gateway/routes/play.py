@@ -69,6 +69,10 @@ async def _receive_message(ws: WebSocket, max_bytes: int):  # type: ignore[no-un
         except ValidationError as err:
             await _error(ws, "bad_message", f"Expected a JSON message with type in {CLIENT_TYPES}, "
                                             f"got {raw[:_ECHO]!r}: {_problems(err)}")
+        except Exception as err:  # a validator's bug must not end the session: log it, and the client learns of it
+            log.exception("checking a client message failed: %r", raw[:_ECHO])
+            await _error(ws, "bad_message", f"Expected a message the gateway can check, got {raw[:_ECHO]!r}: "
+                                            f"{type(err).__name__} while checking it")
 
 
 @router.websocket("/ws/play")
