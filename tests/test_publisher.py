@@ -45,14 +45,25 @@ def end(eid: str, steps: int) -> EpisodeEnd:
                       ended_at=datetime.now(UTC))
 
 
-async def stored(js, subjects: Subjects) -> list:  # type: ignore[no-untyped-def]
+async def stored(js, subjects: Subjects, ends: int = 1, timeout: float = 20.0) -> list:  # type: ignore[no-untyped-def]
+    """Every record message of the test's stream, once `ends` episode ends are among them (or the timeout passed)."""
     sub = await js.pull_subscribe(subjects.record_all, stream=subjects.record_stream)
-    msgs = []
-    try:
-        while True:
+    msgs: list = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
             msgs += await sub.fetch(100, timeout=0.5)
-    except nats.errors.TimeoutError:
-        return msgs
+        except nats.errors.TimeoutError:
+            done = sum(m.subject.endswith(".end") for m in msgs) >= ends
+            if done or asyncio.get_running_loop().time() > deadline:
+                return msgs
+
+
+async def until(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 def step(i: int, obs: np.ndarray) -> Step:
@@ -87,19 +98,18 @@ async def test_a_chunk_too_large_is_split_and_a_step_too_large_ends_the_episode(
     rng = np.random.default_rng(1)
     for i in range(4):
         publisher.add(step(i, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
-    await asyncio.sleep(0.5)
     big = RecordingPublisher(js, subjects, max_steps=1, max_age=60, max_payload=5_000 + 4096)
     b2 = begin()
     big.begin(b2)
     big.add(step(0, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))
-    await asyncio.sleep(0.5)
+    await until(lambda: big.error is not None)
     with pytest.raises(RuntimeError, match="Expected the recording to go on, but it failed: Expected one step to fit"):
         big.add(step(1, np.zeros((64, 64, 3), np.uint8)))
     assert not big.open_episodes  # nothing left for the reaper to guess about: the worker ended it itself
     publisher.end(end(b.episode_id, 4))
     await publisher.close()
     await big.close()
-    msgs = await stored(js, subjects)
+    msgs = await stored(js, subjects, ends=2)
     first = [m for m in msgs if f".{b.episode_id}." in m.subject]
     chunks = [read_header(m.data) for m in first if m.subject.endswith(".chunk")]
     assert len(chunks) > 1 and [s.i for c in chunks for s in c.steps] == [0, 1, 2, 3]
