@@ -55,6 +55,7 @@ MAX_CAMERA_NAME = 64
 MAX_CAMERA_INDEX = 255
 MAX_ACTION_VALUES = 4096  # numbers in one explicit action
 MAX_ACTION_DEPTH = 8  # nesting of lists and objects in one explicit action
+MAX_ACTION_KEY = 64  # characters of a key of an action object (Dict action spaces)
 
 
 def _check_action(value: Any) -> Any:
@@ -69,7 +70,7 @@ def _check_action(value: Any) -> Any:
             pending += [(x, depth + 1) for x in v]
         elif isinstance(v, dict):
             for k, x in v.items():
-                text_check("action keys", MAX_CAMERA_NAME)(k)
+                text_check("action keys", MAX_ACTION_KEY)(k)
                 pending.append((x, depth + 1))
         elif isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)):  # ints of any size (no float())
             count += 1
