@@ -19,6 +19,7 @@ from .ports import port_is_free
 from .services import ServiceProcess, start_all, stop_all
 from .settings import DevSettings
 from .stack import DevStack
+from .supervisor import Supervisor, stack_components
 
 LOCAL_ACCOUNT = "local"
 # Stable ports when free, so presigned links and a NATS CLI keep working across restarts; never the
@@ -87,19 +88,19 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         ]
         try:
             start_all(procs)
-            print(
-                f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
-                f"  designer token for the CLI stored in {config}\n"
-                f"  logs: {logs}\n"
-                f"  try: .venv/bin/playcorder studies create examples/pong.yaml\n"
-                f"Press Ctrl-C to stop.",
-                flush=True,
-            )
-            while not stop.wait(1.0):
-                dead = [p for p in procs if p.process is not None and p.process.poll() is not None]
-                if dead:
-                    print(f"{dead[0].name} exited unexpectedly; see {dead[0].log_path}:\n{dead[0].tail()}", flush=True)
-                    break
+            with Supervisor(stack_components(stack, procs)):
+                print(
+                    f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
+                    f"  designer token for the CLI stored in {config}\n"
+                    f"  logs: {logs}\n"
+                    f"  NATS: nats://{stack.nats.address} (user and password in {stack.nats.credentials_file})\n"
+                    f"  a service or server that dies is restarted, with backoff\n"
+                    f"  try: .venv/bin/playcorder studies create examples/pong.yaml\n"
+                    f"Press Ctrl-C to stop.",
+                    flush=True,
+                )
+                while not stop.wait(1.0):  # a timeout, so the signal handler gets to run
+                    pass
         finally:
             print("stopping services ...", flush=True)
             stop_all(procs)

