@@ -1,0 +1,154 @@
+"""Fault drills: while bots play, a service or server is killed (kill -9) and the stack's supervisor restarts it,
+as Kubernetes would. Whatever happens to the sessions, every episode stored is complete and in order: for those
+the bots saw end, the stored step count is the one the worker reported; every stored episode's steps are indexed
+0..n-1 with none missing or twice.
+
+Each drill is one `Fault` in FAULTS: the component to hit, how (`inflict`), and what else to check afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from playcorder.admin import create_designer_token
+from playcorder.db.migrate import upgrade
+from playcorder.devstack.services import ServiceProcess, start_all, stop_all
+from playcorder.devstack.stack import DevStack
+from playcorder.devstack.supervisor import Backoff, Supervisor, stack_components
+from playcorder.sdk import Client
+from tests.chaosbot import ChaosBot
+from tests.factories import study
+from tests.stored import all_steps
+
+pytestmark = pytest.mark.e2e
+FPS, LIMIT, BOTS = 30, 60, 2  # 2 s episodes: several end before, during and after each fault
+PLAY_BEFORE_S, PLAY_AFTER_S = 2.0, 3.0
+
+
+@dataclass
+class Drill:
+    stack: DevStack
+    services: dict[str, ServiceProcess]
+    supervisor: Supervisor
+    client: Client
+    gateway_url: str
+    reports: list[str]
+
+
+@pytest.fixture(scope="module")
+def drill() -> Iterator[Drill]:
+    """A stack of its own (servers, gateway, worker, recorder) under a Supervisor, on free ports in a temp root:
+    the drills kill its parts, so it shares nothing with the session's fixtures."""
+    root = Path(tempfile.mkdtemp(prefix="playcorder-faults-"))  # not under basetemp: see conftest.stack
+    reports: list[str] = []
+    try:
+        with DevStack(root / "servers") as stack:
+            upgrade(stack.database_url)
+            token = asyncio.run(create_designer_token(stack.database_url, "drill-designer"))
+            env = stack.env() | {"HEARTBEAT_INTERVAL": "0.5", "WORKER_TTL": "3", "CHUNK_MAX_AGE": "0.3",
+                                 "WORKER_CAPACITY": str(2 * BOTS)}
+            logs = root / "logs"
+            services = {kind: ServiceProcess(kind, env, logs) for kind in ("gateway", "env-worker", "recorder")}
+            try:
+                start_all(list(services.values()))
+                backoff = Backoff(first=0.2, longest=2.0, reset_after=5.0)
+                with Supervisor(stack_components(stack, services.values()), backoff=backoff,
+                                report=reports.append) as supervisor:
+                    gateway = services["gateway"].url
+                    yield Drill(stack, services, supervisor, Client(gateway, token), gateway, reports)
+            finally:
+                stop_all(list(services.values()))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def kill(drill: Drill, name: str) -> None:
+    drill.supervisor.kill(name)
+
+
+def recorder_quiet_through(outage: str, *, absorbable: bool = False) -> Callable[[Drill, str], None]:
+    """A check for a backend outage: the recorder logged it once and its end once, no traceback, nothing per
+    retry. `absorbable`: the client's own retries may outlast a short outage, which then goes unlogged."""
+    def check(drill: Drill, log: str) -> None:
+        went, back = log.count(f"{outage} is unreachable"), log.count(f"{outage} is back")
+        assert (went, back) == (1, 1) or absorbable and (went, back) == (0, 0), log
+        assert "Traceback" not in log and "Retrying (" not in log, log
+    return check
+
+
+@dataclass(frozen=True)
+class Fault:
+    component: str  # its name in the supervisor
+    inflict: Callable[[Drill, str], None] = kill
+    check_recorder_log: Callable[[Drill, str], None] | None = None  # given the recorder's log during the drill
+
+
+FAULTS = [
+    Fault("recorder"),
+    Fault("env-worker"),  # its sessions end (worker_lost); the bots start new ones on the restarted worker
+    Fault("nats"),
+    Fault("postgres", check_recorder_log=recorder_quiet_through("PostgreSQL")),
+    Fault("s3", check_recorder_log=recorder_quiet_through("S3", absorbable=True)),
+]
+
+
+def finished(client: Client, study_id: str, expected: set[str], timeout: float = 60) -> list[dict[str, Any]]:
+    """The study's episodes once the expected ones are stored and none is still recording."""
+    deadline = time.monotonic() + timeout
+    while True:
+        episodes = client.list_episodes(study_id)
+        if expected <= {e["id"] for e in episodes} and all(e["state"] != "recording" for e in episodes):
+            return episodes
+        assert time.monotonic() < deadline, [(e["id"], e["state"]) for e in episodes if e["state"] == "recording"]
+        time.sleep(0.2)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.component for f in FAULTS])
+async def test_a_killed_part_is_restarted_and_no_step_is_lost_or_duplicated(drill: Drill, fault: Fault) -> None:
+    client = drill.client
+    created = client.create_study(study({"id": "pong", "env_id": "ALE/Pong-v5", "fps": FPS,
+                                         "max_episode_steps": LIMIT}, name=f"drill-{fault.component}"))
+    bots = [ChaosBot(drill.gateway_url, client.create_participant(created["id"])["token"], "pong", seed=i)
+            for i in range(BOTS)]
+    recorder_log = drill.services["recorder"].log_path
+    log_start = recorder_log.stat().st_size
+    before = {name: drill.supervisor.restarts(name) for name in drill.supervisor.components}
+    stop = asyncio.Event()
+    playing = [asyncio.create_task(bot.run(stop)) for bot in bots]
+    try:
+        await asyncio.sleep(PLAY_BEFORE_S)
+        await asyncio.to_thread(fault.inflict, drill, fault.component)
+        await asyncio.to_thread(drill.supervisor.wait_restarts, fault.component, before[fault.component] + 1, 60)
+        await asyncio.sleep(PLAY_AFTER_S)  # play on against the restarted part
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*playing), 60)
+    # Only the faulted part was restarted: the others kept running.
+    after = {name: drill.supervisor.restarts(name) for name in drill.supervisor.components}
+    assert after == before | {fault.component: before[fault.component] + 1}, drill.reports
+
+    reported = {eid: n for bot in bots for eid, n in bot.ended.items()}
+    episodes = await asyncio.to_thread(finished, client, created["id"], set(reported))
+    assert len(reported) >= BOTS, (reported, [b.sessions for b in bots])  # every bot finished episodes
+    for episode in episodes:
+        steps = await asyncio.to_thread(all_steps, client, episode["id"])  # indexed 0..num_steps-1
+        if episode["id"] in reported:
+            assert episode["num_steps"] == reported[episode["id"]], (episode, len(steps))
+            assert steps[-1]["is_last"], episode
+    if fault.check_recorder_log is not None:
+        fault.check_recorder_log(drill, _read_from(recorder_log, log_start))
