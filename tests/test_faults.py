@@ -42,6 +42,7 @@ class Drill:
     client: Client
     gateway_url: str
     reports: list[str]
+    root: Path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def drill() -> Iterator[Drill]:
                 with Supervisor(stack_components(stack, services.values()), backoff=backoff,
                                 report=reports.append) as supervisor:
                     gateway = services["gateway"].url
-                    yield Drill(stack, services, supervisor, Client(gateway, token), gateway, reports)
+                    yield Drill(stack, services, supervisor, Client(gateway, token), gateway, reports, root)
             finally:
                 stop_all(list(services.values()))
     finally:
@@ -152,3 +153,12 @@ async def test_a_killed_part_is_restarted_and_no_step_is_lost_or_duplicated(dril
             assert steps[-1]["is_last"], episode
     if fault.check_recorder_log is not None:
         fault.check_recorder_log(drill, _read_from(recorder_log, log_start))
+
+
+def test_no_log_holds_the_nats_password(drill: Drill) -> None:
+    """The services connect with NATS_URL's credentials; none of them, nor the supervisor, writes them out."""
+    password = drill.stack.nats.password
+    logs = [p for p in drill.root.rglob("*") if p.is_file() and (p.suffix in (".log", ".out") or p.name == "log")]
+    assert {p.name for p in logs} >= {"gateway.log", "env-worker.log", "recorder.log", "nats-server.log"}
+    assert not [p for p in logs if password in p.read_text(errors="replace")]
+    assert not [line for line in drill.reports if password in line]
