@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 import pytest
 from minio import Minio
 
 from playcorder.db.migrate import upgrade
+from playcorder.devstack.ports import free_ports
 from playcorder.devstack.services import ServiceProcess
 from playcorder.devstack.stack import DevStack
 from playcorder.devstack.supervisor import Backoff, Service, Supervisor, stack_components
@@ -130,3 +138,49 @@ def test_a_service_that_stayed_up_starts_its_backoff_afresh(own_stack: DevStack,
     finally:
         service.stop()
     assert re.findall(r"restarting it in ([\d.]+) s", "\n".join(lines)) == ["0.3", "0.3"]
+
+
+def test_playcorder_dev_restarts_a_killed_service_and_stops_in_order_on_ctrl_c(tmp_path: Path) -> None:
+    """What `make run` runs: a recorder killed with SIGKILL comes back, reported in the launcher's output."""
+    root = Path(tempfile.mkdtemp(prefix="playcorder-dev-"))  # not under basetemp: see conftest.stack
+    gateway, nats_port, s3_port = free_ports(3)
+    script = ("import pathlib, sys; from playcorder.devstack.launcher import run_dev; "
+              "run_dev(pathlib.Path(sys.argv[1]), port=int(sys.argv[2]), nats_port=int(sys.argv[3]), "
+              "s3_port=int(sys.argv[4]))")
+    env = os.environ | {"PLAYCORDER_CONFIG": str(tmp_path / "config.json")}
+    env.pop("FRONTEND_DIR", None)
+    dev = subprocess.Popen([sys.executable, "-c", script, str(root), str(gateway), str(nats_port), str(s3_port)],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert dev.stdout is not None
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(dev.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def until(text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in output):
+            assert dev.poll() is None and time.monotonic() < deadline, f"no {text!r} in:\n{''.join(output)}"
+            time.sleep(0.1)
+
+    try:
+        until("Press Ctrl-C to stop.")
+        os.kill(int((root / "logs" / "recorder.pid").read_text()), signal.SIGKILL)
+        until("recorder restarted")
+        assert httpx.get(f"http://127.0.0.1:{gateway}/readyz", timeout=5).status_code == 200  # it never went away
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(90) == 0, "".join(output)
+        reader.join(10)
+        text = "".join(output)
+        died = next(line for line in output if line.startswith("recorder died"))
+        assert "(killed by SIGKILL)" in died and str(root / "logs" / "recorder.log") in died
+        assert text.index("stopping services") < text.index("stopping servers") < text.index("stopped.")
+        assert f"nats://127.0.0.1:{nats_port}" in text and json.loads(
+            (root / "servers" / "nats" / "credentials.json").read_text())["password"] not in text
+        assert (root / "logs").stat().st_mode & 0o777 == 0o700
+        assert {p.name: p.stat().st_mode & 0o777 for p in (root / "logs").glob("*.log")} == {
+            f"{name}.log": 0o600 for name in ("gateway", "env-worker", "recorder", "exporter")}
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+            dev.wait()
+        shutil.rmtree(root, ignore_errors=True)

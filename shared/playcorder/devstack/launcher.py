@@ -55,7 +55,9 @@ def _lock(root: Path) -> IO[str]:
     return handle  # the lock lasts as long as this file stays open
 
 
-def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> None:
+def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
+            nats_port: int | None = PREFERRED_NATS_PORT, s3_port: int | None = PREFERRED_S3_PORT) -> None:
+    """Run the stack until SIGINT/SIGTERM, restarting whatever dies; then stop services, then servers."""
     try:
         settings = DevSettings()
     except ValidationError as err:
@@ -68,8 +70,8 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         signal.signal(sig, lambda *_: stop.set())
 
     print(f"starting NATS, PostgreSQL and S3 under {root} ...", flush=True)
-    nats_port = PREFERRED_NATS_PORT if port_is_free("127.0.0.1", PREFERRED_NATS_PORT) else None
-    s3_port = PREFERRED_S3_PORT if port_is_free("127.0.0.1", PREFERRED_S3_PORT) else None
+    nats_port = nats_port if nats_port and port_is_free("127.0.0.1", nats_port) else None
+    s3_port = s3_port if s3_port and port_is_free("127.0.0.1", s3_port) else None
     with DevStack(root / "servers", database_url=database_url, nats_port=nats_port, s3_port=s3_port) as stack:
         upgrade(stack.database_url)
         token = _designer_token(root, stack.database_url)
