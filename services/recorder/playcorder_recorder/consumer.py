@@ -98,9 +98,18 @@ class RecordConsumer:
                 await self._dead_letter(msg, ValueError(f"Expected a record subject ending in begin, chunk or end, "
                                                         f"got {msg.subject!r}"))
         await self._begins(by_kind["begin"])
+        if self._pause:  # a backend is away: the rest of the batch goes back untried, not counted as more failures
+            await self._put_back(by_kind["chunk"] + by_kind["end"])
+            return
         await self._chunks(by_kind["chunk"])
-        for msg in by_kind["end"]:
+        for i, msg in enumerate(by_kind["end"]):
+            if self._pause:
+                await self._put_back(by_kind["end"][i:])
+                return
             await self._end(msg)
+
+    async def _put_back(self, msgs: list[Msg]) -> None:
+        await asyncio.gather(*(msg.nak(delay=self._pause) for msg in msgs))
 
     async def _parsed(self, msgs: list[Msg], model: type) -> list[tuple[Msg, object]]:
         out = []
@@ -168,12 +177,12 @@ class RecordConsumer:
         self.outages.reached(DATABASE)
         await self._ack([msg])
 
-    def _failed(self, err: Exception, what: str) -> float:
+    def _failed(self, err: Exception, what: str, otherwise: float = 1.0) -> float:
         """Log a failure to store (once per outage when a backend is unreachable); the delay to redeliver after."""
         backend = unreachable(err)
         if backend is None:
-            log.exception("%s failed; redelivered in 1 s", what)
-            return 1.0
+            log.exception("%s failed; redelivered in %g s", what, otherwise)
+            return otherwise
         delay = self.outages.failed(backend, err)
         self._pause = max(self._pause, delay)
         return delay
@@ -188,8 +197,8 @@ class RecordConsumer:
         key = f"deadletter/{self.subjects.record_stream}/{seq:012d}"
         try:
             await self.store.objects.put_bytes(key, msg.data)
-        except Exception as err:
-            await msg.nak(delay=max(5.0, self._failed(err, f"keeping undecodable message {seq} in S3")))
+        except Exception as put_err:
+            await msg.nak(delay=self._failed(put_err, f"keeping undecodable message {seq} in S3", otherwise=5.0))
             return
         log.error("message %d on %s is not a valid recording (%s); kept in S3 as %s", seq, msg.subject, err, key)
         await msg.term()
