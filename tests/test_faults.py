@@ -9,22 +9,37 @@ Each drill is one `Fault` in FAULTS: the component to hit, how (`inflict`), and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 from playcorder.admin import create_designer_token
+from playcorder.bus import connect, ensure_streams, subjects_for
+from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.migrate import upgrade
+from playcorder.devstack.ports import free_port
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.devstack.stack import DevStack
 from playcorder.devstack.supervisor import Backoff, Supervisor, stack_components
+from playcorder.gym_spaces import space_spec
+from playcorder.messages import EpisodeBegin, EpisodeEnd
+from playcorder.records import Step, encode_chunk
 from playcorder.sdk import Client
+from playcorder.settings import NatsSettings, S3Settings
+from playcorder.storage import ObjectStore
+from playcorder_recorder.consumer import RecordConsumer
+from playcorder_recorder.store import EpisodeStore
 from tests.chaosbot import ChaosBot
 from tests.factories import study
 from tests.stored import all_steps
@@ -162,3 +177,60 @@ def test_no_log_holds_the_nats_password(drill: Drill) -> None:
     assert {p.name for p in logs} >= {"gateway.log", "env-worker.log", "recorder.log", "nats-server.log"}
     assert not [p for p in logs if password in p.read_text(errors="replace")]
     assert not [line for line in drill.reports if password in line]
+
+
+def _step_chunk(episode_id: str, steps: int) -> bytes:
+    obs, act = space_spec(gym.spaces.Box(0, 255, (4, 4, 3), np.uint8)), space_spec(gym.spaces.Discrete(3))
+    return encode_chunk(episode_id, 0, [Step(i, np.full((4, 4, 3), i, np.uint8), i % 3, 1.0, 1.0, i == 0,
+                                             i == steps - 1, False, float(i)) for i in range(steps)], obs, act)
+
+
+async def test_the_recorder_waits_out_an_s3_outage_longer_than_its_client_retries(  # type: ignore[no-untyped-def]
+        drill: Drill, caplog) -> None:
+    """The S3 drill above may end within the S3 client's own retries; here S3 stays away until the recorder has
+    said so: one warning, no traceback, then, S3 back, one info and the episode stored whole."""
+    caplog.set_level(logging.INFO, logger="playcorder_recorder")
+    stack = drill.stack
+    settings = NatsSettings(url=stack.nats_url, subject_prefix="s3away", stream_prefix="S3AWAY")
+    subjects = subjects_for(settings)
+    live = ObjectStore(S3Settings(endpoint=stack.s3_endpoint, access_key=stack.s3_access_key,
+                                  secret_key=stack.s3_secret_key))  # the bucket the gateway reads
+    await live.ensure_bucket()
+    away = ObjectStore(live.settings.model_copy(update={"endpoint": f"127.0.0.1:{free_port()}"}))  # nobody there
+    engine = make_engine(stack.database_url)
+    nc = await connect(settings, "s3-away test")
+    try:
+        await ensure_streams(nc, subjects)
+        consumer = RecordConsumer(nc, subjects, EpisodeStore(make_sessionmaker(engine), away), "s3away", 32)
+        running = asyncio.create_task(consumer.run())
+        study_id = drill.client.create_study(study({"id": "e", "env_id": "CartPole-v1"}, name="s3away"))["id"]
+        episode_id = uuid.uuid4().hex
+        obs, act = space_spec(gym.spaces.Box(0, 255, (4, 4, 3), np.uint8)), space_spec(gym.spaces.Discrete(3))
+        begin = EpisodeBegin(episode_id=episode_id, session_id="s", study_id=study_id, participant_id="p", env="e",
+                             env_id="CartPole-v1", worker_id="w", seed=1, started_at=datetime.now(UTC),
+                             observation_spec=obs, action_spec=act)
+        end = EpisodeEnd(episode_id=episode_id, state="completed", reason="terminated", num_steps=5, num_chunks=1,
+                         total_reward=5.0, active_s=1.0, ended_at=datetime.now(UTC))
+        js = nc.jetstream()
+        for kind, payload in (("begin", begin.model_dump_json().encode()), ("chunk", _step_chunk(episode_id, 5)),
+                              ("end", end.model_dump_json().encode())):
+            await js.publish(subjects.record(episode_id, kind), payload, timeout=5)
+        deadline = time.monotonic() + 60
+        while "S3 is unreachable" not in caplog.text:
+            assert time.monotonic() < deadline and not running.done(), caplog.text
+            await asyncio.sleep(0.1)
+        assert consumer.stored == 1  # the begin (PostgreSQL only); the chunk waits, and so does the end
+        consumer.store.objects = live  # S3 is back
+        while consumer.stored < 3:
+            assert time.monotonic() < deadline and not running.done(), caplog.text
+            await asyncio.sleep(0.1)
+        consumer.stop()
+        await running
+    finally:
+        await nc.drain()
+        await engine.dispose()
+    assert caplog.text.count("S3 is unreachable") == 1 and caplog.text.count("S3 is back") == 1, caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records), caplog.text
+    episode = drill.client.get_episode(episode_id)
+    assert (episode["state"], episode["num_steps"]) == ("completed", 5)
+    assert [s["index"] for s in all_steps(drill.client, episode_id)] == list(range(5))
