@@ -61,9 +61,10 @@ Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), NO_NUL]
 ShortText = Annotated[str, Field(max_length=NAME_MAX), NO_NUL]  # a filter value, an external id, an env id
 Notes = Annotated[str, Field(max_length=NOTES_MAX), NO_NUL]
 LongText = Annotated[str, Field(max_length=TEXT_MAX), NO_NUL]  # descriptions, instructions
-# Ids the gateway made (uuid4 hex). A path id of another form is answered 404 by the routes (is_id), not 422.
+# Ids the gateway made (uuid4 hex). A path id of another form (a NUL included) is the id of nothing: the routes
+# answer 404 naming the form (is_id) without a lookup.
 Id = Annotated[str, Matching(f"[0-9a-f]{{{ID_LENGTH}}}", f"an id of {ID_LENGTH} lowercase hex digits", "id_form")]
-PathId = Annotated[str, Field(max_length=NAME_MAX), NO_NUL]
+PathId = Annotated[str, Field(max_length=NAME_MAX)]
 # Tags become RLDS feature names (`tag:<label>`) in exports.
 Label = Annotated[str, Matching(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
                                 "a tag of letters, digits, '_', '.', '-' (1-64, starting with a letter or digit)",

@@ -108,7 +108,7 @@ Designer = Annotated[Account, Depends(current_designer)]
 
 
 # ---------------------------------------------------------------- what a designer owns
-def _not_found(what: str, got: str) -> HTTPException:
+def not_found(what: str, got: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the id ({ID_LENGTH} hex digits) of {what}, got {got!r}")
 
 
@@ -116,7 +116,7 @@ def _not_found(what: str, got: str) -> HTTPException:
 async def owned_study(study_id: PathId, db: DbSession, designer: Designer) -> Study:
     study = await db.get(Study, study_id) if is_id(study_id) else None
     if study is None or study.owner_id != designer.id:
-        raise _not_found("one of your studies", study_id)
+        raise not_found("one of your studies", study_id)
     return study
 
 
@@ -131,7 +131,7 @@ async def _owns_study_of(db: AsyncSession, designer: Account, row: Episode | Par
 async def owned_episode(episode_id: PathId, db: DbSession, designer: Designer) -> Episode:
     episode = await db.get(Episode, episode_id) if is_id(episode_id) else None
     if episode is None or not await _owns_study_of(db, designer, episode):
-        raise _not_found("an episode of your studies", episode_id)
+        raise not_found("an episode of your studies", episode_id)
     return episode
 
 
@@ -141,7 +141,7 @@ OwnedEpisode = Annotated[Episode, Depends(owned_episode)]
 async def owned_participant(participant_id: PathId, db: DbSession, designer: Designer) -> Participant:
     participant = await db.get(Participant, participant_id) if is_id(participant_id) else None
     if participant is None or not await _owns_study_of(db, designer, participant):
-        raise _not_found("a participant in one of your studies", participant_id)
+        raise not_found("a participant in one of your studies", participant_id)
     return participant
 
 

@@ -12,7 +12,7 @@ from playcorder.fields import PathId, is_id
 from playcorder.messages import RECORDING, ExportJob
 from playcorder.storage import ObjectStore
 
-from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
+from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy, not_found
 from ..errors import ErrorOut
 from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..queries import filtered
@@ -101,6 +101,5 @@ async def get_export(export_id: PathId, db: DbSession, designer: Designer, objec
     export = await db.get(Export, export_id) if is_id(export_id) else None
     study = await db.get(Study, export.study_id) if export else None
     if export is None or study is None or study.owner_id != designer.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected the id of an export of your studies, got {export_id!r}")
+        raise not_found("an export of your studies", export_id)
     return await _out(objects, export)
