@@ -27,7 +27,7 @@ from playcorder.sdk import Client
 from tests.conftest import Services
 from tests.factories import cartpole_study
 from tests.stored import stored_episode
-from tests.wsclient import Player
+from tests.wsclient import play_episode
 
 MIB = 1 << 20
 
@@ -37,19 +37,7 @@ def played(client: Client) -> dict[str, str]:
     """A study with one participant and one kept CartPole episode of two steps."""
     study = client.create_study(cartpole_study())
     participant = client.create_participant(study["id"], external_id="limits")
-
-    async def play() -> str:
-        player = await Player.join(client.url, participant["token"], "cartpole")
-        episode_id = (await player.until("episode_started"))["episode_id"]
-        for action in (0, 1):
-            await player.send(type="action", action=action)
-            await player.until("frame")
-        await player.send(type="end_episode", save=True)
-        await player.until("episode_ended")
-        await player.close()
-        return str(episode_id)
-
-    episode_id = asyncio.run(play())
+    episode_id = asyncio.run(play_episode(client.url, participant["token"], "cartpole", [0, 1]))
     stored_episode(client, episode_id)
     return {"study": study["id"], "participant": participant["participant_id"], "episode": episode_id}
 

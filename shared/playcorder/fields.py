@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -90,7 +90,19 @@ def _utc(value: datetime) -> datetime:
         return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
-Moment = Annotated[datetime, AfterValidator(_utc)]  # a bound of a time range (a filter)
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
+
+
+def _iso(value: Any) -> Any:
+    """An ISO 8601 date and time, not the Unix timestamps (numbers) or bare dates pydantic would also read."""
+    if not isinstance(value, datetime) and not (isinstance(value, str) and _ISO_TIME.fullmatch(value)):
+        raise PydanticCustomError("datetime_form", "Expected an ISO 8601 time like '2026-01-31T12:00:00Z', got {got}",
+                                  {"got": _shown(str(value))})
+    return value
+
+
+# A bound of a time range (a filter), in UTC.
+Moment = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_utc)]
 
 _ID = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
 

@@ -8,11 +8,15 @@ import logging
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import exc as sa
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 log = logging.getLogger(__name__)
 ECHO_MAX = 200  # characters of a rejected input (or of a ctx value, a loc element) a 422 shows
@@ -35,20 +39,22 @@ class ValidationErrorOut(BaseModel):
     detail: list[FieldErrorOut] | str
 
 
-def _short(value: Any) -> str | None:
-    """`value` as JSON when that is short, else None (left out)."""
+def _short(value: Any) -> Any:
+    """`value` as plain JSON data when it is short, else None (left out); bytes (a body that is no JSON) as text."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
     text = json.dumps(value, default=str)
-    return text if len(text) <= ECHO_MAX else None
+    return json.loads(text) if len(text) <= ECHO_MAX else None
 
 
 def _small(error: dict[str, Any]) -> dict[str, Any]:
     loc = [p if isinstance(p, int) else str(p)[:ECHO_MAX] for p in error.get("loc", ())]
     out: dict[str, Any] = {"loc": loc, "msg": str(error.get("msg", ""))[:2 * ECHO_MAX], "type": error.get("type", "")}
-    if "input" in error and _short(error["input"]) is not None:
-        out["input"] = error["input"]
+    if "input" in error and (shown := _short(error["input"])) is not None:
+        out["input"] = shown
     ctx = {k: v if isinstance(v, int | float | bool) else str(v) for k, v in (error.get("ctx") or {}).items()}
-    if ctx and _short(ctx) is not None:
-        out["ctx"] = ctx
+    if ctx and (shown := _short(ctx)) is not None:
+        out["ctx"] = shown
     return out
 
 
@@ -89,8 +95,24 @@ def unavailable(retry_after: float) -> Any:
     return handler
 
 
-def install(app: FastAPI, retry_after: float) -> None:
+def method_not_allowed(routes: list[BaseRoute]) -> Any:
+    """FastAPI's HTTP error handler, with an `Allow` of a 405 that lists every method of the path (Starlette names
+    only those of the first route matching it)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            path = request.url.path
+            methods = {m for r in routes if isinstance(r, APIRoute) and r.path_regex.match(path) for m in r.methods}
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+        return await http_exception_handler(request, exc)
+
+    return handler
+
+
+def install(app: FastAPI, retry_after: float, routes: list[BaseRoute]) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed(routes))
     handler = unavailable(retry_after)
     for kind in (*_UNREACHABLE, sa.DBAPIError):
         app.add_exception_handler(kind, handler)

@@ -49,7 +49,7 @@ def decode(cursor: str) -> tuple[datetime, str]:
 
 def after(query: Q, cursor: str | None, at: Any, id: Any, limit: int) -> Q:
     """`query` from the item after `cursor`, in (at, id) order, one item more than a page (to know if one follows)."""
-    if cursor is not None:
+    if cursor:  # none, or empty: the first page
         query = query.where(tuple_(at, id) > tuple_(*decode(cursor)))
     return query.order_by(None).order_by(at, id).limit(limit + 1)
 

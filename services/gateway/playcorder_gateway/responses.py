@@ -45,6 +45,7 @@ def errors_of(route: APIRoute) -> dict[int, dict[str, Any]]:
     if calls & set(_OWNED):
         out[404] = _error(ErrorOut, "no such resource among yours")
     if route.body_field is not None:
+        out[400] = _error(ErrorOut, "the body cannot be parsed (not UTF-8 JSON)")
         out[413] = _error(ErrorOut, "request body larger than MAX_BODY_BYTES")
     if _has_params(route.dependant):
         out[422] = _error(ValidationErrorOut, "a parameter or the body is not as expected")
