@@ -248,3 +248,20 @@ def test_a_stopped_database_gets_503_until_it_is_back(stack: DevStack, tmp_path:
     finally:
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_schema_lists_each_operations_errors(services: Services) -> None:
+    schema = httpx.get(f"{services.url}/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    operations = [(p, m, op) for p, ops in schema["paths"].items() if p.startswith("/api/") for m, op in ops.items()]
+    assert len(operations) >= 20
+    for path, method, op in operations:
+        codes = op["responses"]
+        assert codes["401"]["content"]["application/json"]["schema"] == error, (method, path)
+        assert "Retry-After" in codes["503"]["headers"], (method, path)
+        assert ("413" in codes) == ("requestBody" in op), (method, path)
+        assert "404" in codes or "{" not in path, (method, path)  # an id in the path may name nothing
+        if op.get("parameters") or "requestBody" in op:
+            assert codes["422"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ValidationErrorOut"}, (method, path)
+    assert "409" in schema["paths"]["/api/episodes/{episode_id}"]["delete"]["responses"]
