@@ -129,7 +129,7 @@ def test_a_spec_file_that_cannot_be_read_is_one_line(cli_env: dict[str, str], tm
 
 def test_a_refused_request_is_one_line(cli_env: dict[str, str], played: dict[str, Any]) -> None:
     assert refused(run(cli_env, "studies", "get", "nope")) == [
-        "HTTP 404: Expected the id of one of your studies, got 'nope'"]
+        "HTTP 404: Expected the id (32 hex digits) of one of your studies, got 'nope'"]
     [line] = refused(run(cli_env, "export", "--study", played["study"], "--state", "cancelled", "--version", "1.0"))
     assert line.startswith("version: Expected a version like '1.0.0', got '1.0'"), line
     [line] = refused(run(cli_env, "export", "--study", played["study"], "--tag", "nowhere"))

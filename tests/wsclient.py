@@ -64,3 +64,16 @@ class Player:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def play_episode(url: str, token: str, env: str, actions: list[Any], save: bool = True) -> str:
+    """One turn-based episode of these actions, then kept (save) or cancelled; returns its id."""
+    player = await Player.join(url, token, env)
+    episode_id = str((await player.until("episode_started"))["episode_id"])
+    for action in actions:
+        await player.send(type="action", action=action)
+        await player.until("frame")
+    await player.send(type="end_episode", save=save)
+    await player.until("episode_ended")
+    await player.close()
+    return episode_id

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .fields import INT32_MAX, Key, LongText, Name, ShortText
 from .inputs import InputMap
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_ENVIRONMENTS = 50  # per study
+MAX_KWARGS_BYTES = 16_384  # an environment's gymnasium.make kwargs, as JSON
 Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
 
 
@@ -21,33 +23,41 @@ class RenderSpec(BaseModel):
     height: int | None = Field(None, ge=16, le=1920, description="rendered frame height")
     jpeg_quality: int = Field(80, ge=1, le=100, description="initial JPEG quality; participants may switch live")
     shadows: bool = Field(True, description="MuJoCo: render shadows (off saves most of the CPU cost of a frame)")
-    camera: str | int | None = Field(None, description="initial camera name or id for envs with several cameras")
+    camera: ShortText | Annotated[int, Field(ge=-1, le=INT32_MAX)] | None = Field(
+        None, description="initial camera name or id for envs with several cameras")
 
 
 class EnvironmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(..., description="key of this environment within the study, e.g. 'pong'")
-    env_id: str = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5', 'procgen/coinrun', "
+    id: Key = Field(..., description="key of this environment within the study, e.g. 'pong'")
+    env_id: Name = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5', 'procgen/coinrun', "
                                          "'HalfCheetah-v5'")
     family: Family = Field("auto", description="environment family; 'auto' infers it from env_id")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make "
+                                                                     f"(at most {MAX_KWARGS_BYTES} bytes as JSON)")
     mode: Literal["realtime", "turn_based"] = Field("realtime",
                                                     description="realtime: stepped at fps; turn_based: on input")
     fps: int = Field(15, ge=1, le=60, description="realtime steps per second (participants may change it live)")
     step_while_held: bool = Field(False, description="turn_based: keep stepping (at fps) while an input is held")
-    max_episode_steps: int | None = Field(None, ge=1, description="episode is truncated after this many steps")
+    max_episode_steps: int | None = Field(None, ge=1, le=INT32_MAX,
+                                          description="episode is truncated after this many steps")
     input_map: InputMap | None = Field(None, description="overrides the family's default input map")
-    instructions: str = ""
+    instructions: LongText = ""
     render: RenderSpec = Field(default_factory=RenderSpec)
-    idle_pause_s: float = Field(6.0, gt=0, description="realtime: pause after this many seconds without input")
-    pause_expiry_s: float = Field(600.0, gt=0, description="a session paused this long ends; its episode is abandoned")
+    idle_pause_s: float = Field(6.0, gt=0, le=86_400,
+                                description="realtime: pause after this many seconds without input")
+    pause_expiry_s: float = Field(600.0, gt=0, le=7 * 86_400,
+                                  description="a session paused this long ends; its episode is abandoned")
 
-    @field_validator("id")
+    @field_validator("kwargs")
     @classmethod
-    def _key(cls, v: str) -> str:
-        if not _KEY.match(v):
-            raise ValueError(f"Expected an environment id of letters, digits, '_', '.', '-' (max 64), got {v!r}")
+    def _small_kwargs(cls, v: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(v, default=str).encode())
+        if size > MAX_KWARGS_BYTES:
+            raise ValueError(f"Expected kwargs of at most {MAX_KWARGS_BYTES} bytes as JSON, got {size}")
+        if _has_nul(v):
+            raise ValueError("Expected kwargs without NUL characters (\\u0000) in keys or strings, got one")
         return v
 
     @property
@@ -61,13 +71,23 @@ class EnvironmentSpec(BaseModel):
         return "gymnasium"  # the worker refines this to "mujoco" from the registry's entry point
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1, max_length=200)
-    description: str = ""
-    instructions: str = ""
-    environments: list[EnvironmentSpec] = Field(..., min_length=1)
+    name: Name
+    description: LongText = ""
+    instructions: LongText = ""
+    environments: list[EnvironmentSpec] = Field(..., min_length=1, max_length=MAX_ENVIRONMENTS)
 
     @model_validator(mode="after")
     def _unique_envs(self) -> StudySpec:

@@ -1,5 +1,5 @@
-"""The gateway application: the lifespan that starts its services, the REST routers, the play WebSocket, health
-endpoints and the web UI."""
+"""The gateway application: the lifespan that starts its services, the REST routers (with their body cap, error
+handlers and documented errors), the play WebSocket, health endpoints and the web UI."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from playcorder.messages import Resync
 from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
+from . import errors, responses
+from .limits import BodyLimit
 from .placement import WorkerDirectory
 from .routes import accounts, episodes, exports, health, participant, play, sessions, steps, studies, tags, workers
 from .settings import Settings
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.relayed = settings, relayed
     for module in ROUTERS:
         app.include_router(module.router)
+    responses.document(app, (module.router for module in ROUTERS))
+    errors.install(app, settings.db_retry_after, [r for module in ROUTERS for r in module.router.routes])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.frontend_dir is not None:
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
     return app

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Account, ApiToken, Episode, Participant, Study
 from playcorder.db.queries import valid_token
+from playcorder.fields import ID_LENGTH, PathId, is_id
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
@@ -65,12 +66,12 @@ Directory = Annotated[WorkerDirectory, Depends(_directory)]
 RelayedSessions = Annotated[set[str], Depends(_relayed)]
 
 
-async def _db(sessions: DbSessions) -> AsyncIterator[AsyncSession]:
+async def db_session(sessions: DbSessions) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(_db)]
+DbSession = Annotated[AsyncSession, Depends(db_session)]
 
 
 # ---------------------------------------------------------------- who is asking
@@ -107,10 +108,15 @@ Designer = Annotated[Account, Depends(current_designer)]
 
 
 # ---------------------------------------------------------------- what a designer owns
-async def owned_study(study_id: str, db: DbSession, designer: Designer) -> Study:
-    study = await db.get(Study, study_id)
+def not_found(what: str, got: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the id ({ID_LENGTH} hex digits) of {what}, got {got!r}")
+
+
+# A path id of another form is no id of anything: 404 without a lookup (nor a NUL byte sent to PostgreSQL).
+async def owned_study(study_id: PathId, db: DbSession, designer: Designer) -> Study:
+    study = await db.get(Study, study_id) if is_id(study_id) else None
     if study is None or study.owner_id != designer.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected the id of one of your studies, got {study_id!r}")
+        raise not_found("one of your studies", study_id)
     return study
 
 
@@ -122,22 +128,20 @@ async def _owns_study_of(db: AsyncSession, designer: Account, row: Episode | Par
     return study is not None and study.owner_id == designer.id
 
 
-async def owned_episode(episode_id: str, db: DbSession, designer: Designer) -> Episode:
-    episode = await db.get(Episode, episode_id)
+async def owned_episode(episode_id: PathId, db: DbSession, designer: Designer) -> Episode:
+    episode = await db.get(Episode, episode_id) if is_id(episode_id) else None
     if episode is None or not await _owns_study_of(db, designer, episode):
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected the id of an episode of your studies, got {episode_id!r}")
+        raise not_found("an episode of your studies", episode_id)
     return episode
 
 
 OwnedEpisode = Annotated[Episode, Depends(owned_episode)]
 
 
-async def owned_participant(participant_id: str, db: DbSession, designer: Designer) -> Participant:
-    participant = await db.get(Participant, participant_id)
+async def owned_participant(participant_id: PathId, db: DbSession, designer: Designer) -> Participant:
+    participant = await db.get(Participant, participant_id) if is_id(participant_id) else None
     if participant is None or not await _owns_study_of(db, designer, participant):
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected the id of a participant in one of your studies, got {participant_id!r}")
+        raise not_found("a participant in one of your studies", participant_id)
     return participant
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from playcorder.db.models import Episode
 from playcorder.exports import EpisodeFilter, ExportOptions
+from playcorder.fields import Notes, ShortText
 from playcorder.messages import EpisodeState
 
 
@@ -27,8 +28,11 @@ class StudyOut(BaseModel):
     spec: dict[str, Any]
 
 
+MAX_EXPORT_IDS = 10_000  # episode ids in one export request
+
+
 class ParticipantIn(BaseModel):
-    external_id: str | None = None
+    external_id: ShortText | None = Field(None, description="your own id for them")
 
 
 class ParticipantOut(BaseModel):
@@ -95,7 +99,7 @@ class EpisodeDetail(EpisodeOut):
 
 
 class EpisodePatch(BaseModel):
-    notes: str = Field(..., max_length=10_000, description="free-text notes; an empty string removes them")
+    notes: Notes = Field(..., description="free-text notes; an empty string removes them")
 
 
 class EpisodeTags(BaseModel):
@@ -132,7 +136,8 @@ class ParticipantDetail(BaseModel):
 
 # ---------------------------------------------------------------- exports
 class ExportIn(ExportOptions):
-    episode_ids: list[str] | None = Field(None, description="these episodes (finished ones of the study)")
+    episode_ids: list[ShortText] | None = Field(None, max_length=MAX_EXPORT_IDS,
+                                                description="these episodes (finished ones of the study)")
     filter: EpisodeFilter | None = Field(None, description="the episodes matching this filter")
     link_expiry: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="seconds a presigned link stays valid")
 

@@ -32,6 +32,10 @@ class Settings(ServiceSettings):
                                       "transport limit); beyond it the connection closes with 1009")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="env MAX_BODY_BYTES: largest request body accepted "
+                                                              "(413 beyond)")
+    db_retry_after: float = Field(5.0, gt=0, description="env DB_RETRY_AFTER: Retry-After (s) of a 503 while the "
+                                                         "database is unreachable")
 
     @model_validator(mode="after")
     def _ws_limits(self) -> Settings:

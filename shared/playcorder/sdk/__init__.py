@@ -1,6 +1,6 @@
 """Python SDK: the REST client, the bot that plays over the browser's WebSocket protocol, and credentials."""
 
-from .client import ApiError, Client, FieldError
+from .client import ApiError, Client, FieldError, Page
 from .config import load_credentials, save_credentials
 
-__all__ = ["ApiError", "Client", "FieldError", "load_credentials", "save_credentials"]
+__all__ = ["ApiError", "Client", "FieldError", "Page", "load_credentials", "save_credentials"]

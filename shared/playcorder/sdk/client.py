@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +24,14 @@ class FieldError:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its items, and the cursor of the next page (None on the last)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 class ApiError(Exception):
@@ -60,16 +68,34 @@ class Client:
         """A call the gateway answers with a JSON object."""
         return cast(dict[str, Any], self._call(method, path, **kwargs))
 
-    def _objects(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
-        """A GET the gateway answers with a JSON array of objects."""
-        return cast(list[dict[str, Any]], self._call("GET", path, **kwargs))
+    def page(self, path: str, limit: int | None = None, cursor: str | None = None, **params: Any) -> Page:
+        """One page of the list at `path` (e.g. "/api/studies"): at most `limit` items (the gateway's default 100,
+        at most 1000) after `cursor` (a previous page's next_cursor); `params` are the list's filters."""
+        given = {k: v for k, v in {**params, "limit": limit, "cursor": cursor}.items() if v is not None}
+        body = self._object("GET", path, params=given)
+        return Page(cast(list[dict[str, Any]], body["items"]), body.get("next_cursor"))
+
+    def iter_items(self, path: str, limit: int | None = None, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of the list at `path`, page after page (`limit` items per request)."""
+        current = self.page(path, limit, **params)
+        params.pop("offset", None)  # it applies once, before the first page
+        while True:
+            yield from current.items
+            if current.next_cursor is None:
+                return
+            current = self.page(path, limit, current.next_cursor, **params)
+
+    def _objects(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """All items of a paginated list, following its cursors."""
+        return list(self.iter_items(path, **params))
 
     # ---------------------------------------------------------------- studies
     def create_study(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._object("POST", "/api/studies", json=spec)
 
-    def list_studies(self) -> list[dict[str, Any]]:
-        return self._objects("/api/studies")
+    def list_studies(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """All your studies (`limit`: per request)."""
+        return self._objects("/api/studies", limit=limit)
 
     def get_study(self, study_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/studies/{study_id}")
@@ -79,8 +105,9 @@ class Client:
 
     # ---------------------------------------------------------------- episodes
     def list_episodes(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return self._objects(f"/api/studies/{study_id}/episodes", params=params)
+        """All of a study's episodes matching the filters (env, state, participant, tag, started_after,
+        started_before, min_reward, max_reward; `limit`: per request)."""
+        return self._objects(f"/api/studies/{study_id}/episodes", **filters)
 
     def get_episode(self, episode_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/episodes/{episode_id}")
@@ -107,8 +134,8 @@ class Client:
 
     # ---------------------------------------------------------------- sessions and participants
     def list_sessions(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return self._objects(f"/api/studies/{study_id}/sessions", params=params)
+        """All of a study's sessions (filters: participant, env; `limit`: per request)."""
+        return self._objects(f"/api/studies/{study_id}/sessions", **filters)
 
     def get_participant(self, participant_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/participants/{participant_id}")
@@ -122,8 +149,8 @@ class Client:
         given = {k: v for k, v in body.items() if v is not None}
         return self._object("POST", f"/api/studies/{study_id}/exports", json=given)
 
-    def list_exports(self, study_id: str) -> list[dict[str, Any]]:
-        return self._objects(f"/api/studies/{study_id}/exports")
+    def list_exports(self, study_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._objects(f"/api/studies/{study_id}/exports", limit=limit)
 
     def get_export(self, export_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/exports/{export_id}")

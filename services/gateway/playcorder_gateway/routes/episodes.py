@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import get_args
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlmodel import select
+from sqlmodel import col, select
 
 from playcorder.db.models import DeletedEpisode, Episode
 from playcorder.db.queries import step_tags_of, tags_of
-from playcorder.exports import EpisodeFilter
+from playcorder.exports import MAX_TAGS, EpisodeFilter
+from playcorder.fields import Label, Moment, NonNegativeInt64, ShortText
 from playcorder.messages import RECORDING, EpisodeState
 from playcorder.storage import episode_prefix
 
 from ..deps import DbSession, Objects, OwnedEpisode, OwnedStudy
+from ..errors import ErrorOut
+from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..queries import filtered
 from ..schemas import EpisodeDetail, EpisodeOut, EpisodePatch, StepTagOut
 
@@ -25,27 +27,30 @@ STATES: tuple[EpisodeState, ...] = get_args(EpisodeState)
 _STATE_HELP = f"in any of these states (repeat the parameter): {', '.join(STATES)}"
 
 
-@router.get("/api/studies/{study_id}/episodes", response_model=list[EpisodeOut])
+@router.get("/api/studies/{study_id}/episodes", response_model=Page[EpisodeOut])
 async def list_episodes(
     study: OwnedStudy, db: DbSession,
-    state: list[str] = Query(  # noqa: B008 - FastAPI copies the default for each request
-        [], description=_STATE_HELP),
-    env: str | None = Query(None, description="environment key in the study, or its Gymnasium id"),
-    participant: str | None = Query(None, description="participant id"),
-    started_after: datetime | None = None, started_before: datetime | None = None,
+    state: Annotated[list[str], Query(max_length=len(STATES), description=_STATE_HELP)] = [],  # noqa: B006 - copied
+    env: Annotated[ShortText | None, Query(description="environment key in the study, or its Gymnasium id")] = None,
+    participant: Annotated[ShortText | None, Query(description="participant id")] = None,
+    started_after: Moment | None = None, started_before: Moment | None = None,
     min_reward: float | None = None, max_reward: float | None = None,
-    tag: list[str] = Query(  # noqa: B008 - FastAPI copies the default for each request
-        [], description="episodes carrying every one of these tags (repeat the parameter)"),
-    limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0),
-) -> list[EpisodeOut]:
+    tag: Annotated[list[Label], Query(
+        max_length=MAX_TAGS, description="episodes carrying every one of these tags (repeat the parameter)"),
+    ] = [],  # noqa: B006 - FastAPI copies the default for each request
+    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    offset: Annotated[NonNegativeInt64, Query(description="skip this many more (prefer cursor)")] = 0,
+) -> Page[EpisodeOut]:
+    """A study's episodes matching every criterion given, in recording order, a page at a time."""
     if bad := [s for s in state if s not in STATES]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected state in {list(STATES)}, got {bad[0]!r}")
     f = EpisodeFilter(env=env, participant=participant, tags=tag, started_after=started_after,
                       started_before=started_before, min_reward=min_reward, max_reward=max_reward)
     query = filtered(select(Episode).where(Episode.study_id == study.id), f, state or None)
-    rows = list(await db.exec(query.offset(offset).limit(limit)))
+    query = after(query, cursor, col(Episode.started_at), col(Episode.id), limit).offset(offset)
+    rows, next_cursor = page(list(await db.exec(query)), limit, lambda e: (e.started_at, e.id))
     tags = await tags_of(db, [e.id for e in rows])
-    return [EpisodeOut.of(e, tags[e.id]) for e in rows]
+    return Page(items=[EpisodeOut.of(e, tags[e.id]) for e in rows], next_cursor=next_cursor)
 
 
 async def _detail(db: DbSession, episode: Episode) -> EpisodeDetail:
@@ -70,7 +75,8 @@ async def edit_episode(body: EpisodePatch, episode: OwnedEpisode, db: DbSession)
     return await _detail(db, episode)
 
 
-@router.delete("/api/episodes/{episode_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/api/episodes/{episode_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={409: {"model": ErrorOut, "description": "the episode is still recording"}})
 async def delete_episode(episode: OwnedEpisode, db: DbSession, objects: Objects) -> Response:
     """Removes the episode's stored steps and every row about it; a tombstone keeps late messages from reviving it."""
     if episode.state == RECORDING:

@@ -8,10 +8,13 @@ from sqlmodel import col, select
 
 from playcorder.db.models import Episode, Export, Study
 from playcorder.exports import EpisodeFilter, ExportOptions
+from playcorder.fields import PathId, is_id
 from playcorder.messages import RECORDING, ExportJob
 from playcorder.storage import ObjectStore
 
-from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
+from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy, not_found
+from ..errors import ErrorOut
+from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..queries import filtered
 from ..schemas import ExportIn, ExportOut, PresignedFile
 
@@ -82,17 +85,21 @@ async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, design
     return await _out(objects, export)
 
 
-@router.get("/api/studies/{study_id}/exports", response_model=list[ExportOut])
-async def list_exports(study: OwnedStudy, db: DbSession, objects: Objects) -> list[ExportOut]:
-    rows = await db.exec(select(Export).where(Export.study_id == study.id).order_by(col(Export.created_at)))
-    return [await _out(objects, e) for e in rows]
+@router.get("/api/studies/{study_id}/exports", response_model=Page[ExportOut])
+async def list_exports(study: OwnedStudy, db: DbSession, objects: Objects, limit: Limit = DEFAULT_LIMIT,
+                       cursor: Cursor = None) -> Page[ExportOut]:
+    """A study's exports, oldest first, a page at a time, with fresh links to the finished ones."""
+    query = after(select(Export).where(Export.study_id == study.id), cursor, col(Export.created_at), col(Export.id),
+                  limit)
+    rows, next_cursor = page(list(await db.exec(query)), limit, lambda e: (e.created_at, e.id))
+    return Page(items=[await _out(objects, e) for e in rows], next_cursor=next_cursor)
 
 
-@router.get("/api/exports/{export_id}", response_model=ExportOut)
-async def get_export(export_id: str, db: DbSession, designer: Designer, objects: Objects) -> ExportOut:
-    export = await db.get(Export, export_id)
+@router.get("/api/exports/{export_id}", response_model=ExportOut,
+            responses={404: {"model": ErrorOut, "description": "no such export of your studies"}})
+async def get_export(export_id: PathId, db: DbSession, designer: Designer, objects: Objects) -> ExportOut:
+    export = await db.get(Export, export_id) if is_id(export_id) else None
     study = await db.get(Study, export.study_id) if export else None
     if export is None or study is None or study.owner_id != designer.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected the id of an export of your studies, got {export_id!r}")
+        raise not_found("an export of your studies", export_id)
     return await _out(objects, export)

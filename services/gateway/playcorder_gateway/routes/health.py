@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from ..deps import Bus, DbSession, Directory
@@ -15,7 +16,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    ready: bool
+    workers: int
+
+
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "not connected to NATS or PostgreSQL"}})
 async def readyz(response: Response, nc: Bus, db: DbSession, directory: Directory) -> dict[str, object]:
     ok = nc.is_connected
     try:

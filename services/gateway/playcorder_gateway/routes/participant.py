@@ -8,12 +8,14 @@ from playcorder.db.models import Study
 from playcorder.specs import StudySpec
 
 from ..deps import DbSession, ParticipantToken
+from ..errors import ErrorOut
 from ..schemas import EnvironmentChoice, ParticipantStudy
 
 router = APIRouter(prefix="/api/participant", tags=["participants"])
 
 
-@router.get("/study", response_model=ParticipantStudy)
+@router.get("/study", response_model=ParticipantStudy,
+            responses={404: {"model": ErrorOut, "description": "the token's study is gone"}})
 async def my_study(token: ParticipantToken, db: DbSession) -> ParticipantStudy:
     study = await db.get(Study, token.study_id)
     if study is None:

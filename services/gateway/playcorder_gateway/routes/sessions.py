@@ -3,37 +3,50 @@ episodes."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Query
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from playcorder.db.models import Episode, PlaySession
 from playcorder.db.queries import tags_of
+from playcorder.fields import ShortText
 
 from ..deps import DbSession, OwnedParticipant, OwnedStudy
+from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..schemas import EpisodeOut, ParticipantDetail, SessionOut
 
 router = APIRouter(tags=["sessions"])
 
 
-async def _sessions(db: DbSession, *where: ColumnElement[bool]) -> list[SessionOut]:
-    # Counted per listed session (ix_episodes_session_id), not over every episode of every study.
+def _counted() -> Any:
+    """Sessions with their number of episodes, counted per listed session (ix_episodes_session_id), not over every
+    episode of every study."""
     n = select(func.count()).where(Episode.session_id == PlaySession.id).correlate(PlaySession).scalar_subquery()
-    rows = await db.exec(select(PlaySession, n).where(*where).order_by(col(PlaySession.started_at)))
+    return select(PlaySession, n)
+
+
+def _out(rows: Any) -> list[SessionOut]:
     return [SessionOut(**s.model_dump(), episodes=n) for s, n in rows]
 
 
-@router.get("/api/studies/{study_id}/sessions", response_model=list[SessionOut])
+@router.get("/api/studies/{study_id}/sessions", response_model=Page[SessionOut])
 async def list_sessions(
-    study: OwnedStudy, db: DbSession, participant: str | None = Query(None, description="participant id"),
-    env: str | None = Query(None, description="environment key in the study"),
-) -> list[SessionOut]:
+    study: OwnedStudy, db: DbSession,
+    participant: Annotated[ShortText | None, Query(description="participant id")] = None,
+    env: Annotated[ShortText | None, Query(description="environment key in the study")] = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+) -> Page[SessionOut]:
+    """A study's sessions, oldest first, a page at a time."""
     where = [col(PlaySession.study_id) == study.id]
     if participant is not None:
         where.append(col(PlaySession.participant_id) == participant)
     if env is not None:
         where.append(col(PlaySession.env) == env)
-    return await _sessions(db, *where)
+    query = after(_counted().where(*where), cursor, col(PlaySession.started_at), col(PlaySession.id), limit)
+    rows, next_cursor = page(list(await db.exec(query)), limit, lambda r: (r[0].started_at, r[0].id))
+    return Page(items=_out(rows), next_cursor=next_cursor)
 
 
 @router.get("/api/participants/{participant_id}", response_model=ParticipantDetail)
@@ -41,7 +54,8 @@ async def get_participant(participant: OwnedParticipant, db: DbSession) -> Parti
     episodes = list(await db.exec(select(Episode).where(Episode.participant_id == participant.id)
                                   .order_by(col(Episode.started_at))))
     tags = await tags_of(db, [e.id for e in episodes])
-    sessions = await _sessions(db, col(PlaySession.participant_id) == participant.id)
+    query = _counted().where(col(PlaySession.participant_id) == participant.id).order_by(col(PlaySession.started_at))
+    sessions = _out(await db.exec(query))
     return ParticipantDetail(
         id=participant.id, study_id=participant.study_id, external_id=participant.external_id,
         created_at=participant.created_at, sessions=sessions, episodes=[EpisodeOut.of(e, tags[e.id]) for e in episodes],

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from playcorder.db.models import EpisodeChunk
 from playcorder.db.queries import step_tags_of
+from playcorder.fields import INT32_MAX, NonNegativeInt32, PositiveInt32
 from playcorder.records import decode_chunk, jsonable
 from playcorder.spaces import leaves
 
@@ -37,12 +38,12 @@ def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
 @router.get("/api/episodes/{episode_id}/steps")
 async def read_steps(
     episode: OwnedEpisode, db: DbSession, objects: Objects,
-    start: int = Query(0, ge=0), stop: int | None = Query(None, ge=1),
+    start: NonNegativeInt32 = 0, stop: PositiveInt32 | None = None,
     images: bool = Query(False, description="include the JPEG each step showed, base64"),
 ) -> dict[str, Any]:
     """Steps start..stop-1 (at most 1000) for replay: action, reward, flags, raw input, info, tags, a summary of the
     observation (dtype, shape, sha256, min, max, mean of each leaf) and, asked for, the image shown."""
-    stop = start + MAX_RANGE if stop is None else stop
+    stop = min(start + MAX_RANGE, INT32_MAX) if stop is None else stop  # step indices are int4 columns
     if stop <= start or stop - start > MAX_RANGE:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             f"Expected 0 <= start < stop with at most {MAX_RANGE} steps, got start={start} stop={stop}")

@@ -10,6 +10,7 @@ from playcorder.db.models import ApiToken, Participant, Study
 from playcorder.specs import StudySpec
 
 from ..deps import DbSession, Designer, OwnedStudy
+from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..schemas import ParticipantIn, ParticipantOut, StudyOut
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
@@ -27,10 +28,14 @@ async def create_study(spec: StudySpec, db: DbSession, designer: Designer) -> St
     return _out(study)
 
 
-@router.get("", response_model=list[StudyOut])
-async def list_studies(db: DbSession, designer: Designer) -> list[StudyOut]:
-    rows = await db.exec(select(Study).where(Study.owner_id == designer.id).order_by(col(Study.created_at)))
-    return [_out(s) for s in rows]
+@router.get("", response_model=Page[StudyOut])
+async def list_studies(db: DbSession, designer: Designer, limit: Limit = DEFAULT_LIMIT,
+                       cursor: Cursor = None) -> Page[StudyOut]:
+    """Your studies, oldest first, a page at a time."""
+    query = after(select(Study).where(Study.owner_id == designer.id), cursor, col(Study.created_at), col(Study.id),
+                  limit)
+    rows, next_cursor = page(list(await db.exec(query)), limit, lambda s: (s.created_at, s.id))
+    return Page(items=[_out(s) for s in rows], next_cursor=next_cursor)
 
 
 @router.get("/{study_id}", response_model=StudyOut)

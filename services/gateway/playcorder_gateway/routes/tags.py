@@ -3,40 +3,28 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import func, select
 
 from playcorder.db.models import EpisodeChunk, EpisodeTag, StepTag
 from playcorder.db.queries import tags_of
+from playcorder.fields import Label, NonNegativeInt32
 
 from ..deps import DbSession, OwnedEpisode
 from ..schemas import EpisodeTags, StepTags
 
 router = APIRouter(tags=["episodes"])
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _check(label: str) -> str:
-    if not _LABEL.match(label):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
-                            "Expected a tag of letters, digits, '_', '.', '-' (1-64, starting with a letter or digit), "
-                            f"got {label!r}")
-    return label
-
-
 @router.put("/api/episodes/{episode_id}/tags/{label}", response_model=EpisodeTags)
-async def add_episode_tag(label: str, episode: OwnedEpisode, db: DbSession) -> EpisodeTags:
-    add = insert(EpisodeTag).values(episode_id=episode.id, label=_check(label)).on_conflict_do_nothing()
+async def add_episode_tag(label: Label, episode: OwnedEpisode, db: DbSession) -> EpisodeTags:
+    add = insert(EpisodeTag).values(episode_id=episode.id, label=label).on_conflict_do_nothing()
     await db.exec(add)  # type: ignore[call-overload]
     await db.commit()
     return EpisodeTags(episode_id=episode.id, tags=(await tags_of(db, [episode.id]))[episode.id])
 
 
 @router.delete("/api/episodes/{episode_id}/tags/{label}", response_model=EpisodeTags)
-async def remove_episode_tag(label: str, episode: OwnedEpisode, db: DbSession) -> EpisodeTags:
+async def remove_episode_tag(label: Label, episode: OwnedEpisode, db: DbSession) -> EpisodeTags:
     tag = await db.get(EpisodeTag, (episode.id, label))
     tags = (await tags_of(db, [episode.id]))[episode.id]
     if tag is None:
@@ -64,16 +52,16 @@ async def _check_step(db: DbSession, episode: OwnedEpisode, step: int) -> int:
 
 
 @router.put("/api/episodes/{episode_id}/steps/{step}/tags/{label}", response_model=StepTags)
-async def add_step_tag(step: int, label: str, episode: OwnedEpisode, db: DbSession) -> StepTags:
+async def add_step_tag(step: NonNegativeInt32, label: Label, episode: OwnedEpisode, db: DbSession) -> StepTags:
     await _check_step(db, episode, step)
-    add = insert(StepTag).values(episode_id=episode.id, step=step, label=_check(label)).on_conflict_do_nothing()
+    add = insert(StepTag).values(episode_id=episode.id, step=step, label=label).on_conflict_do_nothing()
     await db.exec(add)  # type: ignore[call-overload]
     await db.commit()
     return StepTags(episode_id=episode.id, step=step, tags=await _step_tags(db, episode.id, step))
 
 
 @router.delete("/api/episodes/{episode_id}/steps/{step}/tags/{label}", response_model=StepTags)
-async def remove_step_tag(step: int, label: str, episode: OwnedEpisode, db: DbSession) -> StepTags:
+async def remove_step_tag(step: NonNegativeInt32, label: Label, episode: OwnedEpisode, db: DbSession) -> StepTags:
     tag = await db.get(StepTag, (episode.id, step, label))
     if tag is None:
         tags = await _step_tags(db, episode.id, step)

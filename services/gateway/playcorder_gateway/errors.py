@@ -1,0 +1,118 @@
+"""Error bodies and the handlers that make them: a 422 that never echoes a large input, and a 503 with Retry-After
+while the database cannot be reached (instead of a 500)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy import exc as sa
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
+
+log = logging.getLogger(__name__)
+ECHO_MAX = 200  # characters of a rejected input (or of a ctx value, a loc element) a 422 shows
+MAX_ERRORS = 20  # validation errors listed in one 422
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[FieldErrorOut] | str
+
+
+def _short(value: Any) -> Any:
+    """`value` as plain JSON data when it is short, else None (left out); bytes (a body that is no JSON) as text."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    text = json.dumps(value, default=str)
+    return json.loads(text) if len(text) <= ECHO_MAX else None
+
+
+def _small(error: dict[str, Any]) -> dict[str, Any]:
+    loc = [p if isinstance(p, int) else str(p)[:ECHO_MAX] for p in error.get("loc", ())]
+    out: dict[str, Any] = {"loc": loc, "msg": str(error.get("msg", ""))[:2 * ECHO_MAX], "type": error.get("type", "")}
+    if "input" in error and (shown := _short(error["input"])) is not None:
+        out["input"] = shown
+    ctx = {k: v if isinstance(v, int | float | bool) else str(v) for k, v in (error.get("ctx") or {}).items()}
+    if ctx and (shown := _short(ctx)) is not None:
+        out["ctx"] = shown
+    return out
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_small(e) for e in exc.errors()]
+    if len(errors) > MAX_ERRORS:
+        more = len(errors) - MAX_ERRORS
+        errors = errors[:MAX_ERRORS] + [{"loc": [], "msg": f"and {more} more errors", "type": "too_many_errors"}]
+    return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+_UNREACHABLE = (OSError, asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.PostgresConnectionError,
+                asyncpg.InterfaceError, sa.TimeoutError)  # TimeoutError: the pool waited in vain for a connection
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (rather than a bug or a refused statement)."""
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    if isinstance(exc, sa.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa.OperationalError | sa.InterfaceError) or (
+            exc.orig is not None and _connection_lost(exc.orig))
+    return exc.__cause__ is not None and _connection_lost(exc.__cause__)
+
+
+def unavailable(retry_after: float) -> Any:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        if not _connection_lost(exc):
+            raise exc
+        log.warning("%s %s: database unreachable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
+        seconds = max(1, round(retry_after))
+        return JSONResponse(
+            {"detail": f"Expected the database to answer, it is unreachable ({type(exc).__name__}); "
+                       f"retry in {seconds} s"},
+            status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(seconds)})
+
+    return handler
+
+
+def method_not_allowed(routes: list[BaseRoute]) -> Any:
+    """FastAPI's HTTP error handler, with an `Allow` of a 405 that lists every method of the path (Starlette names
+    only those of the first route matching it)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            path = request.url.path
+            methods = {m for r in routes if isinstance(r, APIRoute) and r.path_regex.match(path) for m in r.methods}
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+        return await http_exception_handler(request, exc)
+
+    return handler
+
+
+def install(app: FastAPI, retry_after: float, routes: list[BaseRoute]) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed(routes))
+    handler = unavailable(retry_after)
+    for kind in (*_UNREACHABLE, sa.DBAPIError):
+        app.add_exception_handler(kind, handler)
