@@ -16,10 +16,23 @@ from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
 from .placement import WorkerDirectory
-from .routes import accounts, episodes, exports, health, participant, play, sessions, steps, studies, tags, workers
+from .routes import (
+    accounts,
+    episodes,
+    exports,
+    health,
+    participant,
+    play,
+    sessions,
+    steps,
+    studies,
+    tags,
+    tokens,
+    workers,
+)
 from .settings import Settings
 
-ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, exports, play)
+ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, exports, tokens, play)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -29,12 +29,20 @@ class StudyOut(BaseModel):
 
 class ParticipantIn(BaseModel):
     external_id: str | None = None
+    expires_in: int | None = Field(None, ge=60, description="seconds the play token stays valid (default and "
+                                                            "maximum: the gateway's PARTICIPANT_TOKEN_TTL)")
 
 
 class ParticipantOut(BaseModel):
     participant_id: str
     study_id: str
     token: str
+    expires_at: datetime = Field(description="when the token stops being accepted")
+
+
+class RevokedOut(BaseModel):
+    revoked_tokens: int = Field(description="tokens revoked by this request (already revoked ones not counted)")
+    ended_sessions: int = Field(0, description="live play sessions of theirs that were ended")
 
 
 class EnvironmentChoice(BaseModel):

@@ -24,5 +24,7 @@ class Settings(ServiceSettings):
     ws_notsent_lowat: int = Field(
         65536, ge=4096, description="env WS_NOTSENT_LOWAT: bytes a client connection may hold unsent in the kernel; "
                                     "beyond it the gateway drops display frames rather than let them queue up as lag")
+    participant_token_ttl: int = Field(30 * 24 * 3600, ge=60, description="env PARTICIPANT_TOKEN_TTL: seconds a "
+                                       "participant token stays valid; a request may ask a shorter expiry")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
