@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .inputs import InputMap
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A Gymnasium id ('ALE/Pong-v5'), optionally 'module:' first; the worker decides which modules it may import.
+_ENV_ID = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:)?[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
 Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
 
 
@@ -48,6 +50,14 @@ class EnvironmentSpec(BaseModel):
     def _key(cls, v: str) -> str:
         if not _KEY.match(v):
             raise ValueError(f"Expected an environment id of letters, digits, '_', '.', '-' (max 64), got {v!r}")
+        return v
+
+    @field_validator("env_id")
+    @classmethod
+    def _env_id(cls, v: str) -> str:
+        if len(v) > 250 or not _ENV_ID.match(v):
+            raise ValueError(f"Expected a Gymnasium id of letters, digits, '_', '.', '-', '/' (e.g. 'ALE/Pong-v5'), "
+                             f"optionally after one 'module:' naming a Python module, got {v[:250]!r}")
         return v
 
     @property
