@@ -25,7 +25,7 @@ from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.models import ApiToken
 from playcorder.devstack.launcher import _designer_token
 from playcorder.sdk import ApiError, Client
-from playcorder.sdk.bot import play
+from playcorder.sdk.bot import play, ws_url
 from tests.factories import cartpole_study
 from tests.wsclient import Player
 
@@ -85,12 +85,12 @@ async def test_an_expired_participant_token_is_refused(client: Client, stack) ->
     assert status_of(client.url, "/api/participant/study", token) == 200
     await set_expiry(stack.database_url, token, datetime.now(UTC) - timedelta(seconds=1))
     assert status_of(client.url, "/api/participant/study", token) == 401
-    player = await Player.join(client.url, token, "cartpole")
-    event = await player.until("error")
-    assert event["code"] == "unauthorized"
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await player.ws.recv()
-    assert closed.value.rcvd.code == 4401
+    async with websockets.connect(ws_url(client.url, token)) as ws:
+        event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert event["code"] == "unauthorized"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd.code == 4401
 
 
 def test_operator_token_prints_its_expiry_and_takes_a_lifetime(stack) -> None:  # type: ignore[no-untyped-def]
