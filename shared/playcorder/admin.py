@@ -2,37 +2,72 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
-from .auth import new_token, token_hash
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .auth import DESIGNER_TOKEN_TTL, expiry, new_token, token_hash
 from .db.engine import make_engine, make_sessionmaker
 from .db.models import Account, ApiToken
-from .db.queries import valid_token
+from .db.queries import revoke_tokens, valid_token
 
 
-async def create_designer_token(database_url: str, account_name: str) -> str:
-    """Create the account if needed and a new designer token for it; the token is returned only here."""
+class UnknownAccount(LookupError):
+    pass
+
+
+@asynccontextmanager
+async def _session(database_url: str) -> AsyncIterator[AsyncSession]:
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as db:
-            account = (await db.exec(select(Account).where(Account.name == account_name))).first()
-            if account is None:
-                account = Account(name=account_name, role="designer")
-                db.add(account)
-                await db.flush()
-            token = new_token("designer")
-            db.add(ApiToken(token_hash=token_hash(token), kind="designer", account_id=account.id))
-            await db.commit()
-            return token
+            yield db
     finally:
         await engine.dispose()
 
 
-async def token_is_valid(database_url: str, token: str) -> bool:
-    """Whether `token` is a designer token the gateway accepts (known, not revoked, not expired)."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as db:
-            return await valid_token(db, token, "designer") is not None
-    finally:
-        await engine.dispose()
+async def create_designer_token(database_url: str, account_name: str, ttl: timedelta = DESIGNER_TOKEN_TTL) -> str:
+    """Create the account if needed and a new designer token for it, valid for `ttl`; the token is returned only
+    here."""
+    return (await issue_designer_token(database_url, account_name, ttl))[0]
+
+
+async def issue_designer_token(database_url: str, account_name: str,
+                               ttl: timedelta = DESIGNER_TOKEN_TTL) -> tuple[str, datetime]:
+    """create_designer_token, also returning when the token expires."""
+    expires_at = expiry(ttl)
+    async with _session(database_url) as db:
+        account = (await db.exec(select(Account).where(Account.name == account_name))).first()
+        if account is None:
+            account = Account(name=account_name, role="designer")
+            db.add(account)
+            await db.flush()
+        token = new_token("designer")
+        db.add(ApiToken(token_hash=token_hash(token), kind="designer", account_id=account.id, expires_at=expires_at))
+        await db.commit()
+        return token, expires_at
+
+
+async def revoke_designer_tokens(database_url: str, account_name: str) -> int:
+    """Revoke every designer token of the account; how many were still unrevoked. UnknownAccount if none is
+    named so."""
+    async with _session(database_url) as db:
+        account = (await db.exec(select(Account).where(Account.name == account_name))).first()
+        if account is None:
+            raise UnknownAccount(account_name)
+        revoked = await revoke_tokens(db, col(ApiToken.account_id) == account.id, col(ApiToken.kind) == "designer")
+        await db.commit()
+        return revoked
+
+
+async def token_is_valid(database_url: str, token: str, for_at_least: timedelta = timedelta(0)) -> bool:
+    """Whether `token` is a designer token the gateway accepts (known, not revoked, not expired) and will still
+    accept `for_at_least` from now."""
+    async with _session(database_url) as db:
+        row = await valid_token(db, token, "designer")
+    if row is None:
+        return False
+    return row.expires_at is None or row.expires_at > datetime.now(UTC) + for_at_least

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,6 +13,8 @@ from .inputs import InputMap
 
 MAX_ENVIRONMENTS = 50  # per study
 MAX_KWARGS_BYTES = 16_384  # an environment's gymnasium.make kwargs, as JSON
+# A Gymnasium id ('ALE/Pong-v5'), optionally 'module:' first; the worker decides which modules it may import.
+_ENV_ID = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:)?[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
 Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
 
 
@@ -58,6 +61,14 @@ class EnvironmentSpec(BaseModel):
             raise ValueError(f"Expected kwargs of at most {MAX_KWARGS_BYTES} bytes as JSON, got {size}")
         if _has_nul(v):
             raise ValueError("Expected kwargs without NUL characters (\\u0000) in keys or strings, got one")
+        return v
+
+    @field_validator("env_id")
+    @classmethod
+    def _env_id(cls, v: str) -> str:
+        if len(v) > 250 or not _ENV_ID.match(v):
+            raise ValueError(f"Expected a Gymnasium id of letters, digits, '_', '.', '-', '/' (e.g. 'ALE/Pong-v5'), "
+                             f"optionally after one 'module:' naming a Python module, got {v[:250]!r}")
         return v
 
     @property

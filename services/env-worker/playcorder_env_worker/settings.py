@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import uuid
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from playcorder.settings import NatsSettings, ServiceSettings
+
+FAMILIES = ("atari", "procgen", "mujoco", "gymnasium")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _names(value: str) -> list[str]:
+    return [n.strip() for n in value.split(",") if n.strip()]
 
 
 def _default_worker_id() -> str:
@@ -27,3 +35,32 @@ class Settings(ServiceSettings):
     chunk_max_age: float = Field(0.5, gt=0, description="env CHUNK_MAX_AGE: seconds a step may wait before publish "
                                                          "(what a worker crash can lose)")
     max_payload: int = Field(1 << 20, description="env MAX_PAYLOAD: NATS max payload; chunks stay below it")
+    env_families: str = Field(",".join(FAMILIES), description="env ENV_FAMILIES: comma-separated environment "
+                              "families this worker makes (atari, procgen, mujoco, gymnasium); others are refused")
+    env_modules: str = Field("minigrid", description="env ENV_MODULES: comma-separated modules that a 'module:EnvId' "
+                             "id or a known plugin id (MiniGrid-) may import; no other module is ever imported for "
+                             "an env id (empty: none)")
+
+    @field_validator("env_families")
+    @classmethod
+    def _families(cls, v: str) -> str:
+        unknown = [f for f in _names(v) if f not in FAMILIES]
+        if unknown or not _names(v):
+            raise ValueError(f"Expected ENV_FAMILIES to be a comma-separated list of {', '.join(FAMILIES)}, got {v!r}")
+        return v
+
+    @field_validator("env_modules")
+    @classmethod
+    def _modules(cls, v: str) -> str:
+        bad = [m for m in _names(v) if not _MODULE.match(m)]
+        if bad:
+            raise ValueError(f"Expected ENV_MODULES to be comma-separated module names (e.g. 'minigrid'), got {bad}")
+        return v
+
+    @property
+    def enabled_families(self) -> frozenset[str]:
+        return frozenset(_names(self.env_families))
+
+    @property
+    def allowed_modules(self) -> frozenset[str]:
+        return frozenset(_names(self.env_modules))

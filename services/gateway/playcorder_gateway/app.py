@@ -18,10 +18,23 @@ from playcorder.workers import WorkerTable
 from . import errors, responses
 from .limits import BodyLimit
 from .placement import WorkerDirectory
-from .routes import accounts, episodes, exports, health, participant, play, sessions, steps, studies, tags, workers
+from .routes import (
+    accounts,
+    episodes,
+    exports,
+    health,
+    participant,
+    play,
+    sessions,
+    steps,
+    studies,
+    tags,
+    tokens,
+    workers,
+)
 from .settings import Settings
 
-ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, exports, play)
+ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, exports, tokens, play)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

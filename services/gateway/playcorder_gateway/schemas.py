@@ -33,12 +33,20 @@ MAX_EXPORT_IDS = 10_000  # episode ids in one export request
 
 class ParticipantIn(BaseModel):
     external_id: ShortText | None = Field(None, description="your own id for them")
+    expires_in: int | None = Field(None, ge=60, description="seconds the play token stays valid (default and "
+                                                            "maximum: the gateway's PARTICIPANT_TOKEN_TTL)")
 
 
 class ParticipantOut(BaseModel):
     participant_id: str
     study_id: str
     token: str
+    expires_at: datetime = Field(description="when the token stops being accepted")
+
+
+class RevokedOut(BaseModel):
+    revoked_tokens: int = Field(description="tokens revoked by this request (already revoked ones not counted)")
+    ended_sessions: int = Field(0, description="live play sessions of theirs that were ended")
 
 
 class EnvironmentChoice(BaseModel):

@@ -30,6 +30,8 @@ class Settings(ServiceSettings):
     ws_max_size: int = Field(
         1 << 20, ge=1024, description="env WS_MAX_SIZE: bytes of one WebSocket message the server reads at all (the "
                                       "transport limit); beyond it the connection closes with 1009")
+    participant_token_ttl: int = Field(30 * 24 * 3600, ge=60, description="env PARTICIPANT_TOKEN_TTL: seconds a "
+                                       "participant token stays valid; a request may ask a shorter expiry")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="env MAX_BODY_BYTES: largest request body accepted "

@@ -1,4 +1,5 @@
-"""Operator commands: `dev` runs the whole stack locally, `db upgrade` migrates, `accounts token` makes tokens."""
+"""Operator commands: `dev` runs the whole stack locally, `db upgrade` migrates, `accounts token` makes tokens and
+`accounts revoke` revokes them."""
 
 from __future__ import annotations
 
@@ -65,11 +66,33 @@ def upgrade(database_url: DatabaseUrl = None) -> None:
 
 
 @accounts.command()
-def token(name: Annotated[str, typer.Argument(metavar="NAME")], database_url: DatabaseUrl = None) -> None:
-    """Create a designer account if needed and print a new token."""
+def token(
+    name: Annotated[str, typer.Argument(metavar="NAME")], database_url: DatabaseUrl = None,
+    days: Annotated[float, typer.Option(metavar="DAYS", min=0.001, max=3650, envvar="DESIGNER_TOKEN_DAYS",
+                                        show_envvar=False,
+                                        help="days the token stays valid (default: $DESIGNER_TOKEN_DAYS or 90)")] = 90,
+) -> None:
+    """Create a designer account if needed and print a new token and when it expires."""
     import asyncio
+    from datetime import timedelta
 
     with _server_extras("accounts token"):
-        from ..admin import create_designer_token
+        from ..admin import issue_designer_token
         url = _database(database_url)
-    print_json({"account": name, "token": asyncio.run(create_designer_token(url, name))})
+    token, expires_at = asyncio.run(issue_designer_token(url, name, timedelta(days=days)))
+    print_json({"account": name, "token": token, "expires_at": expires_at.isoformat(timespec="seconds")})
+
+
+@accounts.command()
+def revoke(name: Annotated[str, typer.Argument(metavar="NAME")], database_url: DatabaseUrl = None) -> None:
+    """Revoke all designer tokens of an account (at once: the gateway checks tokens on every request)."""
+    import asyncio
+
+    with _server_extras("accounts revoke"):
+        from ..admin import UnknownAccount, revoke_designer_tokens
+        url = _database(database_url)
+    try:
+        revoked = asyncio.run(revoke_designer_tokens(url, name))
+    except UnknownAccount:
+        raise UserError(f"Expected the name of an existing account, got {name!r}") from None
+    print_json({"account": name, "revoked_tokens": revoked})

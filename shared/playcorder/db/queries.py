@@ -1,10 +1,11 @@
-"""Reads several services share: the one token check; an episode's tags and its steps' tags, for many episodes in
-one query."""
+"""Queries several services share: the one token check and token revocation; an episode's tags and its steps'
+tags, for many episodes in one query."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import ColumnElement, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +21,13 @@ async def valid_token(db: AsyncSession, token: str, kind: TokenKind) -> ApiToken
     if row.expires_at is not None and row.expires_at < datetime.now(UTC):
         return None
     return row
+
+
+async def revoke_tokens(db: AsyncSession, *where: ColumnElement[bool]) -> int:
+    """Revoke the tokens matching `where` (not yet revoked ones); how many. The caller commits."""
+    result = await db.exec(update(ApiToken).where(col(ApiToken.revoked).is_(False), *where)
+                           .values(revoked=True))
+    return int(result.rowcount)
 
 
 async def tags_of(db: AsyncSession, episode_ids: list[str]) -> dict[str, list[str]]:

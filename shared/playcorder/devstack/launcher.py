@@ -28,11 +28,14 @@ PREFERRED_NATS_PORT, PREFERRED_S3_PORT = 4322, 9000
 
 
 def _designer_token(root: Path, database_url: str) -> str:
-    """Reuse the local designer's token across runs while it is valid, so scripts keep working."""
+    """Reuse the local designer's token across runs while it is valid, so scripts keep working; a new one
+    replaces it once it would expire within a week (tokens expire after 90 days)."""
+    from datetime import timedelta  # here, not at the top: this function is all of launcher.py the tokens touch
+
     path = root / "designer-token"
     if path.exists():
         token = path.read_text().strip()
-        if asyncio.run(token_is_valid(database_url, token)):
+        if asyncio.run(token_is_valid(database_url, token, for_at_least=timedelta(days=7))):
             return token
     token = asyncio.run(create_designer_token(database_url, LOCAL_ACCOUNT))
     path.write_text(token)

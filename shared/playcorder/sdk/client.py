@@ -100,8 +100,14 @@ class Client:
     def get_study(self, study_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/studies/{study_id}")
 
-    def create_participant(self, study_id: str, external_id: str | None = None) -> dict[str, Any]:
-        return self._object("POST", f"/api/studies/{study_id}/participants", json={"external_id": external_id})
+    def create_participant(self, study_id: str, external_id: str | None = None,
+                           expires_in: int | None = None) -> dict[str, Any]:
+        body = {"external_id": external_id} | ({"expires_in": expires_in} if expires_in is not None else {})
+        return self._object("POST", f"/api/studies/{study_id}/participants", json=body)
+
+    def revoke_participant(self, participant_id: str) -> dict[str, Any]:
+        """Revoke the participant's play tokens and end their live sessions."""
+        return self._object("POST", f"/api/participants/{participant_id}/revoke")
 
     # ---------------------------------------------------------------- episodes
     def list_episodes(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Environment families: `make_env(spec)` builds the Gymnasium env of an EnvironmentSpec together with its
-default input map, action meanings, selectable cameras and the frame to show participants."""
+default input map, action meanings, selectable cameras and the frame to show participants. Ids are resolved only
+through the Gymnasium registry, after importing what the operator allowed (access.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import numpy as np
 from playcorder.inputs import InputMap
 from playcorder.specs import EnvironmentSpec
 
+from .access import EnvAccess, family_of_entry, split_module, worker_access
+
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
-          "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId')")
+          "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES)")
 # ids whose registering package gymnasium does not import by itself
 _PLUGINS = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 
@@ -71,39 +74,55 @@ class PreparedEnv:
 
 
 def make_gym(spec: EnvironmentSpec, **extra: Any) -> gym.Env:
-    """gym.make with the spec's kwargs (plus `extra`), max_episode_steps and render_mode="rgb_array"."""
+    """gym.make with the spec's kwargs (plus `extra`), max_episode_steps and render_mode="rgb_array". It is given
+    the registry entry, not the id: gym.make would import the module of a 'module:EnvId' id itself."""
     kwargs = {**spec.kwargs, **extra}
     if spec.max_episode_steps is not None:
         kwargs["max_episode_steps"] = spec.max_episode_steps
+    entry = _lookup(spec.env_id)
     try:
-        return gym.make(spec.env_id, render_mode="rgb_array", **kwargs)
+        return gym.make(entry, render_mode="rgb_array", **kwargs)
     except TypeError as err:
         raise ValueError(f"Expected kwargs that {spec.env_id!r} accepts, got {sorted(spec.kwargs)}: {err}") from err
     except gym.error.Error as err:
         raise ValueError(f"Expected a makeable Gymnasium environment {spec.env_id!r}: {err}") from err
 
 
-def registered_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registry entry of `env_id` (importing 'module:' prefixes and known plugin packages first)."""
-    name = env_id
-    if ":" in env_id:
-        module, name = env_id.split(":", 1)
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ValueError(f"Expected an importable module registering {name!r}, got {module!r}: {err}") from err
-    elif name not in gym.registry:
-        for prefix, module in _PLUGINS.items():
-            if name.startswith(prefix):
-                try:
-                    importlib.import_module(module)
-                except ImportError:
-                    pass
+def _lookup(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registry entry of `env_id`, importing nothing."""
+    _, name = split_module(env_id)
     try:
         return gym.spec(name)
     except gym.error.Error as err:
+        hint = next((f"; {prefix} ids need the module {module!r} in ENV_MODULES" for prefix, module in _PLUGINS.items()
+                     if name.startswith(prefix)), "")
         raise ValueError(f"Expected a registered Gymnasium environment id, got {env_id!r}; "
-                         f"known families: {_KNOWN}") from err
+                         f"known families: {_KNOWN}{hint}") from err
+
+
+def _import(module: str, name: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"Expected an importable module registering {name!r}, got {module!r}: {err}") from err
+
+
+def registered_spec(env_id: str, access: EnvAccess | None = None) -> gym.envs.registration.EnvSpec:
+    """The registry entry of `env_id`, first importing its 'module:' prefix or known plugin package where `access`
+    (default: the worker's settings) allows that module; ValueError naming the allowed modules otherwise."""
+    access = access or worker_access()
+    module, name = split_module(env_id)
+    if module is not None:
+        access.check_module(module, env_id)
+        _import(module, name)
+    elif name not in gym.registry:
+        for prefix, plugin in _PLUGINS.items():
+            if name.startswith(prefix) and plugin in access.modules:
+                try:
+                    importlib.import_module(plugin)
+                except ImportError:
+                    pass
+    return _lookup(env_id)
 
 
 def _register(family: str) -> None:
@@ -117,22 +136,25 @@ def _register(family: str) -> None:
         register_procgen_envs()
 
 
-def resolve_family(spec: EnvironmentSpec) -> str:
-    """The spec's family; 'auto' is inferred from the id and, for MuJoCo, from the registry's entry point."""
+def resolve_family(spec: EnvironmentSpec, access: EnvAccess | None = None) -> str:
+    """The spec's family; 'auto' is inferred from the id and, for MuJoCo, from the registry's entry point. Only
+    families `access` enables are registered and returned, whatever the spec says (ValueError otherwise)."""
+    access = access or worker_access()
     family = spec.resolved_family
-    for needed in {family, spec.model_copy(update={"family": "auto"}).resolved_family}:
+    access.check_family(family, spec.env_id)
+    for needed in {family, spec.model_copy(update={"family": "auto"}).resolved_family} & access.families:
         _register(needed)
-    entry = registered_spec(spec.env_id).entry_point
-    if spec.family == "auto" and family == "gymnasium":
-        module = entry if isinstance(entry, str) else getattr(entry, "__module__", "")
-        if module.startswith("gymnasium.envs.mujoco"):
-            family = "mujoco"
+    entry_family = family_of_entry(registered_spec(spec.env_id, access).entry_point)
+    access.check_family(entry_family, spec.env_id)  # e.g. a MuJoCo env declared family "gymnasium"
+    if spec.family == "auto" and family == "gymnasium" and entry_family == "mujoco":
+        family = "mujoco"
     return family
 
 
-def make_env(spec: EnvironmentSpec) -> PreparedEnv:
-    """Build the spec's environment with its family's defaults; ValueError for unknown ids or bad kwargs."""
-    family = resolve_family(spec)
+def make_env(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
+    """Build the spec's environment with its family's defaults; ValueError for unknown ids, bad kwargs, and
+    families or modules `access` (default: the worker's settings) does not allow."""
+    family = resolve_family(spec, access)
     if family == "atari":
         from .atari import make
     elif family == "procgen":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
-from playcorder.auth import new_token, token_hash
+from playcorder.auth import expiry, new_token, token_hash
 from playcorder.db.models import ApiToken, Participant, Study
 from playcorder.specs import StudySpec
 
-from ..deps import DbSession, Designer, OwnedStudy
+from ..deps import DbSession, Designer, GatewaySettings, OwnedStudy
 from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..schemas import ParticipantIn, ParticipantOut, StudyOut
 
@@ -44,12 +46,20 @@ async def get_study(study: OwnedStudy) -> StudyOut:
 
 
 @router.post("/{study_id}/participants", status_code=status.HTTP_201_CREATED, response_model=ParticipantOut)
-async def create_participant(study: OwnedStudy, db: DbSession, body: ParticipantIn | None = None) -> ParticipantOut:
+async def create_participant(study: OwnedStudy, db: DbSession, settings: GatewaySettings,
+                             body: ParticipantIn | None = None) -> ParticipantOut:
     """A participant and their play token, scoped to this study; the token is shown only here."""
+    ttl = settings.participant_token_ttl
+    if body is not None and body.expires_in is not None:
+        if body.expires_in > ttl:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected expires_in of at most {ttl} s "
+                                f"(the gateway's PARTICIPANT_TOKEN_TTL), got {body.expires_in}")
+        ttl = body.expires_in
     participant = Participant(study_id=study.id, external_id=body.external_id if body else None)
-    token = new_token("participant")
+    token, expires_at = new_token("participant"), expiry(timedelta(seconds=ttl))
     db.add(participant)
     await db.flush()
-    db.add(ApiToken(token_hash=token_hash(token), kind="participant", participant_id=participant.id, study_id=study.id))
+    db.add(ApiToken(token_hash=token_hash(token), kind="participant", participant_id=participant.id, study_id=study.id,
+                    expires_at=expires_at))
     await db.commit()
-    return ParticipantOut(participant_id=participant.id, study_id=study.id, token=token)
+    return ParticipantOut(participant_id=participant.id, study_id=study.id, token=token, expires_at=expires_at)
