@@ -27,3 +27,9 @@ class Settings(ServiceSettings):
     chunk_max_age: float = Field(0.5, gt=0, description="env CHUNK_MAX_AGE: seconds a step may wait before publish "
                                                          "(what a worker crash can lose)")
     max_payload: int = Field(1 << 20, description="env MAX_PAYLOAD: NATS max payload; chunks stay below it")
+    alive_interval: float = Field(0.25, gt=0, description="env ALIVE_INTERVAL: seconds between the liveness signals "
+                                                          "a worker sends each session's gateway")
+    client_timeout: float = Field(1.0, gt=0, description="env CLIENT_TIMEOUT: a session that hears nothing from its "
+                                                         "gateway this long pauses (reason client_lost)")
+    resume_grace: float = Field(30.0, gt=0, description="env RESUME_GRACE: seconds a session whose client went away "
+                                                        "waits to be resumed before it ends (reason disconnected)")

@@ -26,3 +26,9 @@ class Settings(ServiceSettings):
                                     "beyond it the gateway drops display frames rather than let them queue up as lag")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
+    keepalive_interval: float = Field(0.25, gt=0, description="env KEEPALIVE_INTERVAL: seconds between the keepalives "
+                                                              "a gateway sends each session's worker")
+    worker_silence: float = Field(1.5, gt=0, description="env WORKER_SILENCE: a session's worker not heard this long "
+                                                         "is lost (the client gets worker_lost)")
+    reconnect_retry: float = Field(1.0, gt=0, description="env RECONNECT_RETRY: retry_after of connection_lost "
+                                                          "(the gateway lost NATS)")
