@@ -6,8 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-import websockets
-
 from playcorder import frames
 from playcorder.sdk.bot import connect
 
