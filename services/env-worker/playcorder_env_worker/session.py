@@ -71,6 +71,7 @@ class PlaySession:
         self.pacer = Pacer(self)
         self.link = link(self)
         self.ready: SessionReady | None = None  # the `session` event, sent again when a client resumes
+        self.over = False  # ending: no longer resumable
         self.finished: EpisodeFinished | None = None  # while awaiting the participant's answer
 
     # ---------------------------------------------------------------- session
@@ -97,6 +98,7 @@ class PlaySession:
             if self.episode is not None:
                 self._publish_end("interrupted", "session_failed")
         finally:
+            self.over = True
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -127,6 +129,7 @@ class PlaySession:
             msg = await self.inputs.get()
             async with self.lock:
                 if isinstance(msg, CloseSession):
+                    self.over = True
                     await self.abandon("disconnected")
                     return
                 await _HANDLERS[type(msg)](self, msg)

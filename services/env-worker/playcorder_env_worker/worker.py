@@ -154,7 +154,7 @@ class Worker:
                               .model_dump_json().encode())
             return
         session = self.sessions.get(req.session_id)
-        reason = ("unknown" if session is None else
+        reason = ("unknown" if session is None or session.over else
                   "not_yours" if session.open.participant_id != req.participant_id else "")
         await msg.respond(AttachSessionReply(attached=not reason, reason=reason).model_dump_json().encode())
         if session is not None and not reason:

@@ -21,9 +21,9 @@ from .settings import Settings
 # Events after which the worker has ended the session: deliver them, then close the socket.
 FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"',
                 b'{"type":"error","code":"session_failed"')
-# Close codes of a client that meant to leave: its session ends. Any other end of the socket (dropped, 1001 going
-# away, a gateway shutting down) leaves the session to its worker for a grace, to be resumed.
-DELIBERATE_CLOSES = (1000, 1005)
+# Close codes of a client that meant to leave: its session ends. Any other end of the socket (dropped, which
+# uvicorn reports as 1005; 1001 going away; a gateway shutting down) leaves the session to its worker for a grace.
+DELIBERATE_CLOSES = (1000,)
 _WATCH_S = 0.1
 
 
@@ -125,7 +125,8 @@ class Liveness:
         """Tell the worker how the relay ended: a dropped client's session is kept for its resume."""
         if outcome == Outcome.DETACHED:
             await self.nc.publish(self.input_subject, Detach().model_dump_json().encode())
-        elif outcome == Outcome.WORKER_LOST:  # silent, perhaps not dead: it must not keep the session
+        elif outcome != Outcome.FINISHED:  # closed by the client; or a silent worker, perhaps not dead, must not
+            # keep the session
             await self.nc.publish(self.input_subject, CloseSession(type="close").model_dump_json().encode())
 
 
