@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +188,7 @@ async def test_resuming_an_unknown_foreign_or_ended_session_is_refused(cluster: 
     study_id = realtime_study(client)
     owner_token, other_token = token_for(client, study_id), token_for(client, study_id)
     owner = await Player.join(cluster.url, owner_token, "live")
+    assert owner.ws.subprotocol == "playcorder"  # the token travelled as a subprotocol, out of the URL
     session_id = (await owner.until("session"))["session_id"]
 
     other = await Player.resume(cluster.url, other_token, session_id)
@@ -239,5 +241,33 @@ async def test_a_killed_worker_is_reported_within_two_seconds(cluster: Cluster) 
         assert lost["code"] == "worker_lost" and told_s < 2.0
         await closed(player)
     finally:
+        await asyncio.to_thread(cluster.worker.start)
+        await asyncio.to_thread(cluster.worker.wait_ready)
+
+
+async def test_a_session_not_resumed_within_its_grace_ends_abandoned(cluster: Cluster, tmp_path: Path) -> None:
+    client = cluster.client
+    await asyncio.to_thread(cluster.worker.stop)  # only the brief worker takes sessions now
+    brief = ServiceProcess("env-worker", cluster.worker.env | {"WORKER_ID": "brief", "RESUME_GRACE": "2"}, tmp_path,
+                           name="brief")
+    await asyncio.to_thread(brief.start)
+    try:
+        await asyncio.to_thread(brief.wait_ready)
+        while not any(w["worker_id"] == "brief" for w in client._call("GET", "/api/workers")):
+            await asyncio.sleep(0.1)
+        token = token_for(client, realtime_study(client))
+        player = await Player.join(cluster.url, token, "live")
+        session_id = (await player.until("session"))["session_id"]
+        episode_id = (await player.until("episode_started"))["episode_id"]
+        await play_running(player, 10)
+        player.drop()
+        episode = await asyncio.to_thread(stored_episode, client, episode_id, 30)
+        assert (episode["state"], episode["end_reason"]) == ("abandoned", "disconnected")
+        assert len(await asyncio.to_thread(all_steps, client, episode_id)) == episode["num_steps"] >= 10
+        player = await Player.resume(cluster.url, token, session_id)
+        assert (await player.until("error"))["code"] == "session_gone"
+        await player.close()
+    finally:
+        await asyncio.to_thread(brief.stop)
         await asyncio.to_thread(cluster.worker.start)
         await asyncio.to_thread(cluster.worker.wait_ready)

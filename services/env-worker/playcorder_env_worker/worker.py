@@ -191,6 +191,8 @@ class Worker:
             except ValidationError as err:  # the gateway validated it; a mismatch means mixed versions
                 log.warning("session %s: dropped invalid input from gateway: %s", session.open.session_id, err)
                 return
+            if isinstance(message, CloseSession):
+                session.over = True  # at once: a resume asked for meanwhile must not attach to a session ending
             if isinstance(message, Detach):
                 session.link.detached()
             elif not isinstance(message, Keepalive):
