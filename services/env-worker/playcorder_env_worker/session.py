@@ -37,14 +37,14 @@ from playcorder.spaces import zeros
 from .controls import Controls
 from .env_calls import EnvCalls
 from .episode import Episode
-from .handlers import HANDLERS
+from .handlers import HANDLERS, Handler
 from .liveness import ClientLink, ClientLost, Reattached, client_lost, reattached
 from .mapping import touch_controls
 from .pacing import Pacer
 from .publisher import RecordingPublisher
 
 log = logging.getLogger(__name__)
-_HANDLERS = {**HANDLERS, ClientLost: client_lost, Reattached: reattached}
+_HANDLERS: dict[type[Any], Handler] = {**HANDLERS, ClientLost: client_lost, Reattached: reattached}
 
 
 class PlaySession:
