@@ -227,6 +227,30 @@ async def test_the_bot_rides_out_a_gateway_kill(cluster: Cluster) -> None:
         assert len(await asyncio.to_thread(all_steps, client, detail["episode_id"])) == detail["num_steps"]
 
 
+async def test_a_nats_restart_tells_the_client_and_the_session_carries_on(cluster: Cluster) -> None:
+    client = cluster.client
+    token = token_for(client, realtime_study(client))
+    player = await Player.join(cluster.url, token, "live")
+    await player.until("session")
+    episode_id = (await player.until("episode_started"))["episode_id"]
+    await play_running(player, 20)
+    stopping = time.monotonic()
+    await asyncio.to_thread(cluster.nats.stop)
+    try:
+        lost = await player.until("error", timeout=10)
+        told_s = time.monotonic() - stopping
+        print(f"connection_lost {told_s:.3f} s after NATS began to stop")
+        assert lost["code"] == "connection_lost" and lost["retry_after"] > 0 and told_s < 2.0
+    finally:
+        await asyncio.to_thread(cluster.nats.start)
+    # Back: the gateway and the worker resync; the worker paused when it lost NATS, so nothing ran unseen.
+    state = await player.until("state", timeout=30)
+    assert (state["state"], state["reason"]) == ("paused", "client_lost")
+    await player.send(type="resume")
+    await play_running(player, 20)
+    await finish(client, player, episode_id)
+
+
 async def test_a_killed_worker_is_reported_within_two_seconds(cluster: Cluster) -> None:
     client = cluster.client
     player = await Player.join(cluster.url, token_for(client, realtime_study(client)), "live")
