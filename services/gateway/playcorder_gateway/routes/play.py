@@ -5,44 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from nats.aio.client import Client as NATS
-from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.db.models import ApiToken, PlaySession, Study
+from playcorder.db.models import Study
 from playcorder.db.queries import valid_token
 from playcorder.messages import (
     CLIENT_TYPES,
-    AttachSession,
-    AttachSessionReply,
     CloseSession,
     ErrorEvent,
-    OpenSession,
     ResumeSession,
     SelectEnv,
     client_message,
 )
-from playcorder.specs import EnvironmentSpec, StudySpec
-from playcorder.subjects import Subjects
+from playcorder.specs import StudySpec
 
 from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
-from ..placement import NoCapacity, WorkerDirectory
-from ..relay import Liveness, Outcome, OutgoingQueue, disconnect_outcome
+from ..opening import Opened, Opener, Refused
+from ..relay import Liveness, Outcome, disconnect_outcome
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_UNAUTHORIZED, CLOSE_TRY_AGAIN = 4401, 1013
+CLOSE_UNAUTHORIZED = 4401
 # The token may travel as a subprotocol (`Sec-WebSocket-Protocol: playcorder, token.<token>`) and stay out of URLs
 # and access logs; `?token=` is still accepted from older clients.
 SUBPROTOCOL, TOKEN_PROTOCOL = "playcorder", "token."
@@ -61,33 +50,6 @@ async def _receive_message(ws: WebSocket):  # type: ignore[no-untyped-def]
         except ValidationError as err:
             await _error(ws, "bad_message", f"Expected a JSON message with type in {CLIENT_TYPES}, "
                                             f"got {raw[:200]!r}: {err.errors()[0]['msg']}")
-
-
-@dataclass
-class _Opened:
-    session_id: str
-    worker_id: str
-    sub: Subscription
-    out: OutgoingQueue
-
-
-@dataclass
-class _Context:
-    """What opening a session needs: the services, and who the participant is."""
-
-    ws: WebSocket
-    sessions: async_sessionmaker[AsyncSession]
-    nc: NATS
-    subjects: Subjects
-    directory: WorkerDirectory
-    settings: Settings
-    token: ApiToken
-    study: Study
-
-    @property
-    def participant_id(self) -> str:
-        assert self.token.participant_id is not None  # checked by play() before a context is made
-        return self.token.participant_id
 
 
 def _offered_token(ws: WebSocket) -> str:
@@ -113,9 +75,9 @@ async def play(
                                          "?token=), got none or an invalid one")
         await ws.close(CLOSE_UNAUTHORIZED)
         return
-    ctx = _Context(ws, sessions, nc, subjects, directory, settings, row, study)
+    opener = Opener(sessions, nc, subjects, directory, settings, row.participant_id, study)
     try:
-        opened = await _open(ctx)
+        opened = await _open(ws, opener)
     except WebSocketDisconnect:
         return
     if opened is None:
@@ -128,91 +90,35 @@ async def play(
         await opened.sub.unsubscribe()
     log.info("session %s relay ended (%s); %d display frames dropped for a slow client", opened.session_id,
              outcome, opened.out.dropped_frames)
-    await _set_ended(sessions, opened.session_id, datetime.now(UTC))
+    await opener.set_ended(opened.session_id, datetime.now(UTC))
 
 
-async def _open(ctx: _Context) -> _Opened | None:
-    """The first messages: select_env places a new session, resume_session continues one; None once refused."""
-    spec = StudySpec.model_validate(ctx.study.spec)
+async def _open(ws: WebSocket, opener: Opener) -> Opened | None:
+    """The first messages: select_env places a new session, resume_session continues one; None once refused
+    with a close."""
+    spec = StudySpec.model_validate(opener.study.spec)
     while True:
-        msg = await _receive_message(ctx.ws)
-        if isinstance(msg, ResumeSession):
-            opened = await _resume(ctx, msg.session_id)
-            if opened is not None:
-                return opened
-            continue
-        if not isinstance(msg, SelectEnv):
-            await _error(ctx.ws, "no_session", f"Expected select_env or resume_session first, got {msg.type}")
-            continue
-        env = spec.environment(msg.env)
-        if env is not None:
-            return await _place(ctx, env)
-        await _error(ctx.ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, got {msg.env!r}")
+        msg = await _receive_message(ws)
+        try:
+            if isinstance(msg, ResumeSession):
+                return await opener.resume(msg.session_id)
+            if not isinstance(msg, SelectEnv):
+                await _error(ws, "no_session", f"Expected select_env or resume_session first, got {msg.type}")
+                continue
+            env = spec.environment(msg.env)
+            if env is None:
+                await _error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, "
+                                                f"got {msg.env!r}")
+                continue
+            return await opener.place(env)
+        except Refused as refused:
+            await _error(ws, refused.code, refused.message, retry_after=refused.retry_after)
+            if refused.close is not None:
+                await ws.close(refused.close)
+                return None
 
 
-async def _place(ctx: _Context, env: EnvironmentSpec) -> _Opened | None:
-    session_id, out = uuid.uuid4().hex, OutgoingQueue(ctx.settings.frame_queue)
-    sub = await ctx.nc.subscribe(ctx.subjects.session_out_all(session_id), cb=out.from_worker)
-    try:
-        worker_id = await ctx.directory.place(OpenSession(
-            session_id=session_id, study_id=ctx.study.id, participant_id=ctx.participant_id, environment=env))
-    except NoCapacity:
-        await sub.unsubscribe()
-        retry = ctx.settings.no_capacity_retry
-        await _error(ctx.ws, "no_capacity", f"No worker has room for a session; retry in {retry:g} s",
-                     retry_after=retry)
-        await ctx.ws.close(CLOSE_TRY_AGAIN)
-        return None
-    async with ctx.sessions() as db:
-        db.add(PlaySession(id=session_id, study_id=ctx.study.id, participant_id=ctx.participant_id,
-                           env=env.id, worker_id=worker_id))
-        await db.commit()
-    log.info("session %s placed on %s", session_id, worker_id)
-    return _Opened(session_id, worker_id, sub, out)
-
-
-async def _resume(ctx: _Context, session_id: str) -> _Opened | None:
-    """Re-attach to a session of this participant that its worker still holds; otherwise say why not."""
-    async with ctx.sessions() as db:
-        record = await db.get(PlaySession, session_id)
-    if record is None or record.participant_id != ctx.participant_id or record.study_id != ctx.study.id:
-        await _error(ctx.ws, "unknown_session", f"Expected the session_id of one of your sessions, got {session_id!r}")
-        return None
-    if not ctx.nc.is_connected:
-        retry = ctx.settings.reconnect_retry
-        await _error(ctx.ws, "connection_lost", f"The gateway cannot reach the workers now; retry in {retry:g} s",
-                     retry_after=retry)
-        return None
-    out = OutgoingQueue(ctx.settings.frame_queue)
-    sub = await ctx.nc.subscribe(ctx.subjects.session_out_all(session_id), cb=out.from_worker)  # before it resends
-    request = AttachSession(session_id=session_id, participant_id=ctx.participant_id).model_dump_json().encode()
-    try:
-        reply = await ctx.nc.request(ctx.subjects.worker_attach(record.worker_id), request,
-                                     timeout=ctx.settings.placement_timeout)
-        attached = AttachSessionReply.model_validate_json(reply.data)
-    except (NatsTimeout, NoRespondersError):
-        attached = AttachSessionReply(attached=False, reason="worker_gone")
-    if not attached.attached:
-        await sub.unsubscribe()
-        await _error(ctx.ws, "session_gone", f"Expected a session its worker still holds, got {session_id!r}, which "
-                     f"has ended ({attached.reason}); select_env starts a new session")
-        return None
-    await _set_ended(ctx.sessions, session_id, None)
-    log.info("session %s resumed on %s", session_id, record.worker_id)
-    return _Opened(session_id, record.worker_id, sub, out)
-
-
-async def _set_ended(sessions: async_sessionmaker[AsyncSession], session_id: str, at: datetime | None) -> None:
-    """When the last relay of the session ended (cleared while one relays it again)."""
-    async with sessions() as db:
-        record = await db.get(PlaySession, session_id)
-        if record is not None:
-            record.ended_at = at
-            db.add(record)
-            await db.commit()
-
-
-async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: _Opened, settings: Settings) -> Outcome:
+async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, settings: Settings) -> Outcome:
     live = Liveness(ws, nc, input_subject, opened.worker_id, opened.out, settings)
 
     async def client_to_worker() -> Outcome:
