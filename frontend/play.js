@@ -67,7 +67,8 @@ function connect() {
 }
 
 function reconnect(code) {
-  if (leaving || code === 1000 || code === 4401) {
+  // The gateway closes with 1000 after worker_lost too: reconnect then (a new session), unless the session is over.
+  if (leaving || code === 4401) {
     $("status").textContent = `disconnected (${code})`;
     return;
   }
@@ -84,11 +85,11 @@ function reconnect(code) {
 $("join").addEventListener("submit", (e) => {
   e.preventDefault();
   if (ws) {
-    leaving = true;
-    ws.close();
-  }
+    ws.onclose = null; // a deliberate end (code 1000 ends the session): no reconnect
+    ws.close(1000);
+    remember(null);
+  } // else a session kept from before a reload of this tab is resumed if its worker still holds it
   leaving = false;
-  remember(null);
   connect();
 });
 
