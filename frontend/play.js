@@ -59,7 +59,10 @@ function connect() {
   ws = new WebSocket(`${scheme}://${location.host}/ws/play`, ["playcorder", `token.${token}`]);
   ws.binaryType = "arraybuffer";
   ws.onopen = () => {
-    lastInput = ""; // send the input state again once the session is back
+    // A session paused while we were away resumes on the participant's next key, not on keys held before.
+    held.clear();
+    touched.clear();
+    lastInput = "";
     send(sessionId ? { type: "resume_session", session_id: sessionId } : { type: "select_env", env: $("env").value });
   };
   ws.onmessage = (m) => (typeof m.data === "string" ? onEvent(JSON.parse(m.data)) : drawFrame(m.data));

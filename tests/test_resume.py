@@ -1,10 +1,12 @@
-"""Sessions outlive a lost connection: a gateway killed with SIGKILL, a socket dropped without a close. The worker
-pauses within a second of losing its client and keeps the session for the client to resume, on the real stack
-(a NATS, gateway, worker and recorder of its own, in a tenant database, so killing them cannot hurt other tests)."""
+"""Sessions outlive a lost connection: a gateway killed with SIGKILL, a socket dropped without a close, NATS
+restarted. The worker pauses within a second of losing its client and keeps the session for the client (a test
+client, the bot, the web player) to resume, on the real stack (a NATS, gateways, worker and recorder of its own,
+in a tenant database, so killing them cannot hurt other tests)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from playcorder.sdk.bot import play
 from tests.conftest import tenant
 from tests.factories import study
 from tests.stored import all_steps, stored_episode
+from tests.webpage import Page
 from tests.wsclient import Player
 
 pytestmark = pytest.mark.e2e
@@ -225,6 +228,23 @@ async def test_the_bot_rides_out_a_gateway_kill(cluster: Cluster) -> None:
         stored = await asyncio.to_thread(stored_episode, client, detail["episode_id"], 30)
         assert (stored["state"], stored["num_steps"]) == ("completed", detail["num_steps"])
         assert len(await asyncio.to_thread(all_steps, client, detail["episode_id"])) == detail["num_steps"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="drives the web player from node (20 or later)")
+async def test_the_web_player_reconnects_and_resumes_after_a_gateway_kill(cluster: Cluster, tmp_path: Path) -> None:
+    client = cluster.client
+    page = Page(cluster.url, token_for(client, realtime_study(client)), tmp_path / "node.log")
+    try:
+        running = await asyncio.to_thread(page.until, lambda p: p["state"].startswith("running") and p["session"])
+        cluster.gateway.kill()
+        await asyncio.to_thread(page.until, lambda p: p["status"] == "reconnecting…")
+        await asyncio.to_thread(cluster.gateway.start)
+        back = await asyncio.to_thread(page.until, lambda p: p["status"].startswith("playing")
+                                       and p["state"].startswith("paused (client_lost)"), 60)
+        assert back["session"] == running["session"]  # the same session, not a new one
+    finally:
+        page.close()
+        await asyncio.to_thread(cluster.gateway.wait_ready)
 
 
 async def test_a_nats_restart_tells_the_client_and_the_session_carries_on(cluster: Cluster) -> None:
