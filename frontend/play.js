@@ -36,15 +36,64 @@ if (fromLink) {
 }
 $("token").addEventListener("change", () => loadStudy($("token").value.trim()));
 
+// ---------------------------------------------------------------- the connection: reconnects and resumes
+// The token travels as a subprotocol, not in the URL (which access logs keep).
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_CAP_MS = 4000;
+const RECONNECT_WITHIN_MS = 60000; // then give up and say so
+const GONE = ["session_gone", "unknown_session"];
+let sessionId = sessionStorage.getItem("playcorder-session");
+let leaving = false; // the session is over (or refused): do not reconnect
+let lostAt = null;
+let backoff = BACKOFF_FIRST_MS;
+
+function remember(id) {
+  sessionId = id;
+  if (id) sessionStorage.setItem("playcorder-session", id);
+  else sessionStorage.removeItem("playcorder-session");
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const token = $("token").value.trim();
+  ws = new WebSocket(`${scheme}://${location.host}/ws/play`, ["playcorder", `token.${token}`]);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => {
+    // A session paused while we were away resumes on the participant's next key, not on keys held before.
+    held.clear();
+    touched.clear();
+    lastInput = "";
+    send(sessionId ? { type: "resume_session", session_id: sessionId } : { type: "select_env", env: $("env").value });
+  };
+  ws.onmessage = (m) => (typeof m.data === "string" ? onEvent(JSON.parse(m.data)) : drawFrame(m.data));
+  ws.onclose = (m) => reconnect(m.code);
+}
+
+function reconnect(code) {
+  // The gateway closes with 1000 after worker_lost too: reconnect then (a new session), unless the session is over.
+  if (leaving || code === 4401) {
+    $("status").textContent = `disconnected (${code})`;
+    return;
+  }
+  lostAt = lostAt ?? Date.now();
+  if (Date.now() - lostAt + backoff > RECONNECT_WITHIN_MS) {
+    $("status").textContent = `disconnected (${code}); reload the page to try again`;
+    return;
+  }
+  $("status").textContent = "reconnecting…";
+  setTimeout(connect, backoff);
+  backoff = Math.min(backoff * 2, BACKOFF_CAP_MS);
+}
+
 $("join").addEventListener("submit", (e) => {
   e.preventDefault();
-  if (ws) ws.close();
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/ws/play?token=${encodeURIComponent($("token").value.trim())}`);
-  ws.binaryType = "arraybuffer";
-  ws.onopen = () => send({ type: "select_env", env: $("env").value });
-  ws.onmessage = (m) => (typeof m.data === "string" ? onEvent(JSON.parse(m.data)) : drawFrame(m.data));
-  ws.onclose = (m) => ($("status").textContent = `disconnected (${m.code})`);
+  if (ws) {
+    ws.onclose = null; // a deliberate end (code 1000 ends the session): no reconnect
+    ws.close(1000);
+    remember(null);
+  } // else a session kept from before a reload of this tab is resumed if its worker still holds it
+  leaving = false;
+  connect();
 });
 
 // ---------------------------------------------------------------- what the server sends
@@ -65,6 +114,9 @@ function onEvent(event) {
   switch (event.type) {
     case "session":
       session = event;
+      remember(event.session_id);
+      lostAt = null;
+      backoff = BACKOFF_FIRST_MS;
       $("instructions").textContent = event.instructions;
       $("player").hidden = false;
       $("join").hidden = true;
@@ -87,10 +139,26 @@ function onEvent(event) {
       break;
     case "session_ended":
       log(`session ended: ${event.reason}`);
+      leaving = true;
+      remember(null);
       break;
     case "error":
-      log(`error ${event.code}: ${event.message}`);
+      onError(event);
       break;
+  }
+}
+
+function onError(event) {
+  log(`error ${event.code}: ${event.message}`);
+  if (GONE.includes(event.code)) {
+    remember(null); // its worker no longer holds it: a new session, a new episode
+    send({ type: "select_env", env: session ? session.env : $("env").value });
+  } else if (event.code === "worker_lost") {
+    remember(null); // the gateway closes the socket: reconnect with a new session
+  } else if (event.code === "connection_lost") {
+    $("status").textContent = "reconnecting…"; // the gateway resyncs the session when it is back
+  } else if (["env_failed", "session_failed", "unauthorized"].includes(event.code)) {
+    leaving = true;
   }
 }
 
@@ -98,9 +166,11 @@ let paused = true;
 let awaitingSave = false;
 
 function onState(event) {
+  if (session) $("status").textContent = `playing ${session.env_id}`;
   paused = event.state !== "running";
   awaitingSave = event.state === "awaiting_save";
   const hint = { paused: "press a key to play", idle: "Enter starts a new episode" }[event.state];
+  // paused with reason client_lost: the connection dropped and came back; the participant's next key resumes
   $("state").textContent = event.state + (event.reason ? ` (${event.reason})` : "") + (hint ? ` · ${hint}` : "");
   $("save").hidden = !awaitingSave;
   $("speed").value = event.fps;

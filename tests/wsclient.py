@@ -6,10 +6,8 @@ import asyncio
 import json
 from typing import Any
 
-import websockets
-
 from playcorder import frames
-from playcorder.sdk.bot import ws_url
+from playcorder.sdk.bot import connect
 
 
 class Player:
@@ -20,9 +18,14 @@ class Player:
 
     @classmethod
     async def join(cls, url: str, token: str, env: str) -> Player:
-        ws = await websockets.connect(ws_url(url, token), max_size=None)
-        player = cls(ws)
+        player = cls(await connect(url, token))
         await player.send(type="select_env", env=env)
+        return player
+
+    @classmethod
+    async def resume(cls, url: str, token: str, session_id: str) -> Player:
+        player = cls(await connect(url, token))
+        await player.send(type="resume_session", session_id=session_id)
         return player
 
     async def send(self, **message: Any) -> None:
@@ -64,6 +67,10 @@ class Player:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    def drop(self) -> None:
+        """Lose the connection without a close handshake, as a network failure would."""
+        self.ws.transport.abort()
 
 
 async def play_episode(url: str, token: str, env: str, actions: list[Any], save: bool = True) -> str:

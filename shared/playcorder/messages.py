@@ -48,6 +48,30 @@ class OpenSessionReply(_Msg):
     load: WorkerHeartbeat = Field(description="the worker's load right after its answer, so the gateway need not guess")
 
 
+class AttachSession(_Msg):
+    """A gateway asks the worker holding a session to relay it again (its client reconnected, maybe elsewhere)."""
+
+    session_id: str
+    participant_id: str
+
+
+class AttachSessionReply(_Msg):
+    attached: bool
+    reason: str = Field("", description="why not: unknown (the worker no longer holds it) or not_yours")
+
+
+class Keepalive(_Msg):
+    """Gateway -> worker on the session's input subject, while the gateway holds the client's socket."""
+
+    type: Literal["keepalive"] = "keepalive"
+
+
+class Detach(_Msg):
+    """Gateway -> worker: the client's socket dropped without `close`; pause now and keep the session for a grace."""
+
+    type: Literal["detach"] = "detach"
+
+
 # ---------------------------------------------------------------- WebSocket: client -> gateway (-> worker)
 # Limits of client messages beyond those of InputState (all listed in docs/protocol.md, "Limits").
 MAX_ENV_KEY = 256  # characters of select_env's env (an environment key, or a Gymnasium id)
@@ -163,13 +187,24 @@ class CloseSession(_Msg):
     type: Literal["close"]
 
 
+class ResumeSession(_Msg):
+    """Instead of select_env, after a reconnect: continue a session its worker still holds."""
+
+    type: Literal["resume_session"]
+    session_id: str = Field(..., min_length=1, max_length=64)
+
+
 _WorkerInputs = (InputMsg | ActionInput | Pause | Resume | NewEpisode | CancelEpisode | EndEpisode | SaveEpisode
                  | SetFps | SetQuality | SetCamera | Resync | CloseSession)
 WorkerInput = Annotated[_WorkerInputs, Field(discriminator="type")]
 worker_input = TypeAdapter(WorkerInput)
-ClientMessage = Annotated[SelectEnv | _WorkerInputs, Field(discriminator="type")]
+ClientMessage = Annotated[SelectEnv | ResumeSession | _WorkerInputs, Field(discriminator="type")]
 client_message = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ["select_env", *(get_args(m.model_fields["type"].annotation)[0] for m in get_args(_WorkerInputs))]
+# What a worker reads on a session's input subject: the client's messages and the gateway's own.
+GatewayInput = Annotated[_WorkerInputs | Keepalive | Detach, Field(discriminator="type")]
+gateway_input = TypeAdapter(GatewayInput)
+CLIENT_TYPES = ["select_env", "resume_session",
+                *(get_args(m.model_fields["type"].annotation)[0] for m in get_args(_WorkerInputs))]
 
 
 # ---------------------------------------------------------------- WebSocket: gateway/worker -> client
@@ -208,7 +243,7 @@ class SessionState(StrEnum):
     """Where a play session is: an episode starts paused and ends in awaiting_save (when the environment ended it)
     or straight in idle (when the participant or the session did)."""
 
-    PAUSED = "paused"  # reason: start, participant, idle
+    PAUSED = "paused"  # reason: start, participant, idle, client_lost
     RUNNING = "running"
     AWAITING_SAVE = "awaiting_save"  # the environment ended the episode; the participant keeps it or not
     IDLE = "idle"  # no episode
@@ -247,7 +282,7 @@ class SessionEnded(_Msg):
     """The worker ended the session (e.g. paused past its expiry); the gateway closes the socket after it."""
 
     type: Literal["session_ended"] = "session_ended"
-    reason: str
+    reason: str = Field(description="expired, or disconnected (its client stayed away past the resume grace)")
 
 
 class ErrorEvent(_Msg):

@@ -25,12 +25,17 @@ class Subjects:
     def worker_open(self, worker_id: str) -> str:
         return f"{self.prefix}.worker.{worker_id}.open"
 
+    def worker_attach(self, worker_id: str) -> str:
+        """Request/reply: may a reconnected client's gateway relay this session again (AttachSession)?"""
+        return f"{self.prefix}.worker.{worker_id}.attach"
+
     # -- one play session: input in, frames and events out; any gateway may hold the WebSocket
     def session_input(self, session_id: str) -> str:
         return f"{self.prefix}.session.{session_id}.input"
 
     def session_out(self, session_id: str, kind: str) -> str:
-        """kind is "frame" (binary, frames.py) or "event" (JSON ServerEvent); one wildcard keeps their order."""
+        """kind is "frame" (binary, frames.py), "event" (JSON ServerEvent) or "alive" (empty: the worker still
+        holds the session); one wildcard keeps their order."""
         return f"{self.prefix}.session.{session_id}.out.{kind}"
 
     def session_out_all(self, session_id: str) -> str:

@@ -78,7 +78,9 @@ class Pacer:
                 idle = now - self.last_input > self.spec.idle_pause_s and not s.controls.input_held()
                 if s.state == SessionState.RUNNING and idle:
                     await s.set_state(SessionState.PAUSED, "idle")
-                elif s.state in _WAITING and now - max(self.paused_since, self.last_input) > self.spec.pause_expiry_s:
+                # while its client is away, the session waits for it to resume instead (liveness.py)
+                elif s.state in _WAITING and not s.link.lost and (
+                        now - max(self.paused_since, self.last_input) > self.spec.pause_expiry_s):
                     await s.abandon("expired")
                     await s.send_event(SessionEnded(reason="expired"))
                     return

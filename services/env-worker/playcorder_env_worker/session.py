@@ -1,8 +1,8 @@
 """One play session: its episodes' lifecycle and state, frames out to the client, steps to the recorder.
 
 An episode starts paused (see SessionState); a session paused past its expiry ends and its episode is abandoned.
-Control messages are handled in handlers.py, stepping is paced in pacing.py, and the environment is called through
-the thread pool (env_calls.py).
+Control messages are handled in handlers.py, stepping is paced in pacing.py, whether a client is still there is
+watched in liveness.py, and the environment is called through the thread pool (env_calls.py).
 """
 
 from __future__ import annotations
@@ -37,24 +37,26 @@ from playcorder.spaces import zeros
 from .controls import Controls
 from .env_calls import EnvCalls
 from .episode import Episode
-from .handlers import HANDLERS
+from .handlers import HANDLERS, Handler
+from .liveness import ClientLink, ClientLost, Reattached, client_lost, reattached
 from .mapping import touch_controls
 from .pacing import Pacer
 from .publisher import RecordingPublisher
 
 log = logging.getLogger(__name__)
+_HANDLERS: dict[type[Any], Handler] = {**HANDLERS, ClientLost: client_lost, Reattached: reattached}
 
 
 class PlaySession:
     def __init__(
         self, open_msg: OpenSession, worker_id: str, executor: Executor, publisher: RecordingPublisher,
-        send_frame: Callable[[bytes], Any], send_event: Callable[[Any], Any],
+        send_frame: Callable[[bytes], Any], send_event: Callable[[Any], Any], link: Callable[[PlaySession], ClientLink],
     ) -> None:
         self.open, self.worker_id, self.executor = open_msg, worker_id, executor
         self.spec = open_msg.environment
         self.publisher = publisher
         self.send_frame, self.send_event = send_frame, send_event
-        self.inputs: asyncio.Queue[WorkerInput] = asyncio.Queue()
+        self.inputs: asyncio.Queue[WorkerInput | ClientLost | Reattached] = asyncio.Queue()
         self.env: EnvCalls | None = None
         self.controls: Controls | None = None
         self.episode: Episode | None = None
@@ -67,6 +69,9 @@ class PlaySession:
         self.lock = asyncio.Lock()  # one env operation at a time: ticks and control messages interleave
         self.loop = asyncio.get_running_loop()
         self.pacer = Pacer(self)
+        self.link = link(self)
+        self.ready: SessionReady | None = None  # the `session` event, sent again when a client resumes
+        self.over = False  # ending: no longer resumable
         self.finished: EpisodeFinished | None = None  # while awaiting the participant's answer
 
     # ---------------------------------------------------------------- session
@@ -81,7 +86,7 @@ class PlaySession:
         tasks: list[asyncio.Task[None]] = []
         try:
             await self._open(self.env)
-            tasks = [asyncio.create_task(self.pacer.ticker()), asyncio.create_task(self.pacer.watchdog())]
+            tasks = [asyncio.create_task(c) for c in (self.pacer.ticker(), self.pacer.watchdog(), self.link.watch())]
             reader = asyncio.create_task(self._read_inputs())
             done, _ = await asyncio.wait([reader, *tasks], return_when=asyncio.FIRST_COMPLETED)
             tasks.append(reader)
@@ -93,6 +98,7 @@ class PlaySession:
             if self.episode is not None:
                 self._publish_end("interrupted", "session_failed")
         finally:
+            self.over = True
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -108,13 +114,14 @@ class PlaySession:
         if self.spec.render.camera is not None:
             await env.set_camera(self.spec.render.camera)
             self.camera = str(self.spec.render.camera)
-        await self.send_event(SessionReady(
+        self.ready = SessionReady(
             session_id=self.open.session_id, worker_id=self.worker_id, env=self.spec.id, env_id=self.spec.env_id,
             family=prepared.family, mode=self.spec.mode, step_while_held=self.spec.step_while_held, fps=self.fps,
             instructions=self.spec.instructions, action_space=self.act_spec, observation_space=self.obs_spec,
             input_map=input_map.model_dump(), touch_controls=touch_controls(input_map), cameras=prepared.cameras,
             jpeg_quality=self.quality,
-        ))
+        )
+        await self.send_event(self.ready)
         await self.start_episode()
 
     async def _read_inputs(self) -> None:
@@ -122,9 +129,10 @@ class PlaySession:
             msg = await self.inputs.get()
             async with self.lock:
                 if isinstance(msg, CloseSession):
+                    self.over = True
                     await self.abandon("disconnected")
                     return
-                await HANDLERS[type(msg)](self, msg)
+                await _HANDLERS[type(msg)](self, msg)
 
     # ---------------------------------------------------------------- state and events
     async def error(self, code: str, message: str) -> None:
@@ -156,9 +164,13 @@ class PlaySession:
             worker_id=self.worker_id, seed=seed, started_at=datetime.now(UTC),
             observation_spec=self.obs_spec, action_spec=self.act_spec,
         ))
-        await self.send_event(EpisodeStarted(episode_id=ep.id, index=ep.index))
+        await self.send_event(self.episode_started())
         await self.set_state(SessionState.PAUSED, "start")
         await self.send_frame(frames.pack(0, 0.0, 0.0, frames.IS_FIRST, image))
+
+    def episode_started(self) -> EpisodeStarted:
+        assert self.episode is not None
+        return EpisodeStarted(episode_id=self.episode.id, index=self.episode.index)
 
     async def show_current(self) -> None:
         assert self.env is not None

@@ -40,6 +40,12 @@ class Settings(ServiceSettings):
     env_modules: str = Field("minigrid", description="env ENV_MODULES: comma-separated modules that a 'module:EnvId' "
                              "id or a known plugin id (MiniGrid-) may import; no other module is ever imported for "
                              "an env id (empty: none)")
+    alive_interval: float = Field(0.25, gt=0, description="env ALIVE_INTERVAL: seconds between the liveness signals "
+                                                          "a worker sends each session's gateway")
+    client_timeout: float = Field(1.0, gt=0, description="env CLIENT_TIMEOUT: a session that hears nothing from its "
+                                                         "gateway this long pauses (reason client_lost)")
+    resume_grace: float = Field(30.0, gt=0, description="env RESUME_GRACE: seconds a session whose client went away "
+                                                        "waits to be resumed before it ends (reason disconnected)")
 
     @field_validator("env_families")
     @classmethod

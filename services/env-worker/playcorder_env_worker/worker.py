@@ -14,8 +14,20 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from playcorder.bus import connect, ensure_streams, subjects_for
-from playcorder.messages import CloseSession, OpenSession, OpenSessionReply, Resync, WorkerHeartbeat, worker_input
+from playcorder.messages import (
+    AttachSession,
+    AttachSessionReply,
+    CloseSession,
+    Detach,
+    Keepalive,
+    OpenSession,
+    OpenSessionReply,
+    Resync,
+    WorkerHeartbeat,
+    gateway_input,
+)
 
+from .liveness import ClientLink, Reattached
 from .publisher import RecordingPublisher
 from .session import PlaySession
 from .settings import Settings
@@ -34,6 +46,7 @@ class Worker:
         self.draining = False
         self.started_at = datetime.now(UTC)
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._alive_task: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -44,8 +57,10 @@ class Worker:
                                 on_reconnect=self._resync_sessions)
         await ensure_streams(self.nc, self.subjects)
         await self.nc.subscribe(self.subjects.worker_open(self.settings.worker_id), cb=self._on_open)
+        await self.nc.subscribe(self.subjects.worker_attach(self.settings.worker_id), cb=self._on_attach)
         await self.nc.subscribe(self.subjects.announce, cb=self._on_announce)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+        self._alive_task = asyncio.create_task(self._alive_loop())
         log.info("worker %s ready, capacity %d", self.settings.worker_id, self.settings.worker_capacity)
 
     async def stop(self) -> None:
@@ -56,8 +71,9 @@ class Worker:
             session.inputs.put_nowait(CloseSession(type="close"))
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=10)
-        if self._heartbeat_task:
-            self._heartbeat_task.cancel()
+        for task in (self._heartbeat_task, self._alive_task):
+            if task is not None:
+                task.cancel()
         if self.nc is not None:
             await self.nc.drain()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -83,6 +99,18 @@ class Worker:
             except Exception:
                 log.exception("heartbeat failed")
             await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def _alive_loop(self) -> None:
+        """Tell each session's gateway that we still hold it: a gateway that stops hearing this tells its client."""
+        assert self.nc is not None
+        while True:
+            try:
+                if self.nc.is_connected:
+                    for sid in list(self.sessions):
+                        await self.nc.publish(self.subjects.session_out(sid, "alive"), b"")
+            except Exception:
+                log.exception("liveness signal failed")
+            await asyncio.sleep(self.settings.alive_interval)
 
     async def _on_announce(self, msg: Msg) -> None:
         await self._heartbeat()
@@ -118,6 +146,22 @@ class Worker:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    async def _on_attach(self, msg: Msg) -> None:
+        try:
+            req = AttachSession.model_validate_json(msg.data)
+        except ValidationError as err:
+            await msg.respond(AttachSessionReply(attached=False, reason=f"Expected an AttachSession: {err}")
+                              .model_dump_json().encode())
+            return
+        session = self.sessions.get(req.session_id)
+        reason = ("unknown" if session is None or session.over else
+                  "not_yours" if session.open.participant_id != req.participant_id else "")
+        await msg.respond(AttachSessionReply(attached=not reason, reason=reason).model_dump_json().encode())
+        if session is not None and not reason:
+            log.info("session %s: attached again", req.session_id)
+            session.link.heard()
+            session.inputs.put_nowait(Reattached())
+
     def _create_session(self, req: OpenSession) -> PlaySession:
         assert self.nc is not None
         nc, sid, s = self.nc, req.session_id, self.settings
@@ -133,15 +177,26 @@ class Worker:
             nc.jetstream(), self.subjects, max_steps=s.chunk_max_steps, max_age=s.chunk_max_age,
             max_payload=nc.max_payload,
         )
-        return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event)
+        def link(session: PlaySession) -> ClientLink:
+            return ClientLink(session, s.client_timeout, s.resume_grace, lambda: nc.is_connected)
+
+        return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event, link)
 
     @staticmethod
     def _input_handler(session: PlaySession) -> Callable[[Msg], Awaitable[None]]:
         async def on_input(msg: Msg) -> None:
+            session.link.heard()
             try:
-                session.inputs.put_nowait(worker_input.validate_json(msg.data))
+                message = gateway_input.validate_json(msg.data)
             except ValidationError as err:  # the gateway validated it; a mismatch means mixed versions
                 log.warning("session %s: dropped invalid input from gateway: %s", session.open.session_id, err)
+                return
+            if isinstance(message, CloseSession):
+                session.over = True  # at once: a resume asked for meanwhile must not attach to a session ending
+            if isinstance(message, Detach):
+                session.link.detached()
+            elif not isinstance(message, Keepalive):
+                session.inputs.put_nowait(message)
 
         return on_input
 

@@ -1,4 +1,5 @@
-"""The outgoing side of one play WebSocket: events in order, display frames dropped when the client is slow.
+"""The relay of one play WebSocket: events in order, display frames dropped when the client is slow, and liveness
+both ways (keepalives to the worker, the worker's signals watched).
 
 Recorded steps never pass through here, so a slow client costs only display frames, never data.
 """
@@ -7,12 +8,30 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from enum import StrEnum
 
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from playcorder.messages import CloseSession, Detach, ErrorEvent, Keepalive
+
+from .settings import Settings
 
 # Events after which the worker has ended the session: deliver them, then close the socket.
 FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"',
                 b'{"type":"error","code":"session_failed"')
+# Close codes of a client that meant to leave: its session ends. Any other end of the socket (dropped, which
+# uvicorn reports as 1005; 1001 going away; a gateway shutting down) leaves the session to its worker for a grace.
+DELIBERATE_CLOSES = (1000,)
+_WATCH_S = 0.1
+
+
+class Outcome(StrEnum):
+    CLOSED = "closed"  # the client closed: the worker ends the session
+    FINISHED = "finished"  # the worker ended the session
+    WORKER_LOST = "worker_lost"
+    DETACHED = "detached"  # the socket dropped: the worker pauses and keeps the session for its resume grace
 
 
 class OutgoingQueue:
@@ -22,6 +41,16 @@ class OutgoingQueue:
         self._frames = 0
         self._ready = asyncio.Event()
         self.dropped_frames = 0
+        self.last_heard = asyncio.get_running_loop().time()  # from the worker: a frame, an event or its signal
+
+    async def from_worker(self, msg: Msg) -> None:
+        """Callback of the session's out.* subscription."""
+        self.last_heard = asyncio.get_running_loop().time()
+        kind = msg.subject.rsplit(".", 1)[-1]
+        if kind == "frame":
+            self.put_frame(msg.data)
+        elif kind == "event":
+            self.put_event(msg.data)
 
     def put_frame(self, data: bytes) -> None:
         if self._frames >= self.max_frames:
@@ -52,3 +81,54 @@ class OutgoingQueue:
                     if data.startswith(FINAL_EVENTS):
                         return
             self._ready.clear()
+
+
+class Liveness:
+    """Keepalives to the session's worker, and the watch on it and on our own NATS connection."""
+
+    def __init__(self, ws: WebSocket, nc: NATS, input_subject: str, worker_id: str, out: OutgoingQueue,
+                 settings: Settings) -> None:
+        self.ws, self.nc, self.input_subject, self.worker_id, self.out = ws, nc, input_subject, worker_id, out
+        self.settings = settings
+
+    async def keepalive(self) -> None:
+        payload = Keepalive().model_dump_json().encode()
+        while True:
+            if self.nc.is_connected:
+                await self.nc.publish(self.input_subject, payload)
+            await asyncio.sleep(self.settings.keepalive_interval)
+
+    async def watch(self) -> None:
+        """Returns once the worker is lost (the client was told); tells the client while NATS is unreachable."""
+        loop, cut_off = asyncio.get_running_loop(), False
+        while True:
+            await asyncio.sleep(_WATCH_S)
+            if not self.nc.is_connected:
+                if not cut_off:
+                    cut_off = True
+                    retry = self.settings.reconnect_retry
+                    await self._error("connection_lost", "The gateway lost its connection to the workers; it resyncs "
+                                      f"this session when back (or reconnect in {retry:g} s)", retry)
+                continue
+            if cut_off:  # reconnected (app.py asks the worker to resync): give the worker time to be heard again
+                cut_off, self.out.last_heard = False, loop.time()
+            silent = loop.time() - self.out.last_heard
+            if silent > self.settings.worker_silence:
+                await self._error("worker_lost", f"The worker running this session ({self.worker_id}) stopped "
+                                  f"answering: nothing heard for {silent:.1f} s; start a new session")
+                return
+
+    async def _error(self, code: str, message: str, retry_after: float | None = None) -> None:
+        await self.ws.send_text(ErrorEvent(code=code, message=message, retry_after=retry_after).model_dump_json())
+
+    async def end(self, outcome: Outcome) -> None:
+        """Tell the worker how the relay ended: a dropped client's session is kept for its resume."""
+        if outcome == Outcome.DETACHED:
+            await self.nc.publish(self.input_subject, Detach().model_dump_json().encode())
+        elif outcome != Outcome.FINISHED:  # closed by the client; or a silent worker, perhaps not dead, must not
+            # keep the session
+            await self.nc.publish(self.input_subject, CloseSession(type="close").model_dump_json().encode())
+
+
+def disconnect_outcome(err: WebSocketDisconnect) -> Outcome:
+    return Outcome.CLOSED if err.code in DELIBERATE_CLOSES else Outcome.DETACHED

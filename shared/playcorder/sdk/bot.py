@@ -1,4 +1,5 @@
-"""A bot participant: plays through the same WebSocket protocol as the browser, with a random policy."""
+"""A bot participant: plays through the same WebSocket protocol as the browser, with a random policy, and rides
+out a lost gateway: it reconnects with backoff and resumes its session (or starts a new one)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,19 @@ if TYPE_CHECKING:
 
 # What BotSummary.episode_details keeps of each episode_ended event.
 _EPISODE_DETAILS = ("episode_id", "state", "reason", "num_steps", "total_reward")
+SUBPROTOCOL, TOKEN_PROTOCOL = "playcorder", "token."
+# Reconnecting: the first wait, doubled after each failed try up to the cap.
+BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.25, 4.0
+# The session is gone (ended, or its worker lost): start a new one.
+_GONE = ("session_gone", "unknown_session")
 
 
 class BotError(Exception):
     pass
+
+
+class _Reconnect(Exception):
+    """The connection is lost for this session's play (socket dropped, worker lost): connect again."""
 
 
 @dataclass
@@ -32,47 +42,95 @@ class BotSummary:
     steps: int = 0
     frames: int = 0
     actions: int = 0
+    reconnects: int = 0
+    resumed: int = 0  # sessions continued after a reconnect
     episode_details: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def ws_url(base_url: str, token: str) -> str:
+def play_url(base_url: str) -> str:
     scheme = "wss" if base_url.startswith("https") else "ws"
-    return f"{scheme}://{base_url.split('://', 1)[1].rstrip('/')}/ws/play?token={quote(token)}"
+    return f"{scheme}://{base_url.split('://', 1)[1].rstrip('/')}/ws/play"
+
+
+def ws_url(base_url: str, token: str) -> str:
+    """The older form, with the token in the URL (and so in access logs): prefer play_url and subprotocols."""
+    return f"{play_url(base_url)}?token={quote(token)}"
+
+
+def subprotocols(token: str) -> list[str]:
+    """How the token travels: as a WebSocket subprotocol next to `playcorder`, which the gateway accepts."""
+    return [SUBPROTOCOL, TOKEN_PROTOCOL + token]
+
+
+async def connect(base_url: str, token: str) -> ClientConnection:
+    return await websockets.connect(play_url(base_url), subprotocols=subprotocols(token),  # type: ignore[arg-type]
+                                    max_size=None, close_timeout=1)
 
 
 async def play(base_url: str, token: str, env: str, episodes: int, max_steps: int | None = None,
-               seed: int | None = None, timeout: float = 60.0) -> BotSummary:
+               seed: int | None = None, timeout: float = 60.0, reconnect_within: float = 30.0) -> BotSummary:
     """Play `episodes` episodes, acting on every frame; with max_steps the bot ends (and saves) an episode early.
 
     Works in both modes: turn-based, each action is one step; realtime, the worker steps at its fps with the
-    bot's latest action held. Finished episodes are kept (`save`), as a participant confirming would.
+    bot's latest action held. Finished episodes are kept (`save`), as a participant confirming would. When the
+    socket drops or the worker is lost, the bot reconnects (backoff from 0.25 s, doubling, at most 4 s between
+    tries, giving up after `reconnect_within` seconds without a session) and resumes its session, or starts a new
+    one if its worker no longer holds it; episodes lost that way are not counted.
     """
-    async with websockets.connect(ws_url(base_url, token), max_size=None) as ws:
-        await ws.send(json.dumps({"type": "select_env", "env": env}))
-        bot = _Bot(ws, episodes, max_steps, seed)
-        while True:
-            message = await asyncio.wait_for(ws.recv(), timeout)
-            if isinstance(message, bytes):
-                await bot.on_frame(message)
-            elif await bot.on_event(json.loads(message)):
-                return bot.summary
+    bot = _Bot(env, episodes, max_steps, seed)
+    loop = asyncio.get_running_loop()
+    lost_at: float | None = None
+    wait = BACKOFF_FIRST_S
+    while True:
+        try:
+            async with await connect(base_url, token) as ws:
+                bot.ws = ws
+                await bot.open()
+                while True:
+                    message = await asyncio.wait_for(ws.recv(), timeout)
+                    if isinstance(message, bytes):
+                        await bot.on_frame(message)
+                    elif await bot.on_event(json.loads(message)):
+                        return bot.summary
+                    if bot.playing:
+                        lost_at, wait = None, BACKOFF_FIRST_S
+        except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, _Reconnect) as err:
+            lost_at = loop.time() if lost_at is None else lost_at
+            if loop.time() - lost_at + wait > reconnect_within:
+                raise BotError(f"Expected to reconnect within {reconnect_within:g} s, still failing: {err!r}") from err
+            bot.summary.reconnects += 1
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, BACKOFF_CAP_S)
 
 
 class _Bot:
-    """One session's play: the action space once the session is ready, and whether an episode is being ended."""
+    """One bot's play across connections: its session, the action space once the session is ready, and whether
+    an episode is being ended."""
 
-    def __init__(self, ws: ClientConnection, episodes: int, max_steps: int | None, seed: int | None) -> None:
-        self.ws, self.episodes, self.max_steps = ws, episodes, max_steps
+    def __init__(self, env: str, episodes: int, max_steps: int | None, seed: int | None) -> None:
+        self.env, self.episodes, self.max_steps = env, episodes, max_steps
+        self.ws: ClientConnection | None = None
         self.summary = BotSummary()
         self.space: Spec | None = None
         self.rng = np.random.default_rng(seed)
         self.ending = False
+        self.session_id: str | None = None
+        self.playing = False  # this connection has its session
 
     async def send(self, message: dict[str, Any]) -> None:
+        assert self.ws is not None
         await self.ws.send(json.dumps(message))
+
+    async def open(self) -> None:
+        """On a new connection: resume the session if there is one, else select the environment."""
+        self.playing = False
+        if self.session_id is None:
+            await self.send({"type": "select_env", "env": self.env})
+        else:
+            await self.send({"type": "resume_session", "session_id": self.session_id})
 
     async def on_frame(self, message: bytes) -> None:
         frame = frames.unpack(message)
@@ -90,18 +148,37 @@ class _Bot:
         """Act on one JSON event; True once every episode is played (and the session closed)."""
         kind = event["type"]
         if kind == "error":
-            raise BotError(f"{event['code']}: {event['message']}")
+            return await self._error(event)
         if kind == "session_ended":
             raise BotError(f"the worker ended the session: {event['reason']}")
         if kind == "session":
-            self.space = event["action_space"]
+            self.space, self.playing = event["action_space"], True
+            self.summary.resumed += self.session_id == event["session_id"]
+            self.session_id = event["session_id"]
         elif kind == "episode_started":
             self.ending = False
+        elif kind == "state" and event["state"] == "paused" and event["reason"] == "client_lost":
+            await self.send({"type": "resume"})  # paused while we were away: carry on
         elif kind == "episode_finished":
             await self.send({"type": "save", "save": True})
         elif kind == "episode_ended":
             return await self._episode_ended(event)
         return False
+
+    async def _error(self, event: dict[str, Any]) -> bool:
+        code = event["code"]
+        if code in _GONE and not self.playing:
+            self.session_id = None  # its worker no longer holds it: a new session, a new episode
+            await self.send({"type": "select_env", "env": self.env})
+            return False
+        if code == "worker_lost":
+            self.session_id = None
+            raise _Reconnect(code)
+        if code == "connection_lost" and self.playing:  # the gateway resyncs this session once it is back
+            return False
+        if code == "connection_lost":  # it could not resume us yet: try again after a while
+            raise _Reconnect(code)
+        raise BotError(f"{code}: {event['message']}")
 
     async def _episode_ended(self, event: dict[str, Any]) -> bool:
         summary = self.summary

@@ -1,30 +1,40 @@
-"""The play WebSocket: authenticate a participant, place the session on a worker, relay input and frames."""
+"""The play WebSocket: authenticate a participant, place a new session on a worker or resume one its worker still
+holds, relay input and frames."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from playcorder.db.models import PlaySession, Study
+from playcorder.db.models import Study
 from playcorder.db.queries import valid_token
-from playcorder.messages import CLIENT_TYPES, CloseSession, ErrorEvent, OpenSession, SelectEnv, client_message
+from playcorder.messages import (
+    CLIENT_TYPES,
+    CloseSession,
+    ErrorEvent,
+    ResumeSession,
+    SelectEnv,
+    client_message,
+)
 from playcorder.specs import StudySpec
 
 from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
-from ..placement import NoCapacity, WorkerDirectory
-from ..relay import OutgoingQueue
+from ..opening import Opened, Opener, Refused
+from ..relay import Liveness, Outcome, disconnect_outcome
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_UNAUTHORIZED, CLOSE_TRY_AGAIN = 4401, 1013
+CLOSE_UNAUTHORIZED = 4401
+# The token may travel as a subprotocol (`Sec-WebSocket-Protocol: playcorder, token.<token>`) and stay out of URLs
+# and access logs; `?token=` is still accepted from older clients.
+SUBPROTOCOL, TOKEN_PROTOCOL = "playcorder", "token."
 
 
 _ECHO = 200  # characters of a client's input an error event quotes at most
@@ -75,100 +85,111 @@ async def _receive_message(ws: WebSocket, max_bytes: int):  # type: ignore[no-un
                                             f"{type(err).__name__} while checking it")
 
 
+def _offered_token(ws: WebSocket) -> str:
+    for protocol in ws.scope.get("subprotocols") or []:
+        if protocol.startswith(TOKEN_PROTOCOL):
+            return str(protocol[len(TOKEN_PROTOCOL):])
+    return ""
+
+
 @router.websocket("/ws/play")
 async def play(
     ws: WebSocket, sessions: DbSessions, nc: Bus, subjects: BusSubjects, directory: Directory,
-    settings: GatewaySettings, relayed: RelayedSessions, token: str = Query("", description="participant token"),
+    settings: GatewaySettings, relayed: RelayedSessions,
+    token: str = Query("", description="participant token (older clients; prefer the subprotocol token.<token>)"),
 ) -> None:
-    await ws.accept()
+    token = _offered_token(ws) or token
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (ws.scope.get("subprotocols") or []) else None)
     async with sessions() as db:
         row = await valid_token(db, token, "participant") if token else None
         study = await db.get(Study, row.study_id) if row and row.study_id else None
     if row is None or study is None or row.participant_id is None:
-        await _error(ws, "unauthorized", "Expected ?token=<participant token> of a study, got none or an invalid one")
+        await _error(ws, "unauthorized", "Expected a participant token of a study (subprotocol token.<token>, or "
+                                         "?token=), got none or an invalid one")
         await ws.close(CLOSE_UNAUTHORIZED)
         return
-    spec = StudySpec.model_validate(study.spec)
+    opener = Opener(sessions, nc, subjects, directory, settings, row.participant_id, study)
     try:
-        while True:
-            msg = await _receive_message(ws, settings.ws_max_message)
-            if not isinstance(msg, SelectEnv):
-                await _error(ws, "no_session", f"Expected select_env first, got {msg.type}")
-                continue
-            env = spec.environment(msg.env)
-            if env is not None:
-                break
-            await _error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, got {msg.env!r}")
+        opened = await _open(ws, opener, settings.ws_max_message)
     except WebSocketDisconnect:
         return
-
-    session_id = uuid.uuid4().hex
-    out = OutgoingQueue(settings.frame_queue)
-
-    async def on_out(m: Msg) -> None:
-        (out.put_frame if m.subject.endswith(".frame") else out.put_event)(m.data)
-
-    sub = await nc.subscribe(subjects.session_out_all(session_id), cb=on_out)
-    try:
-        worker_id = await directory.place(
-            OpenSession(session_id=session_id, study_id=study.id, participant_id=row.participant_id, environment=env)
-        )
-    except NoCapacity:
-        await sub.unsubscribe()
-        retry = settings.no_capacity_retry
-        await _error(ws, "no_capacity", f"No worker has room for a session; retry in {retry:g} s", retry_after=retry)
-        await ws.close(CLOSE_TRY_AGAIN)
+    if opened is None:
         return
-    async with sessions() as db:
-        db.add(PlaySession(id=session_id, study_id=study.id, participant_id=row.participant_id, env=env.id,
-                           worker_id=worker_id))
-        await db.commit()
-    log.info("session %s placed on %s", session_id, worker_id)
-    relayed.add(session_id)
+    relayed.add(opened.session_id)
     try:
-        await _relay(ws, nc, subjects.session_input(session_id), directory, worker_id, out, settings.ws_max_message)
+        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings)
     finally:
-        relayed.discard(session_id)
-    await sub.unsubscribe()
-    log.info("session %s ended; %d display frames dropped for a slow client", session_id, out.dropped_frames)
-    async with sessions() as db:
-        record = await db.get(PlaySession, session_id)
-        if record is not None:
-            record.ended_at = datetime.now(UTC)
-            db.add(record)
-            await db.commit()
+        relayed.discard(opened.session_id)
+        await opened.sub.unsubscribe()
+    log.info("session %s relay ended (%s); %d display frames dropped for a slow client", opened.session_id,
+             outcome, opened.out.dropped_frames)
+    await opener.set_ended(opened.session_id, datetime.now(UTC))
 
 
-async def _relay(ws: WebSocket, nc: NATS, input_subject: str, directory: WorkerDirectory, worker_id: str,
-                 out: OutgoingQueue, max_message: int) -> None:
+async def _open(ws: WebSocket, opener: Opener, max_message: int) -> Opened | None:
+    """The first messages: select_env places a new session, resume_session continues one; None once refused
+    with a close."""
+    spec = StudySpec.model_validate(opener.study.spec)
+    while True:
+        msg = await _receive_message(ws, max_message)
+        try:
+            if isinstance(msg, ResumeSession):
+                return await opener.resume(msg.session_id)
+            if not isinstance(msg, SelectEnv):
+                await _error(ws, "no_session", f"Expected select_env or resume_session first, got {msg.type}")
+                continue
+            env = spec.environment(msg.env)
+            if env is None:
+                await _error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, "
+                                                f"got {msg.env!r}")
+                continue
+            return await opener.place(env)
+        except Refused as refused:
+            await _error(ws, refused.code, refused.message, retry_after=refused.retry_after)
+            if refused.close is not None:
+                await ws.close(refused.close)
+                return None
 
-    async def client_to_worker() -> None:
+
+async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, settings: Settings) -> Outcome:
+    live = Liveness(ws, nc, input_subject, opened.worker_id, opened.out, settings)
+
+    async def client_to_worker() -> Outcome:
         while True:
-            msg = await _receive_message(ws, max_message)
-            if isinstance(msg, SelectEnv):
-                await _error(ws, "already_playing", "Expected input for the running session, got select_env")
+            try:
+                msg = await _receive_message(ws, settings.ws_max_message)
+            except WebSocketDisconnect as err:
+                return disconnect_outcome(err)
+            if isinstance(msg, SelectEnv | ResumeSession):
+                await _error(ws, "already_playing", f"Expected input for the running session, got {msg.type}")
                 continue
             await nc.publish(input_subject, msg.model_dump_json().encode())
             if isinstance(msg, CloseSession):
-                return
+                return Outcome.CLOSED
 
-    async def watch_worker() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            if worker_id not in directory.workers.live():
-                await _error(ws, "worker_lost", f"The worker running this session ({worker_id}) stopped answering")
-                return
+    async def pump() -> Outcome:
+        try:
+            await opened.out.pump(ws)
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the client is gone
+            return Outcome.DETACHED
+        return Outcome.FINISHED
 
-    tasks = [asyncio.create_task(c) for c in (client_to_worker(), out.pump(ws), watch_worker())]
+    async def watch() -> Outcome:
+        await live.watch()
+        return Outcome.WORKER_LOST
+
+    tasks = [asyncio.create_task(c) for c in (client_to_worker(), pump(), watch(), live.keepalive())]
+    outcome = Outcome.DETACHED  # also when the gateway shuts down: the client may resume elsewhere
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        outcome = next(iter(done)).result()
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        # Whatever ended the relay, the worker ends the session (an unfinished episode is abandoned).
-        await nc.publish(input_subject, CloseSession(type="close").model_dump_json().encode())
+        await live.end(outcome)
         try:
             await ws.close()
         except (RuntimeError, WebSocketDisconnect):  # the client is already gone
             pass
+    return outcome

@@ -1,0 +1,112 @@
+"""Opening a play session for a participant: place a new one on a worker, or re-attach to one its worker still
+holds (resume after a reconnect). A refusal is raised as `Refused`, which the route turns into an error event."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from playcorder.db.models import PlaySession, Study
+from playcorder.messages import AttachSession, AttachSessionReply, OpenSession
+from playcorder.specs import EnvironmentSpec
+from playcorder.subjects import Subjects
+
+from .placement import NoCapacity, WorkerDirectory
+from .relay import OutgoingQueue
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+CLOSE_TRY_AGAIN = 1013
+
+
+class Refused(Exception):
+    """The session cannot be opened: an error event for the client, and whether to close the socket after it."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None, close: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.retry_after, self.close = code, message, retry_after, close
+
+
+@dataclass
+class Opened:
+    session_id: str
+    worker_id: str
+    sub: Subscription  # the session's out.* subjects, feeding `out`
+    out: OutgoingQueue
+
+
+@dataclass
+class Opener:
+    """The services opening a session needs, for one participant of one study."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    nc: NATS
+    subjects: Subjects
+    directory: WorkerDirectory
+    settings: Settings
+    participant_id: str
+    study: Study
+
+    async def place(self, env: EnvironmentSpec) -> Opened:
+        session_id, out = uuid.uuid4().hex, OutgoingQueue(self.settings.frame_queue)
+        # Subscribed before placing: the first frame is not missed.
+        sub = await self.nc.subscribe(self.subjects.session_out_all(session_id), cb=out.from_worker)
+        try:
+            worker_id = await self.directory.place(OpenSession(
+                session_id=session_id, study_id=self.study.id, participant_id=self.participant_id, environment=env))
+        except NoCapacity:
+            await sub.unsubscribe()
+            retry = self.settings.no_capacity_retry
+            raise Refused("no_capacity", f"No worker has room for a session; retry in {retry:g} s", retry,
+                          CLOSE_TRY_AGAIN) from None
+        async with self.sessions() as db:
+            db.add(PlaySession(id=session_id, study_id=self.study.id, participant_id=self.participant_id, env=env.id,
+                               worker_id=worker_id))
+            await db.commit()
+        log.info("session %s placed on %s", session_id, worker_id)
+        return Opened(session_id, worker_id, sub, out)
+
+    async def resume(self, session_id: str) -> Opened:
+        """Re-attach to a session of this participant that its worker still holds."""
+        async with self.sessions() as db:
+            record = await db.get(PlaySession, session_id)
+        if record is None or record.participant_id != self.participant_id or record.study_id != self.study.id:
+            raise Refused("unknown_session", f"Expected the session_id of one of your sessions, got {session_id!r}")
+        if not self.nc.is_connected:
+            retry = self.settings.reconnect_retry
+            raise Refused("connection_lost", f"The gateway cannot reach the workers now; retry in {retry:g} s", retry)
+        out = OutgoingQueue(self.settings.frame_queue)
+        # Subscribed before asking: the worker sends the session's state again as soon as it agrees.
+        sub = await self.nc.subscribe(self.subjects.session_out_all(session_id), cb=out.from_worker)
+        request = AttachSession(session_id=session_id, participant_id=self.participant_id)
+        try:
+            reply = await self.nc.request(self.subjects.worker_attach(record.worker_id),
+                                          request.model_dump_json().encode(), timeout=self.settings.placement_timeout)
+            answer = AttachSessionReply.model_validate_json(reply.data)
+        except (NatsTimeout, NoRespondersError):
+            answer = AttachSessionReply(attached=False, reason="worker_gone")
+        if not answer.attached:
+            await sub.unsubscribe()
+            raise Refused("session_gone", f"Expected a session its worker still holds, got {session_id!r}, which "
+                          f"has ended ({answer.reason}); select_env starts a new session")
+        await self.set_ended(session_id, None)
+        log.info("session %s resumed on %s", session_id, record.worker_id)
+        return Opened(session_id, record.worker_id, sub, out)
+
+    async def set_ended(self, session_id: str, at: datetime | None) -> None:
+        """When the last relay of the session ended (cleared while one relays it again)."""
+        async with self.sessions() as db:
+            record = await db.get(PlaySession, session_id)
+            if record is not None:
+                record.ended_at = at
+                db.add(record)
+                await db.commit()
