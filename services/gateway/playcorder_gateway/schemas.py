@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from playcorder.db.models import Episode
 from playcorder.exports import EpisodeFilter, ExportOptions
-from playcorder.fields import Notes, ShortText
+from playcorder.fields import INT32_MAX, Notes, ShortText
 from playcorder.messages import EpisodeState
 
 
@@ -33,7 +33,8 @@ MAX_EXPORT_IDS = 10_000  # episode ids in one export request
 
 class ParticipantIn(BaseModel):
     external_id: ShortText | None = Field(None, description="your own id for them")
-    expires_in: int | None = Field(None, ge=60, description="seconds the play token stays valid (default and "
+    expires_in: int | None = Field(None, ge=60, le=INT32_MAX,
+                                   description="seconds the play token stays valid (default and "
                                                             "maximum: the gateway's PARTICIPANT_TOKEN_TTL)")
 
 
