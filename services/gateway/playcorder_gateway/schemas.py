@@ -34,8 +34,8 @@ MAX_EXPORT_IDS = 10_000  # episode ids in one export request
 class ParticipantIn(BaseModel):
     external_id: ShortText | None = Field(None, description="your own id for them")
     expires_in: int | None = Field(None, ge=60, le=INT32_MAX,
-                                   description="seconds the play token stays valid (default and "
-                                                            "maximum: the gateway's PARTICIPANT_TOKEN_TTL)")
+                                   description="seconds the play token stays valid (default and maximum: the "
+                                               "gateway's PARTICIPANT_TOKEN_TTL)")
 
 
 class ParticipantOut(BaseModel):
