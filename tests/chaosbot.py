@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _GONE = ("session_gone", "unknown_session")  # the session cannot be resumed: start a new one
 _OVER = ("worker_lost", "session_failed")  # the session ended with its worker
+# The errors a fault can cause (others, such as no_episode for an action that crossed an episode's end, cannot).
+FAULT_ERRORS = (*_GONE, *_OVER, "connection_lost", "no_capacity")
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class _Session:
         if self.stop.is_set() and not self.ending and self.state == "running":
             self.ending = True
             await self.send(type="end_episode", save=True)
-        elif self.frames % 10 == 0:
+        elif self.frames % 10 == 0 and self.state in ("running", "paused"):
             await self.act()
 
     async def on_event(self, event: dict[str, Any]) -> bool:
