@@ -44,6 +44,8 @@ class Settings(ServiceSettings):
                                                               "(413 beyond)")
     db_retry_after: float = Field(5.0, gt=0, description="env DB_RETRY_AFTER: Retry-After (s) of a 503 while the "
                                                          "database is unreachable")
+    s3_retry_after: float = Field(5.0, gt=0, description="env S3_RETRY_AFTER: Retry-After (s) of a 503 while S3 "
+                                                         "is unreachable")
     keepalive_interval: float = Field(0.25, gt=0, description="env KEEPALIVE_INTERVAL: seconds between the keepalives "
                                                               "a gateway sends each session's worker")
     worker_silence: float = Field(1.5, gt=0, description="env WORKER_SILENCE: a session's worker not heard this long "
