@@ -97,7 +97,7 @@ async def test_a_flood_is_limited_the_socket_stays_open_and_the_session_plays_on
     started = loop.time()
     for i in range(FLOOD):  # valid messages, each answered by the worker with a `state` event once it passes
         await player.send(type="set_fps", fps=1 + i % 60)
-    events = await _read_for(player, 3.0)
+    events = await _read_for(player, 3.0)  # select_env took one token: the flood meets BURST - 1 at least
     elapsed = loop.time() - started
     limited = [e for e in events if e["type"] == "error"]
     assert limited and {e["code"] for e in limited} == {"rate_limited"}, limited
@@ -106,7 +106,7 @@ async def test_a_flood_is_limited_the_socket_stays_open_and_the_session_plays_on
     assert f"at most {RATE} messages a second, in bursts of at most {BURST}" in notice["message"], notice
     assert 0 < notice["retry_after"] <= 1 / RATE + 0.001, notice
     passed = [e for e in events if e["type"] == "state"]
-    assert BURST <= len(passed) <= BURST + RATE * elapsed + 1, f"{len(passed)} of {FLOOD} passed in {elapsed:.1f} s"
+    assert BURST - 1 <= len(passed) <= BURST + RATE * elapsed + 1, f"{len(passed)} of {FLOOD} passed in {elapsed:.1f} s"
 
     await asyncio.sleep(BURST / RATE)  # the bucket fills up again; the socket stayed open all along
     await player.send(type="resync")
