@@ -1,19 +1,45 @@
 """Object storage through the minio client: SeaweedFS locally and MinIO/S3 in Kubernetes need the same code.
 
-The minio client is blocking, so every call here runs in a worker thread and never on the event loop.
+The minio client is blocking, so every call here runs in a worker thread and never on the event loop. A failure
+to reach S3 surfaces as one of `UNREACHABLE` (or an S3Error with a code of `BUSY_CODES`, see `unreachable`); an
+object that is not there as `MissingObject`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import certifi
+import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import S3Error, ServerError
 
 from .settings import S3Settings
+
+# Connection refused or reset, timeouts, retries exhausted (urllib3), a 5xx answer that is no S3 error (minio).
+UNREACHABLE: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, ServerError)
+# What an S3 server answers while it starts, stops or is overloaded.
+BUSY_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout"})
+# minio's default waits 5 minutes to connect (then retries 5 times): a blackholed S3 would hang a request for half
+# an hour. Reads keep minio's default, generous for large objects.
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 300.0
+
+
+def unreachable(err: BaseException) -> bool:
+    """Whether `err` says S3 cannot be reached (or cannot answer now), rather than refusing a request."""
+    return isinstance(err, UNREACHABLE) or (isinstance(err, S3Error) and err.code in BUSY_CODES)
+
+
+class MissingObject(LookupError):
+    """The object asked for is not in the bucket."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(f"Expected object {key!r} in bucket {bucket!r}, found none")
+        self.bucket, self.key = bucket, key
 
 
 class ObjectStore:
@@ -26,7 +52,13 @@ class ObjectStore:
 
     def _client(self, endpoint: str) -> Minio:
         s = self.settings
-        return Minio(endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=s.secure, region=s.region)
+        http = urllib3.PoolManager(  # minio's own default (certificates too), but for the connect timeout
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S), maxsize=10,
+            cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        )
+        return Minio(endpoint, access_key=s.access_key, secret_key=s.secret_key, secure=s.secure, region=s.region,
+                     http_client=http)
 
     # ---------------------------------------------------------------- sync API (call from threads)
     def ensure_bucket_sync(self) -> None:
@@ -41,7 +73,12 @@ class ObjectStore:
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
 
     def get_bytes_sync(self, key: str) -> bytes:
-        response = self.client.get_object(self.bucket, key)
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as err:
+            if err.code == "NoSuchKey":
+                raise MissingObject(self.bucket, key) from err
+            raise
         try:
             return response.read()
         finally:

@@ -45,6 +45,26 @@ from .publisher import RecordingPublisher
 
 log = logging.getLogger(__name__)
 _HANDLERS: dict[type[Any], Handler] = {**HANDLERS, ClientLost: client_lost, Reattached: reattached}
+MAX_PENDING_INPUTS = 1000  # client messages waiting for the session; the gateway's WS_MAX_RATE keeps play far below
+SessionInput = WorkerInput | ClientLost | Reattached
+
+
+class InputQueue(asyncio.Queue[SessionInput]):
+    """The session's inbox: client messages beyond `limit` pending are dropped (logged); the worker's own
+    (a lost or returning client, the close that ends the session) always get in."""
+
+    def __init__(self, session_id: str, limit: int = MAX_PENDING_INPUTS) -> None:
+        super().__init__()
+        self.session_id, self.limit, self.dropped = session_id, limit, 0
+
+    def put_nowait(self, item: SessionInput) -> None:
+        if self.qsize() >= self.limit and not isinstance(item, ClientLost | Reattached | CloseSession):
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % self.limit == 0:  # a flood logs a line per `limit` dropped
+                log.warning("session %s: dropped a %s message, %d client messages already pending (%d dropped)",
+                            self.session_id, getattr(item, "type", type(item).__name__), self.qsize(), self.dropped)
+            return
+        super().put_nowait(item)
 
 
 class PlaySession:
@@ -56,7 +76,7 @@ class PlaySession:
         self.spec = open_msg.environment
         self.publisher = publisher
         self.send_frame, self.send_event = send_frame, send_event
-        self.inputs: asyncio.Queue[WorkerInput | ClientLost | Reattached] = asyncio.Queue()
+        self.inputs = InputQueue(open_msg.session_id)
         self.env: EnvCalls | None = None
         self.controls: Controls | None = None
         self.episode: Episode | None = None

@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     responses.document(app, (module.router for module in ROUTERS))
-    errors.install(app, settings.db_retry_after, [r for module in ROUTERS for r in module.router.routes])
+    errors.install(app, settings.db_retry_after, [r for module in ROUTERS for r in module.router.routes],
+                   s3_retry_after=settings.s3_retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.frontend_dir is not None:
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")

@@ -1,5 +1,5 @@
 """Error bodies and the handlers that make them: a 422 that never echoes a large input, and a 503 with Retry-After
-while the database cannot be reached (instead of a 500)."""
+while the database or S3 cannot be reached (instead of a 500)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from minio.error import S3Error
 from pydantic import BaseModel
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
+
+from playcorder import storage
 
 log = logging.getLogger(__name__)
 ECHO_MAX = 200  # characters of a rejected input (or of a ctx value, a loc element) a 422 shows
@@ -86,11 +89,25 @@ def unavailable(retry_after: float) -> Any:
         if not _connection_lost(exc):
             raise exc
         log.warning("%s %s: database unreachable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
-        seconds = max(1, round(retry_after))
-        return JSONResponse(
-            {"detail": f"Expected the database to answer, it is unreachable ({type(exc).__name__}); "
-                       f"retry in {seconds} s"},
-            status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(seconds)})
+        return _unavailable_response("the database", exc, retry_after)
+
+    return handler
+
+
+def _unavailable_response(what: str, exc: Exception, retry_after: float) -> JSONResponse:
+    seconds = max(1, round(retry_after))
+    return JSONResponse(
+        {"detail": f"Expected {what} to answer, it is unreachable ({type(exc).__name__}); retry in {seconds} s"},
+        status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(seconds)})
+
+
+def objects_unavailable(retry_after: float) -> Any:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        if not storage.unreachable(exc):  # an S3Error refusing the request (a bug, a misconfiguration): a 500
+            raise exc
+        log.warning("%s %s: S3 unreachable (%s: %s)", request.method, request.url.path, type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "")
+        return _unavailable_response("S3 (the object store)", exc, retry_after)
 
     return handler
 
@@ -110,9 +127,12 @@ def method_not_allowed(routes: list[BaseRoute]) -> Any:
     return handler
 
 
-def install(app: FastAPI, retry_after: float, routes: list[BaseRoute]) -> None:
+def install(app: FastAPI, retry_after: float, routes: list[BaseRoute], s3_retry_after: float | None = None) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, method_not_allowed(routes))
     handler = unavailable(retry_after)
     for kind in (*_UNREACHABLE, sa.DBAPIError):
         app.add_exception_handler(kind, handler)
+    objects = objects_unavailable(retry_after if s3_retry_after is None else s3_retry_after)
+    for kind in (*storage.UNREACHABLE, S3Error):
+        app.add_exception_handler(kind, objects)

@@ -1,11 +1,11 @@
 """The error responses of each REST operation in the OpenAPI schema, derived in one place from what the route
-depends on: a token check answers 401, an owned resource 404, the database 503, a body 413, parameters 422.
+depends on: a token check answers 401, an owned resource 404, the database or S3 503, a body 413, parameters 422.
 A route's own `responses=` (409, a 404 of its own) comes on top."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
@@ -18,6 +18,8 @@ from .errors import ErrorOut, ValidationErrorOut
 
 _OWNED = (deps.owned_study, deps.owned_episode, deps.owned_participant)
 _AUTH = (deps.current_designer, deps.current_participant)
+_OBJECTS = get_args(deps.Objects)[1].dependency  # the object store (S3)
+_RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:
@@ -49,9 +51,10 @@ def errors_of(route: APIRoute) -> dict[int, dict[str, Any]]:
         out[413] = _error(ErrorOut, "request body larger than MAX_BODY_BYTES")
     if _has_params(route.dependant):
         out[422] = _error(ValidationErrorOut, "a parameter or the body is not as expected")
-    if deps.db_session in calls:
-        out[503] = _error(ErrorOut, "the database is unreachable; retry after Retry-After seconds", headers={
-            "Retry-After": {"description": "seconds", "schema": {"type": "integer"}}})
+    backends = [name for name, call in (("the database", deps.db_session), ("S3", _OBJECTS)) if call in calls]
+    if backends:
+        out[503] = _error(ErrorOut, f"{' or '.join(backends)} unreachable; retry after Retry-After seconds",
+                          headers=_RETRY_AFTER)
     return out
 
 

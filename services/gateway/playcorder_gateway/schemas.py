@@ -139,8 +139,14 @@ class ParticipantDetail(BaseModel):
     study_id: str
     external_id: str | None
     created_at: datetime
-    sessions: list[SessionOut]
-    episodes: list[EpisodeOut]
+    sessions: list[SessionOut] = Field(description="their latest sessions (at most 100), oldest first; all of them: "
+                                                   "page through sessions_list")
+    episodes: list[EpisodeOut] = Field(description="their latest episodes (at most 100), oldest first; all of them: "
+                                                   "page through episodes_list")
+    session_count: int = Field(description="all their sessions; more than len(sessions) when some are left out")
+    episode_count: int = Field(description="all their episodes; more than len(episodes) when some are left out")
+    sessions_list: str = Field(description="the paginated list of all their sessions (a path of this API)")
+    episodes_list: str = Field(description="the paginated list of all their episodes (a path of this API)")
 
 
 # ---------------------------------------------------------------- exports

@@ -30,6 +30,12 @@ class Settings(ServiceSettings):
     ws_max_size: int = Field(
         1 << 20, ge=1024, description="env WS_MAX_SIZE: bytes of one WebSocket message the server reads at all (the "
                                       "transport limit); beyond it the connection closes with 1009")
+    ws_max_rate: float = Field(
+        1000.0, gt=0, description="env WS_MAX_RATE: client messages a second one connection may send on average; "
+                                  "beyond it (and WS_BURST) messages are dropped, with an error event (code "
+                                  "rate_limited) at most once every WS_BURST / WS_MAX_RATE seconds")
+    ws_burst: int = Field(2000, ge=1, description="env WS_BURST: client messages one connection may send at once "
+                                                  "before WS_MAX_RATE applies")
     participant_token_ttl: int = Field(30 * 24 * 3600, ge=60, description="env PARTICIPANT_TOKEN_TTL: seconds a "
                                        "participant token stays valid; a request may ask a shorter expiry")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
@@ -38,6 +44,8 @@ class Settings(ServiceSettings):
                                                               "(413 beyond)")
     db_retry_after: float = Field(5.0, gt=0, description="env DB_RETRY_AFTER: Retry-After (s) of a 503 while the "
                                                          "database is unreachable")
+    s3_retry_after: float = Field(5.0, gt=0, description="env S3_RETRY_AFTER: Retry-After (s) of a 503 while S3 "
+                                                         "is unreachable")
     keepalive_interval: float = Field(0.25, gt=0, description="env KEEPALIVE_INTERVAL: seconds between the keepalives "
                                                               "a gateway sends each session's worker")
     worker_silence: float = Field(1.5, gt=0, description="env WORKER_SILENCE: a session's worker not heard this long "

@@ -82,7 +82,7 @@ async def delete_episode(episode: OwnedEpisode, db: DbSession, objects: Objects)
     if episode.state == RECORDING:
         raise HTTPException(status.HTTP_409_CONFLICT, f"Expected a finished episode, got {episode.id} still recording; "
                                                       "delete it once it has ended")
-    db.add(DeletedEpisode(id=episode.id))
+    await db.merge(DeletedEpisode(id=episode.id))  # a merge: a delete retried after S3 was down finds it there
     await db.commit()  # first: from here on the recorder drops anything of this episode
     await asyncio.to_thread(objects.delete_prefix_sync, episode_prefix(episode.study_id, episode.id))
     await db.delete(episode)  # chunks and tags go with it (ON DELETE CASCADE)

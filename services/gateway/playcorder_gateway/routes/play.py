@@ -25,6 +25,7 @@ from playcorder.specs import StudySpec
 
 from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
 from ..opening import Opened, Opener, Refused
+from ..ratelimit import TokenBucket
 from ..relay import Liveness, Outcome, disconnect_outcome
 from ..settings import Settings
 
@@ -57,13 +58,18 @@ def _problems(err: ValidationError, most: int = 3) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-async def _receive_message(ws: WebSocket, max_bytes: int):  # type: ignore[no-untyped-def]
+async def _receive_message(ws: WebSocket, max_bytes: int, bucket: TokenBucket):  # type: ignore[no-untyped-def]
     """Next valid client message; anything else (a binary frame, a message over max_bytes, invalid JSON or fields)
-    is answered with an error event naming what was expected, and the socket stays open."""
+    is answered with an error event naming what was expected, and the socket stays open. Every message counts
+    against the connection's bucket, checked first: one beyond it is dropped unread (a notice per window)."""
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        if not bucket.take():
+            if bucket.notify():
+                await _error(ws, "rate_limited", bucket.message(), retry_after=bucket.retry_after())
+            continue
         raw = message.get("text")
         if raw is None:
             size = len(message.get("bytes") or b"")
@@ -109,15 +115,16 @@ async def play(
         await ws.close(CLOSE_UNAUTHORIZED)
         return
     opener = Opener(sessions, nc, subjects, directory, settings, row.participant_id, study)
+    bucket = TokenBucket(settings.ws_max_rate, settings.ws_burst)
     try:
-        opened = await _open(ws, opener, settings.ws_max_message)
+        opened = await _open(ws, opener, settings.ws_max_message, bucket)
     except WebSocketDisconnect:
         return
     if opened is None:
         return
     relayed.add(opened.session_id)
     try:
-        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings)
+        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings, bucket)
     finally:
         relayed.discard(opened.session_id)
         await opened.sub.unsubscribe()
@@ -126,12 +133,12 @@ async def play(
     await opener.set_ended(opened.session_id, datetime.now(UTC))
 
 
-async def _open(ws: WebSocket, opener: Opener, max_message: int) -> Opened | None:
+async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBucket) -> Opened | None:
     """The first messages: select_env places a new session, resume_session continues one; None once refused
     with a close."""
     spec = StudySpec.model_validate(opener.study.spec)
     while True:
-        msg = await _receive_message(ws, max_message)
+        msg = await _receive_message(ws, max_message, bucket)
         try:
             if isinstance(msg, ResumeSession):
                 return await opener.resume(msg.session_id)
@@ -151,13 +158,14 @@ async def _open(ws: WebSocket, opener: Opener, max_message: int) -> Opened | Non
                 return None
 
 
-async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, settings: Settings) -> Outcome:
+async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, settings: Settings,
+                 bucket: TokenBucket) -> Outcome:
     live = Liveness(ws, nc, input_subject, opened.worker_id, opened.out, settings)
 
     async def client_to_worker() -> Outcome:
         while True:
             try:
-                msg = await _receive_message(ws, settings.ws_max_message)
+                msg = await _receive_message(ws, settings.ws_max_message, bucket)
             except WebSocketDisconnect as err:
                 return disconnect_outcome(err)
             if isinstance(msg, SelectEnv | ResumeSession):

@@ -18,6 +18,7 @@ from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..schemas import EpisodeOut, ParticipantDetail, SessionOut
 
 router = APIRouter(tags=["sessions"])
+EMBEDDED = 100  # sessions, and episodes, a participant's detail embeds at most (the latest)
 
 
 def _counted() -> Any:
@@ -51,12 +52,23 @@ async def list_sessions(
 
 @router.get("/api/participants/{participant_id}", response_model=ParticipantDetail)
 async def get_participant(participant: OwnedParticipant, db: DbSession) -> ParticipantDetail:
-    episodes = list(await db.exec(select(Episode).where(Episode.participant_id == participant.id)
-                                  .order_by(col(Episode.started_at))))
+    """A participant with their latest sessions and episodes (at most 100 of each, oldest first), how many they have
+    in all, and where to page through all of them."""
+    pid = participant.id
+    latest = (select(Episode).where(Episode.participant_id == pid)
+              .order_by(col(Episode.started_at).desc(), col(Episode.id).desc()).limit(EMBEDDED))
+    episodes = list(await db.exec(latest))[::-1]
     tags = await tags_of(db, [e.id for e in episodes])
-    query = _counted().where(col(PlaySession.participant_id) == participant.id).order_by(col(PlaySession.started_at))
-    sessions = _out(await db.exec(query))
+    query = (_counted().where(col(PlaySession.participant_id) == pid)
+             .order_by(col(PlaySession.started_at).desc(), col(PlaySession.id).desc()).limit(EMBEDDED))
+    sessions = _out(list(await db.exec(query))[::-1])
+    counts = select(select(func.count()).where(col(PlaySession.participant_id) == pid).scalar_subquery(),
+                    select(func.count()).where(col(Episode.participant_id) == pid).scalar_subquery())
+    session_count, episode_count = (await db.exec(counts)).one()
+    lists = f"/api/studies/{participant.study_id}/{{}}?participant={pid}"
     return ParticipantDetail(
-        id=participant.id, study_id=participant.study_id, external_id=participant.external_id,
+        id=pid, study_id=participant.study_id, external_id=participant.external_id,
         created_at=participant.created_at, sessions=sessions, episodes=[EpisodeOut.of(e, tags[e.id]) for e in episodes],
+        session_count=session_count, episode_count=episode_count,
+        sessions_list=lists.format("sessions"), episodes_list=lists.format("episodes"),
     )

@@ -5,22 +5,39 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import col, select
 
-from playcorder.db.models import EpisodeChunk
+from playcorder.db.models import Episode, EpisodeChunk
 from playcorder.db.queries import step_tags_of
 from playcorder.fields import INT32_MAX, NonNegativeInt32, PositiveInt32
 from playcorder.records import decode_chunk, jsonable
 from playcorder.spaces import leaves
+from playcorder.storage import MissingObject, ObjectStore
 
 from ..deps import DbSession, Objects, OwnedEpisode
+from ..errors import ErrorOut
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["episodes"])
 MAX_RANGE = 1000
+_DAMAGED = {409: {"model": ErrorOut, "description": "a chunk of the episode's steps is missing from S3 (damaged data)"}}
+
+
+def _chunk_bytes(objects: ObjectStore, episode: Episode, chunk: EpisodeChunk) -> bytes:
+    """The stored chunk; one its row names but S3 lacks is damaged data (409 naming it), not a server fault."""
+    try:
+        return objects.get_bytes_sync(chunk.object_key)
+    except MissingObject:
+        log.error("episode %s: chunk %d (steps %d..%d) is missing from S3 at %s", episode.id, chunk.seq,
+                  chunk.first_step, chunk.first_step + chunk.num_steps - 1, chunk.object_key)
+        raise HTTPException(status.HTTP_409_CONFLICT, f"Expected chunk {chunk.seq} of episode {episode.id} (steps "
+                            f"{chunk.first_step}..{chunk.first_step + chunk.num_steps - 1}) in S3 at "
+                            f"{chunk.object_key!r}, found none: the episode's stored steps are damaged") from None
 
 
 def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
@@ -35,7 +52,7 @@ def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/api/episodes/{episode_id}/steps")
+@router.get("/api/episodes/{episode_id}/steps", responses=_DAMAGED)
 async def read_steps(
     episode: OwnedEpisode, db: DbSession, objects: Objects,
     start: NonNegativeInt32 = 0, stop: PositiveInt32 | None = None,
@@ -57,7 +74,7 @@ async def read_steps(
     def load() -> list[dict[str, Any]]:
         out = []
         for chunk in chunks:
-            data = objects.get_bytes_sync(chunk.object_key)
+            data = _chunk_bytes(objects, episode, chunk)
             _, steps = decode_chunk(data, episode.observation_spec, episode.action_spec)
             for s in steps:
                 if start <= s.index < stop:
