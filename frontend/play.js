@@ -39,7 +39,7 @@ $("token").addEventListener("change", () => loadStudy($("token").value.trim()));
 // ---------------------------------------------------------------- the connection: reconnects and resumes
 // The token travels as a subprotocol, not in the URL (which access logs keep).
 const BACKOFF_FIRST_MS = 250;
-const BACKOFF_CAP_MS = 4000;
+const BACKOFF_CAP_MS = 2000;
 const RECONNECT_WITHIN_MS = 60000; // then give up and say so
 const GONE = ["session_gone", "unknown_session"];
 let sessionId = sessionStorage.getItem("playcorder-session");

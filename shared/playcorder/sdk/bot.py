@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 _EPISODE_DETAILS = ("episode_id", "state", "reason", "num_steps", "total_reward")
 SUBPROTOCOL, TOKEN_PROTOCOL = "playcorder", "token."
 # Reconnecting: the first wait, doubled after each failed try up to the cap.
-BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.25, 4.0
+BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.25, 2.0
 # The session is gone (ended, or its worker lost): start a new one.
 _GONE = ("session_gone", "unknown_session")
 
@@ -76,7 +76,7 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
 
     Works in both modes: turn-based, each action is one step; realtime, the worker steps at its fps with the
     bot's latest action held. Finished episodes are kept (`save`), as a participant confirming would. When the
-    socket drops or the worker is lost, the bot reconnects (backoff from 0.25 s, doubling, at most 4 s between
+    socket drops or the worker is lost, the bot reconnects (backoff from 0.25 s, doubling, at most 2 s between
     tries, giving up after `reconnect_within` seconds without a session) and resumes its session, or starts a new
     one if its worker no longer holds it; episodes lost that way are not counted.
     """
@@ -119,9 +119,11 @@ class _Bot:
         self.ending = False
         self.session_id: str | None = None
         self.playing = False  # this connection has its session
+        self.last_sent: dict[str, Any] | None = None  # sent again when the gateway dropped it (rate_limited)
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self.ws is not None
+        self.last_sent = message
         await self.ws.send(json.dumps(message))
 
     async def open(self) -> None:
@@ -178,6 +180,10 @@ class _Bot:
             return False
         if code == "connection_lost":  # it could not resume us yet: try again after a while
             raise _Reconnect(code)
+        if code == "rate_limited" and self.last_sent is not None:  # dropped unread: send it again once allowed
+            await asyncio.sleep(float(event.get("retry_after") or BACKOFF_FIRST_S))
+            await self.send(self.last_sent)
+            return False
         raise BotError(f"{code}: {event['message']}")
 
     async def _episode_ended(self, event: dict[str, Any]) -> bool:
