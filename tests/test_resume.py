@@ -197,8 +197,11 @@ async def test_resuming_an_unknown_foreign_or_ended_session_is_refused(cluster: 
     other = await Player.resume(cluster.url, other_token, session_id)
     refused = await other.until("error")
     assert refused["code"] == "unknown_session" and session_id in refused["message"]
-    await other.send(type="resume_session", session_id="no-such-session")
+    await other.send(type="resume_session", session_id="0" * 32)  # well formed, nobody's
     assert (await other.until("error"))["code"] == "unknown_session"
+    for malformed in ("no-such-session", "\x00" * 32):  # not an id: refused before any lookup
+        await other.send(type="resume_session", session_id=malformed)
+        assert (await other.until("error"))["code"] == "bad_message"
     await other.send(type="select_env", env="live")  # the socket is still good for a new session
     assert (await other.until("session"))["session_id"] != session_id
     await other.close()

