@@ -265,3 +265,35 @@ def test_the_schema_lists_each_operations_errors(services: Services) -> None:
             assert codes["422"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ValidationErrorOut"}, (method, path)
     assert "409" in schema["paths"]["/api/episodes/{episode_id}"]["delete"]["responses"]
+
+
+# Bodies JSON can carry but a JSON answer cannot: NaN and infinities (Python's json reads them), lone surrogates
+# (a "\ud800" escape without its pair). Each must be a 422 (which cannot quote them back), and none may be stored:
+# a stored one made every later list of the designer's studies a 500.
+UNSENDABLE_BODIES = [
+    ("POST", "/api/studies", '{"name": "s", "environments": [{"id": "e", "env_id": "CartPole-v1", '
+                             '"kwargs": {"\\ud800": "\\udc00x"}}]}'),
+    ("POST", "/api/studies", '{"name": "s", "environments": [{"id": "e", "env_id": "CartPole-v1", '
+                             '"kwargs": {"g": NaN}}]}'),
+    ("POST", "/api/studies", '{"name": "\\ud800", "environments": [{"id": "e", "env_id": "CartPole-v1"}]}'),
+    ("POST", "/api/studies", '{"name": "s", "environments": [{"id": "e", "env_id": "CartPole-v1", '
+                             '"idle_pause_s": NaN}]}'),
+    ("POST", "/api/studies", '{"name": "s", "description": "\\udfff x", "environments": [{"id": "e", '
+                             '"env_id": "CartPole-v1", "kwargs": {"x": Infinity}}]}'),
+    ("POST", "/api/studies/{study}/participants", '{"expires_in": NaN}'),
+    ("POST", "/api/studies/{study}/participants", '{"external_id": "\\ud800"}'),
+    ("POST", "/api/studies/{study}/exports", '{"test_split": NaN}'),
+    ("PATCH", "/api/episodes/{episode}", '{"notes": "\\udfff x"}'),
+    ("PATCH", "/api/episodes/{episode}", '{"notes": -Infinity}'),
+]
+
+
+def test_what_json_answers_cannot_carry_is_refused_not_stored(client: Client, played: dict[str, str]) -> None:
+    before = len(client.list_studies())
+    for method, path, body in UNSENDABLE_BODIES:
+        response = _http(client).request(method, path.format(**played), content=body,
+                                         headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, (method, path, body, response.status_code, response.text[:300])
+        assert response.json()["detail"], body
+    assert len(client.list_studies()) == before  # nothing was stored, and the list still answers
+    assert client.get_episode(played["episode"])["notes"] == ""

@@ -25,8 +25,9 @@ from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.models import ApiToken
 from playcorder.devstack.launcher import _designer_token
 from playcorder.sdk import ApiError, Client
-from playcorder.sdk.bot import play, ws_url
+from playcorder.sdk.bot import connect, play, ws_url
 from tests.factories import cartpole_study
+from tests.stored import stored_episode
 from tests.wsclient import Player
 
 pytestmark = pytest.mark.e2e
@@ -211,3 +212,35 @@ async def test_the_gateway_log_never_shows_a_token(client: Client, services) -> 
     log = await asyncio.to_thread(poll, logged)
     assert token not in log and token[4:] not in log
     assert "/ws/play?token=[redacted]" in log and "/api/participant/study?token=[redacted]" in log
+
+
+# ---------------------------------------------------------------- a socket opened before the revoke or expiry
+async def test_a_socket_opened_before_a_revoke_or_expiry_opens_no_session(client: Client, stack) -> None:  # type: ignore[no-untyped-def]
+    study = client.create_study(cartpole_study())
+    revoked, expired = (client.create_participant(study["id"]) for _ in range(2))
+    early = [Player(await connect(client.url, p["token"])) for p in (revoked, expired)]
+    client.revoke_participant(revoked["participant_id"])
+    await set_expiry(stack.database_url, expired["token"], datetime.now(UTC) - timedelta(seconds=1))
+    for player, first in zip(early, ({"type": "select_env", "env": "cartpole"},
+                                     {"type": "resume_session", "session_id": "0" * 32}), strict=True):
+        await player.send(**first)
+        refused = await player.until("error")
+        assert refused["code"] == "unauthorized" and "since this socket opened" in refused["message"]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await player.until("frame", timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_revoking_ends_a_session_waiting_for_its_client_to_resume(client: Client) -> None:
+    study = client.create_study(cartpole_study())
+    participant = client.create_participant(study["id"])
+    player = await Player.join(client.url, participant["token"], "cartpole")
+    episode_id = (await player.until("episode_started"))["episode_id"]
+    await player.send(type="action", action=1)
+    await player.until("frame")
+    player.drop()  # the session now waits (RESUME_GRACE, 30 s by default) for a resume
+    await asyncio.sleep(0.5)
+    assert client.revoke_participant(participant["participant_id"])["ended_sessions"] == 1
+    started = time.monotonic()
+    episode = await asyncio.to_thread(stored_episode, client, episode_id, 20)
+    assert episode["state"] == "abandoned" and time.monotonic() - started < 15  # not after the grace

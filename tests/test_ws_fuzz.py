@@ -107,7 +107,8 @@ def bad_camera(rng: random.Random) -> Fuzz:
 
 def bad_save(rng: random.Random) -> Fuzz:
     kind = rng.choice(["save", "end_episode"])
-    value = rng.choice([2, -1, "maybe", "", [], {}, 1e308, 2 ** 63, "\x00", None if kind == "save" else [True]])
+    value = rng.choice([2, -1, 1, 0, "true", "maybe", "", [], {}, 1e308, 2 ** 63, "\x00",
+                        None if kind == "save" else [True]])
     return raw_json({"type": kind, "save": value}), "bad_message"
 
 

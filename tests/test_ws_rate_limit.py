@@ -139,3 +139,16 @@ async def test_binary_and_bad_messages_count_against_the_limit_and_are_dropped_u
     await player.until("session")
     await player.send(type="close")
     await player.close()
+
+
+def test_large_messages_count_by_their_bytes() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=1000, burst=1000, clock=lambda: now[0], byte_rate=100_000, byte_burst=200_000)
+    passed = sum(bucket.take() and bucket.take_bytes(45_000) for _ in range(10))
+    assert passed == 4  # the byte burst, though far fewer messages than the message burst
+    assert bucket.take() and bucket.take_bytes(100)  # small ones still pass (19,900 bytes left)
+    assert not bucket.take_bytes(50_000)
+    assert bucket.retry_after() == pytest.approx(0.301, abs=0.002)  # the 30,100 bytes missing, at 100 KB/s
+    assert "WS_MAX_BYTE_RATE" in bucket.message()
+    now[0] += 0.5
+    assert bucket.take() and bucket.take_bytes(50_000)

@@ -54,7 +54,10 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:60] + "...")
 
 
-NO_NUL = Matching(r"[^\x00]*", "text without NUL characters (\\u0000)", "string_nul")
+# NUL: PostgreSQL cannot store it; a lone surrogate (a JSON "\\ud800" escape without its pair): no UTF-8 encodes it,
+# so it could be stored but never answered again.
+NO_NUL = Matching(r"[^\x00\ud800-\udfff]*", "text without NUL characters (\\u0000) or lone surrogates "
+                  "(\\ud800-\\udfff)", "string_nul")
 
 
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), NO_NUL]

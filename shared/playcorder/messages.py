@@ -153,24 +153,24 @@ class CancelEpisode(_Msg):
 
 class EndEpisode(_Msg):
     type: Literal["end_episode"]
-    save: bool = Field(True, description="true: keep the episode (completed, truncated); false: cancelled")
+    save: bool = Field(True, strict=True, description="true: keep the episode (completed, truncated); false: cancelled")
 
 
 class SaveEpisode(_Msg):
     """The participant's answer once an episode finished: keep it (completed) or not (rejected)."""
 
     type: Literal["save"]
-    save: bool
+    save: bool = Field(..., strict=True)
 
 
 class SetFps(_Msg):
     type: Literal["set_fps"]
-    fps: int = Field(..., ge=1, le=60)
+    fps: int = Field(..., ge=1, le=60, strict=True)
 
 
 class SetQuality(_Msg):
     type: Literal["set_quality"]
-    jpeg_quality: int = Field(..., ge=1, le=100)
+    jpeg_quality: int = Field(..., ge=1, le=100, strict=True)
 
 
 class SetCamera(_Msg):

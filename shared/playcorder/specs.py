@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -59,8 +60,9 @@ class EnvironmentSpec(BaseModel):
         size = len(json.dumps(v, default=str).encode())
         if size > MAX_KWARGS_BYTES:
             raise ValueError(f"Expected kwargs of at most {MAX_KWARGS_BYTES} bytes as JSON, got {size}")
-        if _has_nul(v):
-            raise ValueError("Expected kwargs without NUL characters (\\u0000) in keys or strings, got one")
+        if _unstorable(v):
+            raise ValueError("Expected kwargs of finite numbers and text without NUL characters (\\u0000) or lone "
+                             "surrogates (\\ud800-\\udfff), in keys and values, got one that is not")
         return v
 
     @field_validator("env_id")
@@ -82,14 +84,20 @@ class EnvironmentSpec(BaseModel):
         return "gymnasium"  # the worker refines this to "mujoco" from the registry's entry point
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """What PostgreSQL's JSON or a JSON answer cannot carry: NUL, lone surrogates, NaN and infinities."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _UNSTORABLE_TEXT.search(value) is not None
+    if isinstance(value, float):
+        return not math.isfinite(value)
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
     return False
+
+
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 class StudySpec(BaseModel):

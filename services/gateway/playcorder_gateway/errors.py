@@ -42,17 +42,28 @@ class ValidationErrorOut(BaseModel):
     detail: list[FieldErrorOut] | str
 
 
+def _sendable(text: str) -> str:
+    """`text` with what UTF-8 cannot encode (lone surrogates from a JSON escape) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _short(value: Any) -> Any:
-    """`value` as plain JSON data when it is short, else None (left out); bytes (a body that is no JSON) as text."""
+    """`value` as plain JSON data when it is short and JSON can carry it, else None (left out: NaN, infinities and
+    lone surrogates are what made it invalid, often); bytes (a body that is no JSON) as text."""
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
-    text = json.dumps(value, default=str)
+    try:
+        text = json.dumps(value, default=str, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return None
     return json.loads(text) if len(text) <= ECHO_MAX else None
 
 
 def _small(error: dict[str, Any]) -> dict[str, Any]:
-    loc = [p if isinstance(p, int) else str(p)[:ECHO_MAX] for p in error.get("loc", ())]
-    out: dict[str, Any] = {"loc": loc, "msg": str(error.get("msg", ""))[:2 * ECHO_MAX], "type": error.get("type", "")}
+    loc = [p if isinstance(p, int) else _sendable(str(p)[:ECHO_MAX]) for p in error.get("loc", ())]
+    out: dict[str, Any] = {"loc": loc, "msg": _sendable(str(error.get("msg", ""))[:2 * ECHO_MAX]),
+                           "type": error.get("type", "")}
     if "input" in error and (shown := _short(error["input"])) is not None:
         out["input"] = shown
     ctx = {k: v if isinstance(v, int | float | bool) else str(v) for k, v in (error.get("ctx") or {}).items()}

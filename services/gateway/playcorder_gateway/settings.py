@@ -36,6 +36,12 @@ class Settings(ServiceSettings):
                                   "rate_limited) at most once every WS_BURST / WS_MAX_RATE seconds")
     ws_burst: int = Field(2000, ge=1, description="env WS_BURST: client messages one connection may send at once "
                                                   "before WS_MAX_RATE applies")
+    ws_max_byte_rate: float = Field(
+        1 << 20, gt=0, description="env WS_MAX_BYTE_RATE: bytes a second of client text messages (those within "
+                                   "WS_MAX_MESSAGE) one connection may send on average; beyond it (and WS_BYTE_BURST) "
+                                   "messages are dropped like beyond WS_MAX_RATE")
+    ws_byte_burst: int = Field(4 << 20, ge=1024, description="env WS_BYTE_BURST: bytes of client messages one "
+                                                             "connection may send at once")
     participant_token_ttl: int = Field(30 * 24 * 3600, ge=60, description="env PARTICIPANT_TOKEN_TTL: seconds a "
                                        "participant token stays valid; a request may ask a shorter expiry")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -80,6 +81,10 @@ async def _receive_message(ws: WebSocket, max_bytes: int, bucket: TokenBucket): 
             await _error(ws, "message_too_large", f"Expected a message of at most {max_bytes} bytes, got {size} "
                                                   f"bytes starting {raw[:_ECHO]!r}")
             continue
+        if not bucket.take_bytes(size):  # what reading and checking it costs: large ones count more
+            if bucket.notify():
+                await _error(ws, "rate_limited", bucket.message(), retry_after=bucket.retry_after())
+            continue
         try:
             return client_message.validate_json(raw)
         except ValidationError as err:
@@ -115,9 +120,15 @@ async def play(
         await ws.close(CLOSE_UNAUTHORIZED)
         return
     opener = Opener(sessions, nc, subjects, directory, settings, row.participant_id, study)
-    bucket = TokenBucket(settings.ws_max_rate, settings.ws_burst)
+    bucket = TokenBucket(settings.ws_max_rate, settings.ws_burst, byte_rate=settings.ws_max_byte_rate,
+                         byte_burst=settings.ws_byte_burst)
+
+    async def still_valid() -> bool:  # revoked or expired since the socket opened: no new session, no resume
+        async with sessions() as db:
+            return await valid_token(db, token, "participant") is not None
+
     try:
-        opened = await _open(ws, opener, settings.ws_max_message, bucket)
+        opened = await _open(ws, opener, settings.ws_max_message, bucket, still_valid)
     except WebSocketDisconnect:
         return
     if opened is None:
@@ -133,13 +144,17 @@ async def play(
     await opener.set_ended(opened.session_id, datetime.now(UTC))
 
 
-async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBucket) -> Opened | None:
+async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBucket,
+                still_valid: Callable[[], Awaitable[bool]]) -> Opened | None:
     """The first messages: select_env places a new session, resume_session continues one; None once refused
-    with a close."""
+    with a close. The token is checked again for each: it may have been revoked or expired meanwhile."""
     spec = StudySpec.model_validate(opener.study.spec)
     while True:
         msg = await _receive_message(ws, max_message, bucket)
         try:
+            if isinstance(msg, SelectEnv | ResumeSession) and not await still_valid():
+                raise Refused("unauthorized", f"Expected a valid participant token for {msg.type}, got one revoked "
+                                              "or expired since this socket opened", close=CLOSE_UNAUTHORIZED)
             if isinstance(msg, ResumeSession):
                 return await opener.resume(msg.session_id)
             if not isinstance(msg, SelectEnv):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import APIRouter, status
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from playcorder.auth import token_hash
@@ -14,6 +17,7 @@ from ..deps import BearerToken, Bus, BusSubjects, DbSession, Designer, OwnedPart
 from ..schemas import RevokedOut
 
 router = APIRouter(tags=["tokens"])
+RESUMABLE_FOR = timedelta(hours=1)  # beyond any sensible RESUME_GRACE
 
 
 @router.post("/api/participants/{participant_id}/revoke", response_model=RevokedOut)
@@ -23,8 +27,12 @@ async def revoke_participant(participant: OwnedParticipant, db: DbSession, nc: B
     (reason `revoked`), its socket closed, the unfinished episode abandoned."""
     revoked = await revoke_tokens(db, col(ApiToken.participant_id) == participant.id)
     await db.commit()
-    live = list(await db.exec(select(PlaySession.id).where(PlaySession.participant_id == participant.id,
-                                                           col(PlaySession.ended_at).is_(None))))
+    # Relayed sessions have no ended_at; one whose client dropped it has one, yet its worker may still hold it for a
+    # resume (RESUME_GRACE, a worker setting): end those too (a worker that no longer has one ignores the close).
+    recent = datetime.now(UTC) - RESUMABLE_FOR
+    live = list(await db.exec(select(PlaySession.id).where(
+        PlaySession.participant_id == participant.id,
+        or_(col(PlaySession.ended_at).is_(None), col(PlaySession.ended_at) >= recent))))
     ended = SessionEnded(reason="revoked").model_dump_json().encode()
     close = CloseSession(type="close").model_dump_json().encode()
     for session_id in live:
