@@ -134,7 +134,7 @@ class InputState(BaseModel):
 
 
 class DiscreteMap(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # spec models: no coercion
 
     kind: Literal["discrete"] = "discrete"
     bindings: dict[str, int] = Field(default_factory=dict, description="key combination ('Up+Space') -> action index")
@@ -156,7 +156,7 @@ class DiscreteMap(BaseModel):
 
 
 class AxisBinding(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # spec models: no coercion
 
     source: str = Field(..., description="'axis:i' (gamepad), 'sixdof:i' (0..5) or 'button:i' (analog trigger, 0..1)")
     dim: int = Field(..., ge=0, description="action dimension it drives")
@@ -174,7 +174,7 @@ class AxisBinding(BaseModel):
 
 
 class KeyBinding(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # spec models: no coercion
 
     key: str
     dim: int = Field(..., ge=0)
@@ -190,7 +190,7 @@ class KeyBinding(BaseModel):
 
 
 class ContinuousMap(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # spec models: no coercion
 
     kind: Literal["continuous"] = "continuous"
     axes: list[AxisBinding] = Field(default_factory=list)

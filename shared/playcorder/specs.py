@@ -20,19 +20,19 @@ Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
 
 
 class RenderSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: "5" is no number, 0 no boolean
 
     width: int | None = Field(None, ge=16, le=1920,
                               description="rendered frame width (families that can render any size)")
     height: int | None = Field(None, ge=16, le=1920, description="rendered frame height")
     jpeg_quality: int = Field(80, ge=1, le=100, description="initial JPEG quality; participants may switch live")
     shadows: bool = Field(True, description="MuJoCo: render shadows (off saves most of the CPU cost of a frame)")
-    camera: ShortText | Annotated[int, Field(ge=-1, le=INT32_MAX)] | None = Field(
+    camera: ShortText | Annotated[int, Field(ge=-1, le=INT32_MAX, strict=True)] | None = Field(
         None, description="initial camera name or id for envs with several cameras")
 
 
 class EnvironmentSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: "5" is no number, 0 no boolean
 
     id: Key = Field(..., description="key of this environment within the study, e.g. 'pong'")
     env_id: Name = Field(..., description="registered Gymnasium id, e.g. 'ALE/Pong-v5', 'procgen/coinrun', "
@@ -101,7 +101,7 @@ _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 class StudySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: "5" is no number, 0 no boolean
 
     name: Name
     description: LongText = ""

@@ -47,7 +47,9 @@ class ParticipantOut(BaseModel):
 
 class RevokedOut(BaseModel):
     revoked_tokens: int = Field(description="tokens revoked by this request (already revoked ones not counted)")
-    ended_sessions: int = Field(0, description="live play sessions of theirs that were ended")
+    ended_sessions: int = Field(0, description="play sessions of theirs told to end: the relayed ones, and those whose "
+                                               "socket went away within the last hour (a worker may still hold them "
+                                               "for a resume; one that does not ignores it)")
 
 
 class EnvironmentChoice(BaseModel):
