@@ -6,7 +6,6 @@ in a tenant database, so killing them cannot hurt other tests)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -233,7 +232,6 @@ async def test_the_bot_rides_out_a_gateway_kill(cluster: Cluster) -> None:
         assert len(await asyncio.to_thread(all_steps, client, detail["episode_id"])) == detail["num_steps"]
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="drives the web player from node (20 or later)")
 async def test_the_web_player_reconnects_and_resumes_after_a_gateway_kill(cluster: Cluster, tmp_path: Path) -> None:
     client = cluster.client
     page = Page(cluster.url, token_for(client, realtime_study(client)), tmp_path / "node.log")

@@ -8,16 +8,14 @@ import logging
 from collections.abc import Iterator
 
 import asyncpg
-import urllib3.exceptions
-from minio.error import S3Error, ServerError
 from sqlalchemy.exc import DBAPIError
+
+from playcorder import storage
 
 log = logging.getLogger(__name__)
 
 DATABASE, OBJECTS = "PostgreSQL", "S3"
 FIRST_DELAY_S, LONGEST_DELAY_S = 0.5, 10.0
-# What an S3 server answers while it starts, stops or is overloaded.
-S3_BUSY_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout"})
 
 
 def _chain(err: BaseException) -> Iterator[BaseException]:
@@ -35,8 +33,7 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
 def unreachable(err: BaseException) -> str | None:
     """The backend `err` says cannot be reached (DATABASE or OBJECTS), or None for any other failure."""
     chain = list(_chain(err))
-    if any(isinstance(e, urllib3.exceptions.HTTPError | ServerError) or
-           (isinstance(e, S3Error) and e.code in S3_BUSY_CODES) for e in chain):
+    if any(storage.unreachable(e) for e in chain):  # the one S3 check, which the gateway's 503s use too
         return OBJECTS
     if any(isinstance(e, OSError | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
                       | asyncpg.OperatorInterventionError | asyncpg.ConnectionDoesNotExistError) or
