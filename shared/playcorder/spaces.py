@@ -136,3 +136,12 @@ def zeros(spec: Spec) -> Any:
     """A value of the space's structure with every leaf zero: the placeholder action of an RLDS last step."""
     return unflatten(spec, [np.zeros(shape, dtype) for dtype, shape in leaf_layout(spec)])
 
+
+
+FORMATS = ("rlds", "envlogger", "minari", "lerobot")
+
+
+def format_limits(observation_spec: Spec, action_spec: Spec) -> dict[str, str]:
+    """Export formats that cannot hold episodes of these spaces, each with the reason (absent: the format can)."""
+    del observation_spec, action_spec
+    return {}
