@@ -70,6 +70,15 @@ def space_spec(space: gymnasium.spaces.Space[Any]) -> Spec:
         return {"type": "dict", "spaces": {k: space_spec(s) for k, s in space.spaces.items()}}
     if isinstance(space, spaces.Tuple):
         return {"type": "tuple", "spaces": [space_spec(s) for s in space.spaces]}
+    if (variable := _variable_spec(space)) is not None:
+        return variable
+    raise TypeError(f"Expected a Gymnasium space of a kind Playcorder records (Box, Discrete, MultiDiscrete, "
+                    f"MultiBinary, Text, Sequence, Graph, Dict, Tuple), got {space!r}")
+
+
+def _variable_spec(space: gymnasium.spaces.Space[Any]) -> Spec | None:
+    """The spec of a text, sequence or graph space (None for another kind)."""
+    spaces = gymnasium.spaces
     if isinstance(space, spaces.Text):
         return {"type": "text", "max_length": int(space.max_length), "min_length": int(space.min_length),
                 "charset": space.characters}
@@ -81,8 +90,7 @@ def space_spec(space: gymnasium.spaces.Space[Any]) -> Spec:
                 "edge_space": None if edges is None else space_spec(edges)}
     if space.dtype is not None and space.dtype.kind == "U":  # a Space[str] of its own, e.g. MissionSpace
         return {"type": "text", "max_length": TEXT_MAX_LENGTH, "min_length": 0, "charset": PRINTABLE}
-    raise TypeError(f"Expected a Gymnasium space of a kind Playcorder records (Box, Discrete, MultiDiscrete, "
-                    f"MultiBinary, Text, Sequence, Graph, Dict, Tuple), got {space!r}")
+    return None
 
 
 def space_from_spec(spec: Spec) -> gymnasium.spaces.Space[Any]:
