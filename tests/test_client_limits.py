@@ -35,8 +35,10 @@ def rejected(raw: str) -> str:
     (msg("action", action=1, keys=["A\x00"]), "Expected a key name without control characters"),
     ('{"type": "action", "action": NaN}', "Expected an action of finite numbers"),
     ('{"type": "action", "action": 1e400}', "Expected an action of finite numbers"),
-    ('{"type": "action", "action": "NaN"}', "Expected an action of finite numbers (in lists, or objects for Dict "
-                                            "spaces), got str 'NaN'"),
+    ('{"type": "action", "action": {"a": null}}', "Expected an action of finite numbers or texts (in lists, or "
+                                                "objects for Dict spaces), got None"),
+    ('{"type": "action", "action": "go\\u0000"}', "Expected an action text without control characters"),
+    (msg("action", action="a" * 1025), "Expected an action text of at most 1024 characters, got 1025"),
     ('{"type": "action", "action": [1, null]}', "Expected an action of finite numbers"),
     ('{"type": "action", "action": ' + "[" * 20 + "]" * 20 + "}", "Expected an action nested at most 8 deep"),
     (msg("action", action=[0.5] * 5000), "Expected an action of at most 4096 numbers"),

@@ -82,12 +82,14 @@ def bad_action_message(rng: random.Random) -> Fuzz:
         return raw_json({"type": "action", "action": [0.5] * rng.randint(4097, 9000)}), "bad_message"
     if choice == 3:
         return raw_json({"type": "action", "action": 0, "keys": bad_names(rng)}), "bad_message"
-    return raw_json({"type": "action", "action": rng.choice(["NaN", "1", None, {"\x00": 1}, [1, "x"]])}), "bad_message"
+    return raw_json({"type": "action", "action": rng.choice([None, {"\x00": 1}, [1, None], "x\x00", "x" * 1025])}), \
+        "bad_message"
 
 
 def bad_action_value(rng: random.Random) -> Fuzz:
     """Well-formed JSON, outside CartPole's Discrete(2): the worker's bad_action, naming the space."""
-    action = rng.choice([*HUGE, 2, -1, 1.5, True, [0, 1], [[0]], {"a": 1}, [2 ** 63] * rng.randint(1, 50)])
+    action = rng.choice([*HUGE, 2, -1, 1.5, True, [0, 1], [[0]], {"a": 1}, [2 ** 63] * rng.randint(1, 50), "NaN", "1",
+                         [1, "x"]])  # texts are well-formed (Text action spaces), not CartPole's
     return raw_json({"type": "action", "action": action}), "bad_action"
 
 

@@ -81,11 +81,12 @@ MAX_CAMERA_INDEX = 255
 MAX_ACTION_VALUES = 4096  # numbers in one explicit action
 MAX_ACTION_DEPTH = 8  # nesting of lists and objects in one explicit action
 MAX_ACTION_KEY = 64  # characters of a key of an action object (Dict action spaces)
+MAX_ACTION_TEXT = 1024  # characters of a text in an explicit action (Text action spaces)
 
 
 def _check_action(value: Any) -> Any:
-    """An explicit action is JSON of numbers (lists, objects for Dict spaces), bounded in size and depth; whether it
-    fits the environment's action space is the worker's check, which knows the space."""
+    """An explicit action is JSON of numbers (lists, objects for Dict spaces; strings for Text spaces), bounded in
+    size and depth; whether it fits the environment's action space is the worker's check, which knows the space."""
     pending, count = [(value, 0)], 0
     while pending:
         v, depth = pending.pop()
@@ -97,13 +98,16 @@ def _check_action(value: Any) -> Any:
             for k, x in v.items():
                 text_check("action keys", MAX_ACTION_KEY)(k)
                 pending.append((x, depth + 1))
-        elif isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)):  # ints of any size (no float())
-            count += 1
+        elif isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)) or isinstance(v, str):
+            if isinstance(v, str):
+                text_check("an action text", MAX_ACTION_TEXT)(v)
+            count += 1  # ints of any size (no float())
             if count > MAX_ACTION_VALUES:
                 raise ValueError(f"Expected an action of at most {MAX_ACTION_VALUES} numbers, got more")
         else:
             got = repr(v) if isinstance(v, float) or v is None else f"{type(v).__name__} {str(v)[:40]!r}"
-            raise ValueError(f"Expected an action of finite numbers (in lists, or objects for Dict spaces), got {got}")
+            raise ValueError(f"Expected an action of finite numbers or texts (in lists, or objects for Dict spaces), "
+                             f"got {got}")
     return value
 
 
