@@ -11,7 +11,6 @@ import json
 import time
 
 import gymnasium as gym
-import numpy as np
 
 from playcorder.gym_spaces import space_spec
 from playcorder.records import Step, decode_chunk, encode_chunk
