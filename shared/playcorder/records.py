@@ -22,7 +22,7 @@ import numpy as np
 import zstandard
 from pydantic import BaseModel
 
-from .spaces import Spec, leaf_layout, leaf_specs, leaves, pack, unflatten, unpack
+from .spaces import Spec, has_variable, leaf_layout, leaves, pack, unflatten, unpack
 
 MAGIC = b"PCR2"
 _LEN = struct.Struct("<I")
@@ -88,11 +88,6 @@ def jsonable(value: Any, max_items: int = 4096) -> Any:
 
 
 # ------------------------------------------------------------------ chunk codec
-def has_variable(spec: Spec) -> bool:
-    """Whether values of the spec have a leaf of no fixed size (text, sequence, graph)."""
-    return any(s.get("type") in ("text", "sequence", "graph") for _, s in leaf_specs(spec))
-
-
 def _packer(spec: Spec) -> Any:
     if has_variable(spec):
         return lambda value: pack(spec, value)

@@ -56,10 +56,6 @@ class GraphValue(NamedTuple):
     edge_links: np.ndarray | None  # (m, 2) node indices, None without an edge space
 
 
-def is_variable(spec: Spec) -> bool:
-    return spec.get("type") in VARIABLE_KINDS
-
-
 def leaf_dtype(spec: Spec) -> np.dtype:
     """dtype of a leaf space's values (box, discrete, multi_discrete, multi_binary), as Gymnasium samples them;
     uint8 (the bytes of its encoding) for a variable one (text, sequence, graph)."""
@@ -127,6 +123,11 @@ def leaf_values(spec: Spec, value: Any) -> Iterator[tuple[Spec, Any]]:
             yield from leaf_values(sub, item)
     else:
         yield spec, value
+
+
+def has_variable(spec: Spec) -> bool:
+    """Whether values of the spec have a leaf of no fixed size (text, sequence, graph)."""
+    return any(s.get("type") in VARIABLE_KINDS for _, s in leaf_specs(spec))
 
 
 def _fixed_leaf(spec: Spec, value: Any) -> np.ndarray:

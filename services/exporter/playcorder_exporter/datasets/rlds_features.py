@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from playcorder.spaces import format_limits, leaf_dtype, leaf_shape
+from playcorder.spaces import leaf_dtype, leaf_shape
 
 Spec = Mapping[str, Any]
 F = tfds.features
@@ -50,7 +50,8 @@ def feature_for(spec: Spec) -> F.FeatureConnector:
     if kind == "text":
         return F.Text()
     if kind in ("sequence", "graph"):
-        raise ValueError(f"Expected spaces an RLDS dataset can hold, got: {format_limits(spec, {})['rlds']}")
+        raise ValueError(f"Expected spaces an RLDS dataset can hold (fixed-shape tensors and text), got a {kind} "
+                         f"space")
     return _tensor(leaf_shape(spec), leaf_dtype(spec))
 
 
