@@ -22,7 +22,7 @@ import numpy as np
 import zstandard
 from pydantic import BaseModel
 
-from .spaces import Spec, has_variable, leaf_layout, leaves, pack, unflatten, unpack
+from .spaces import Spec, has_variable, leaf_layout, leaves, nest, pack, unpack
 
 MAGIC = b"PCR2"
 _LEN = struct.Struct("<I")
@@ -137,7 +137,7 @@ def _reader(spec: Spec) -> Any:
 
     def read(body: bytes, pos: int) -> tuple[Any, int]:
         arrays, pos = _take(body, pos, layout)
-        return unflatten(spec, arrays), pos
+        return nest(spec, arrays), pos  # (no variable leaf to decode)
 
     return read
 

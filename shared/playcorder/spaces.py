@@ -142,8 +142,14 @@ def _fixed_leaf(spec: Spec, value: Any) -> np.ndarray:
 def leaves(spec: Spec, value: Any) -> list[np.ndarray]:
     """Flatten a value of the space described by `spec` into C-contiguous arrays, in the spec's order; a variable
     leaf (text, sequence, graph) is the uint8 array of its encoding (`encode_variable`: UTF-8 for text)."""
-    return [np.frombuffer(encode_variable(s, v), np.uint8) if s.get("type") in VARIABLE_KINDS else _fixed_leaf(s, v)
-            for s, v in leaf_values(spec, value)]
+    kind = spec.get("type")
+    if kind == "dict":
+        return [leaf for key, sub in spec["spaces"].items() for leaf in leaves(sub, value[key])]
+    if kind == "tuple":
+        return [leaf for sub, item in zip(spec["spaces"], value, strict=True) for leaf in leaves(sub, item)]
+    if kind in VARIABLE_KINDS:
+        return [np.frombuffer(encode_variable(spec, value), np.uint8)]
+    return [_fixed_leaf(spec, value)]
 
 
 def nest(spec: Spec, items: Iterable[Any]) -> Any:
