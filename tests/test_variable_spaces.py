@@ -164,3 +164,15 @@ def test_text_actions_are_checked_against_the_space() -> None:
         to_action(space, "aaaaaa")
     with pytest.raises(ValueError, match=r"expected a string, got int"):
         to_action(space, 3)
+
+
+def test_format_limits_name_the_format_and_the_space() -> None:
+    act = space_spec(S.Discrete(2))
+    assert format_limits(space_spec(SPACES["dict_with_text"]), space_spec(S.Text(8))) == {}
+    assert format_limits(space_spec(S.Box(0, 1, (2,), np.float16)), act) == {
+        "envlogger": "envlogger's codec has no float16 (the observation space)"}
+    assert "zero-length dimension" in format_limits(space_spec(S.Box(0, 1, (0, 3))), act)["envlogger"]
+    limits = format_limits(space_spec(S.Dict({"a": S.Sequence(S.Discrete(2))})), space_spec(SPACES["graph"]))
+    assert sorted(limits) == ["envlogger", "lerobot", "minari", "rlds"]
+    assert limits["minari"] == ("Minari 0.5 serializes Box, Discrete, MultiDiscrete, MultiBinary, Text, Dict and "
+                                "Tuple spaces, not the Sequence space at observation.a")
