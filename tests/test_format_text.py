@@ -1,6 +1,7 @@
-"""Text spaces (MiniGrid's mission) through every export format that holds them, read back with each format's own
-reader: the mission string is the one recorded, character for character; Sequence and Graph spaces are refused up
-front by every format with the reason spaces.format_limits gives."""
+"""Text spaces (MiniGrid's mission) through every export format, read back with each format's own reader: the
+mission string is the one recorded, character for character. Sequence and Graph spaces through RLDS, the one format
+that holds them, read back with tfds; the other formats refuse them up front with the reason spaces.format_limits
+gives."""
 
 from __future__ import annotations
 
@@ -97,13 +98,55 @@ def test_lerobot_reads_back_the_mission(tmp_path: Path) -> None:
 
 GRAPH_OBS = gym.spaces.Dict({"mission": MISSION, "map": gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)),
                                                                           gym.spaces.Discrete(3))})
+ITEM = gym.spaces.Dict({"n": gym.spaces.Discrete(3), "x": gym.spaces.Box(-1, 1, (2,), np.float64),
+                        "word": gym.spaces.Text(4, min_length=0)})
+SEQUENCES = gym.spaces.Dict({
+    "items": gym.spaces.Sequence(ITEM),
+    "points": gym.spaces.Sequence(gym.spaces.Box(0, 9, (3,), np.int16), stack=True),
+    "graph": gym.spaces.Graph(gym.spaces.Discrete(5), None),
+})
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+def _same_rows(expected: list[Any], got: Any) -> bool:
+    """Sequence elements against the columns tfds reads back: arrays of (n, ...), bytes for text, dicts of them."""
+    if isinstance(got, dict):
+        return all(_same_rows([e[k] for e in expected], got[k]) for k in got)
+    if got.dtype == object:
+        return [g.decode() for g in got] == list(expected)
+    want = np.stack([np.asarray(e, got.dtype) for e in expected]) if expected else got[:0]
+    return got.shape == want.shape and got.tobytes() == want.tobytes()
+
+
+def test_rlds_holds_sequences_and_graphs(tmp_path: Path) -> None:
+    config, episodes = make_episodes("sequences", spaces=(SEQUENCES, GRAPH_OBS["map"]), lengths=(8, 3))
+    assert list(format_limits(config.observation_spec, config.action_spec)) == ["envlogger", "minari", "lerobot"]
+    writer = open_writer("rlds", tmp_path, config)
+    for meta, steps in episodes:
+        writer.add_episode(meta, iter(steps), split="train")
+    writer.close()
+    _, loaded = tensorflow_side.load(tmp_path / config.name / config.version, "train")
+    by_id = {e["episode_id"].decode(): e["steps"] for e in loaded}
+    lengths = set()
+    for meta, steps in episodes:
+        for s, g in zip(steps, by_id[meta.episode_id], strict=True):
+            o, got = s.observation, g["observation"]
+            assert _same_rows(list(o["items"]), got["items"]) and _same_rows(list(o["points"]), got["points"])
+            assert _same_rows(list(o["graph"].nodes), got["graph"]["nodes"]) and set(got["graph"]) == {"nodes"}
+            lengths.add(len(o["items"]))
+            if not s.is_last:  # the last step's action is the placeholder: a graph of no nodes
+                a, act = s.action, g["action"]
+                assert _same_rows(list(a.nodes), act["nodes"]) and _same_rows(list(a.edges), act["edges"])
+                assert _same_rows(list(a.edge_links), act["edge_links"]) and act["edge_links"].dtype == np.int32
+            else:
+                assert len(g["action"]["nodes"]) == 0
+    assert len(lengths) > 1  # sequences of several lengths, so the rows really are ragged
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "rlds"])
 def test_sequence_and_graph_are_refused_with_the_reason(tmp_path: Path, fmt: str) -> None:
     config, episodes = make_episodes("graph", spaces=(GRAPH_OBS, gym.spaces.Discrete(2)))
     limits = format_limits(config.observation_spec, config.action_spec)
-    assert set(limits) == set(FORMATS) and "Graph space at observation.map" in limits[fmt]
+    assert set(limits) == set(FORMATS) - {"rlds"} and "Graph space at observation.map" in limits[fmt]
     seq = format_limits(space_spec(gym.spaces.Sequence(gym.spaces.Discrete(2))), config.action_spec)
     assert "Sequence space at observation" in seq[fmt]
     from playcorder.exports import ExportOptions
@@ -115,3 +158,10 @@ def test_sequence_and_graph_are_refused_with_the_reason(tmp_path: Path, fmt: str
     with pytest.raises(ValueError, match=f"Expected spaces the {fmt} format can hold, got: .*Graph space"):
         build_export(None, [source], ExportOptions(format=fmt), dataset_name="d", fps=10,  # type: ignore[arg-type]
                      study_id="s", export_id="x", description="", workdir=tmp_path, progress=lambda n: None)
+
+
+def test_rlds_refuses_a_sequence_of_sequences() -> None:
+    spec = space_spec(gym.spaces.Sequence(gym.spaces.Sequence(gym.spaces.Discrete(2))))
+    assert format_limits(spec, space_spec(gym.spaces.Discrete(2)))["rlds"] == (
+        "RLDS (tfds) holds a Sequence of tensors, text, dicts and tuples, not the Sequence of Sequence at "
+        "observation (ragged rows within ragged rows)")

@@ -1,7 +1,7 @@
 """MiniGrid (a Dict observation with a Text mission) through the real stack: played over the WebSocket, recorded,
 the mission shown by the steps API as its string, exported to every format and read back with each format's own
-reader, the mission equal; an episode of a Graph space is recorded too, summarised, and every format refuses to
-export it with a 422 naming why."""
+reader, the mission equal; an episode of a Graph space is recorded too, summarised, exported to RLDS and read back,
+and every other format refuses to export it with a 422 naming why."""
 
 from __future__ import annotations
 
@@ -135,7 +135,18 @@ def test_a_graph_episode_is_recorded_and_summarised(client: Client, graph_episod
     assert [(s["observation"][0]["nodes"], s["observation"][0]["edges"]) for s in steps] == [(1, 0), (2, 1), (3, 2)]
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_graph_episode_exports_to_rlds(client: Client, graph_episode: dict[str, Any], tmp_path: Path) -> None:
+    export = client.create_export(graph_episode["study"], episode_ids=[graph_episode["episode"]], format="rlds")
+    export = client.wait_export(export["id"], timeout=180)
+    assert export["state"] == "done", export["error"]
+    client.download_export(export, tmp_path)
+    _, (episode,) = tensorflow_side.load(next(tmp_path.rglob("dataset_info.json")).parent)
+    graphs = [s["observation"] for s in episode["steps"]]
+    assert [len(g["nodes"]) for g in graphs] == [1, 2, 3] and [g["edges"].tolist() for g in graphs] == [[], [0], [0, 1]]
+    assert graphs[2]["edge_links"].tolist() == [[0, 1], [1, 2]]
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "rlds"])
 def test_formats_that_cannot_hold_a_graph_refuse_it(client: Client, graph_episode: dict[str, Any], fmt: str) -> None:
     stored_episode(client, graph_episode["episode"])
     with pytest.raises(ApiError) as err:

@@ -402,7 +402,6 @@ def zeros(spec: Spec) -> Any:
 # ---------------------------------------------------------------- which export formats hold which spaces
 FORMATS = ("rlds", "envlogger", "minari", "lerobot")
 _NOT_HELD = {
-    "rlds": "RLDS (TFDS features) holds fixed-shape tensors and text, not the {kind} space at {path}",
     "envlogger": "envlogger's codec holds arrays and text, not the {kind} space at {path} (it reads an empty "
                  "list back as None)",
     "minari": "Minari 0.5 serializes Box, Discrete, MultiDiscrete, MultiBinary, Text, Dict and Tuple spaces, not "
@@ -419,7 +418,8 @@ def _paths(spec: Spec, path: str) -> Iterator[tuple[str, Spec]]:
 
 def format_limits(observation_spec: Spec, action_spec: Spec) -> dict[str, str]:
     """Export formats that cannot hold episodes of these spaces, each with the reason (absent: the format can).
-    Text goes everywhere (a string feature, dataset or column); no format holds a Sequence or Graph space."""
+    Text goes everywhere (a string feature, dataset or column); Sequence and Graph spaces only to RLDS (as tfds
+    Sequences), and there not a Sequence of Sequences or Graphs."""
     limits: dict[str, str] = {}
     leaves_ = [*_paths(observation_spec, "observation"), *_paths(action_spec, "action")]
     for path, leaf in leaves_:
@@ -427,6 +427,11 @@ def format_limits(observation_spec: Spec, action_spec: Spec) -> dict[str, str]:
         if kind in ("sequence", "graph"):
             for fmt, reason in _NOT_HELD.items():
                 limits.setdefault(fmt, reason.format(kind=kind.capitalize(), path=path))
+        if kind == "sequence" and "rlds" not in limits:
+            inner = [str(s["type"]) for _, s in leaf_specs(leaf["space"]) if s.get("type") in ("sequence", "graph")]
+            if inner:
+                limits["rlds"] = (f"RLDS (tfds) holds a Sequence of tensors, text, dicts and tuples, not the Sequence "
+                                  f"of {inner[0].capitalize()} at {path} (ragged rows within ragged rows)")
         elif kind in FIXED_KINDS and "envlogger" not in limits:
             dtype, shape = leaf_dtype(leaf), leaf_shape(leaf)
             if dtype == np.float16:

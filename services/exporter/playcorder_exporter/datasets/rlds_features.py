@@ -1,7 +1,10 @@
 """TFDS feature dicts for RLDS episodes, built from JSON space specs (see playcorder.spaces).
 
 Only tfds feature classes are used here; none of them import TensorFlow to encode. A text space is a tfds Text
-feature (a tf.string of its UTF-8); Sequence and Graph spaces have no feature (spaces.format_limits says so).
+feature (a tf.string of its UTF-8). A Sequence space is a tfds Sequence of its elements (read back per step as
+(n, ...) arrays, dicts of them, or arrays of bytes for text), a Graph a dict of `nodes`, and with an edge space
+`edges` and `edge_links` (int32, (m, 2)), each a Sequence. A Sequence of Sequences or Graphs has no feature
+(tfds cannot serialize ragged rows within ragged rows within the steps; spaces.format_limits says so).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from playcorder.spaces import leaf_dtype, leaf_shape
+from playcorder.spaces import EDGE_LINK_DTYPE, FIXED_KINDS, leaf_dtype, leaf_shape, sequence_items
 
 Spec = Mapping[str, Any]
 F = tfds.features
@@ -49,15 +52,37 @@ def feature_for(spec: Spec) -> F.FeatureConnector:
         return F.FeaturesDict({str(i): feature_for(s) for i, s in enumerate(spec["spaces"])})
     if kind == "text":
         return F.Text()
-    if kind in ("sequence", "graph"):
-        raise ValueError(f"Expected spaces an RLDS dataset can hold (fixed-shape tensors and text), got a {kind} "
-                         f"space")
+    if kind == "sequence":
+        return F.Sequence(_element(spec["space"]))
+    if kind == "graph":
+        features = {"nodes": F.Sequence(_element(spec["node_space"]))}
+        if spec.get("edge_space") is not None:
+            features |= {"edges": F.Sequence(_element(spec["edge_space"])),
+                         "edge_links": F.Sequence(F.Tensor(shape=(2,), dtype=EDGE_LINK_DTYPE))}
+        return F.FeaturesDict(features)
     return _tensor(leaf_shape(spec), leaf_dtype(spec))
 
 
+def _element(spec: Spec) -> F.FeatureConnector:
+    """The feature of one element of a sequence (or node, or edge): tensors as tf.Example lists (float64 as raw
+    bytes), text, and dicts and tuples of them."""
+    kind = spec.get("type")
+    if kind == "dict":
+        return F.FeaturesDict({k: _element(s) for k, s in spec["spaces"].items()})
+    if kind == "tuple":
+        return F.FeaturesDict({str(i): _element(s) for i, s in enumerate(spec["spaces"])})
+    if kind == "text":
+        return F.Text()
+    if kind not in FIXED_KINDS:
+        raise ValueError(f"Expected a Sequence of tensors, text, dicts or tuples for RLDS, got a Sequence of {kind}")
+    dtype = leaf_dtype(spec)
+    encoding = F.Encoding.BYTES if dtype == np.float64 else F.Encoding.NONE
+    return F.Tensor(shape=leaf_shape(spec), dtype=dtype, encoding=encoding)
+
+
 def has_tuple(spec: Spec) -> bool:
-    """Whether values of `spec` need `to_feature_value` before encoding."""
-    if spec.get("type") == "tuple":
+    """Whether values of `spec` need `to_feature_value` before encoding (a tuple, sequence or graph in them)."""
+    if spec.get("type") in ("tuple", "sequence", "graph"):
         return True
     if spec.get("type") == "dict":
         return any(has_tuple(s) for s in spec["spaces"].values())
@@ -70,7 +95,7 @@ def has_compressed(spec: Spec) -> bool:
     if kind in ("dict", "tuple"):
         subs = spec["spaces"]
         return any(has_compressed(s) for s in (subs.values() if kind == "dict" else subs))
-    if kind == "text":
+    if kind in ("text", "sequence", "graph"):
         return False
     return int(np.prod(leaf_shape(spec), dtype=np.int64)) >= ZLIB_MIN_ELEMENTS
 
@@ -82,7 +107,29 @@ def to_feature_value(spec: Spec, value: Any) -> Any:
         return {str(i): to_feature_value(s, v) for i, (s, v) in enumerate(zip(spec["spaces"], value, strict=True))}
     if kind == "dict":
         return {k: to_feature_value(s, value[k]) for k, s in spec["spaces"].items()}
+    if kind == "sequence":
+        return _columns(spec["space"], sequence_items(spec, value))
+    if kind == "graph":
+        out = {"nodes": _columns(spec["node_space"], list(value.nodes))}
+        if spec.get("edge_space") is not None:
+            out |= {"edges": _columns(spec["edge_space"], list(value.edges)),
+                    "edge_links": np.asarray(value.edge_links, EDGE_LINK_DTYPE).reshape(-1, 2)}
+        return out
     return value
+
+
+def _columns(spec: Spec, items: list[Any]) -> Any:
+    """Elements as the columns a tfds Sequence encodes: arrays of (n, ...) (also for n = 0), lists of text, dicts
+    of them (tuples keyed "0", "1", ...)."""
+    kind = spec.get("type")
+    if kind == "dict":
+        return {k: _columns(s, [item[k] for item in items]) for k, s in spec["spaces"].items()}
+    if kind == "tuple":
+        return {str(i): _columns(s, [item[i] for item in items]) for i, s in enumerate(spec["spaces"])}
+    if kind == "text":
+        return list(items)
+    dtype, shape = leaf_dtype(spec), leaf_shape(spec)
+    return np.stack([np.asarray(x, dtype) for x in items]) if items else np.zeros((0, *shape), dtype)
 
 
 def metadata_feature(kind: str) -> F.FeatureConnector:
