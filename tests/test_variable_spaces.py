@@ -31,6 +31,8 @@ SPACES: dict[str, gym.Space] = {
     "graph": S.Graph(S.Box(0, 1, (3,), np.float32), S.Discrete(4)),
     "graph_without_edges": S.Graph(S.Discrete(6), None),
     "tuple_of_all": S.Tuple((S.Text(3, charset="xy"), S.Sequence(S.Discrete(2)), S.Graph(BOX2, BOX2), BOX2)),
+    "one_of": S.OneOf((S.Discrete(3), S.Dict({"t": S.Text(5), "x": BOX2}))),
+    "sequence_of_one_of": S.Sequence(S.OneOf((S.Discrete(2), BOX2))),
 }
 
 
@@ -60,6 +62,8 @@ def gym_sample(space: gym.Space) -> Any:
             return tuple(fix(sub, x) for sub, x in zip(s.spaces, v, strict=True))
         if isinstance(s, S.Sequence) and not s.stack:
             return tuple(fix(s.feature_space, x) for x in v)
+        if isinstance(s, S.OneOf):
+            return int(v[0]), fix(s.spaces[int(v[0])], v[1])
         if isinstance(s, S.Discrete):
             return np.asarray(v, np.int64)
         return v
@@ -105,7 +109,8 @@ def test_spec_samples_and_placeholders_are_members(name: str) -> None:
     space, spec, rng = SPACES[name], space_spec(SPACES[name]), np.random.default_rng(1)
     for value in [sample(spec, rng) for _ in range(10)] + [zeros(spec)]:
         assert space.contains(gym_value(spec, value)), (name, value)
-        assert same(unflatten(spec, leaves(spec, value)), value) or "sequence" in name or "tuple" in name
+        assert same(unflatten(spec, leaves(spec, value)), value) or "sequence" in name or "tuple" in name \
+            or "one_of" in name
 
 
 def test_minigrid_mission_is_recorded_as_text() -> None:
@@ -176,3 +181,6 @@ def test_format_limits_name_the_format_and_the_space() -> None:
     assert sorted(limits) == ["envlogger", "lerobot", "minari"]  # RLDS holds them as tfds Sequences
     assert limits["minari"] == ("Minari 0.5 serializes Box, Discrete, MultiDiscrete, MultiBinary, Text, Dict and "
                                 "Tuple spaces, not the Sequence space at observation.a")
+    one_of = format_limits(act, space_spec(SPACES["one_of"]))
+    assert sorted(one_of) == ["envlogger", "lerobot", "minari", "rlds"] and "OneOf space" in one_of["rlds"]
+    assert one_of["lerobot"].endswith("not the OneOf space at action")

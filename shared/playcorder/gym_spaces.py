@@ -73,11 +73,11 @@ def space_spec(space: gymnasium.spaces.Space[Any]) -> Spec:
     if (variable := _variable_spec(space)) is not None:
         return variable
     raise TypeError(f"Expected a Gymnasium space of a kind Playcorder records (Box, Discrete, MultiDiscrete, "
-                    f"MultiBinary, Text, Sequence, Graph, Dict, Tuple), got {space!r}")
+                    f"MultiBinary, Text, Sequence, Graph, OneOf, Dict, Tuple), got {space!r}")
 
 
 def _variable_spec(space: gymnasium.spaces.Space[Any]) -> Spec | None:
-    """The spec of a text, sequence or graph space (None for another kind)."""
+    """The spec of a text, sequence, graph or one_of space (None for another kind)."""
     spaces = gymnasium.spaces
     if isinstance(space, spaces.Text):
         return {"type": "text", "max_length": int(space.max_length), "min_length": int(space.min_length),
@@ -88,6 +88,8 @@ def _variable_spec(space: gymnasium.spaces.Space[Any]) -> Spec | None:
         edges = space.edge_space
         return {"type": "graph", "node_space": space_spec(space.node_space),
                 "edge_space": None if edges is None else space_spec(edges)}
+    if isinstance(space, spaces.OneOf):
+        return {"type": "one_of", "spaces": [space_spec(s) for s in space.spaces]}
     if space.dtype is not None and space.dtype.kind == "U":  # a Space[str] of its own, e.g. MissionSpace
         return {"type": "text", "max_length": TEXT_MAX_LENGTH, "min_length": 0, "charset": PRINTABLE}
     return None
@@ -123,6 +125,8 @@ def space_from_spec(spec: Spec) -> gymnasium.spaces.Space[Any]:
     if kind == "graph":
         edges = spec.get("edge_space")
         return spaces.Graph(space_from_spec(spec["node_space"]), None if edges is None else space_from_spec(edges))
+    if kind == "one_of":
+        return spaces.OneOf([space_from_spec(s) for s in spec["spaces"]])
     raise ValueError(f"Unknown space spec type {kind!r} in {spec!r}")
 
 
@@ -135,8 +139,10 @@ def gym_value(spec: Spec, value: Any) -> Any:
         return tuple(gym_value(s, v) for s, v in zip(spec["spaces"], value, strict=True))
     if kind == "sequence" and not spec.get("stack"):
         return tuple(gym_value(spec["space"], v) for v in value)
-    if kind == "sequence" and spec["space"].get("type") in ("graph", "sequence", "text"):
+    if kind == "sequence" and spec["space"].get("type") in ("graph", "sequence", "text", "one_of"):
         return tuple(gym_value(spec["space"], v) for v in value)
+    if kind == "one_of":
+        return int(value[0]), gym_value(spec["spaces"][int(value[0])], value[1])
     if kind == "graph" and isinstance(value, GraphValue):
         return gymnasium.spaces.GraphInstance(*value)
     return value

@@ -3,8 +3,9 @@ observations/actions without importing gymnasium (gym_spaces.py converts to and 
 
 Specs: box, discrete, multi_discrete, multi_binary (fixed-size leaves), dict and tuple (their structure), and the
 variable-size leaves `{"type": "text", "max_length", "min_length", "charset"}`, `{"type": "sequence", "space",
-"stack"}` and `{"type": "graph", "node_space", "edge_space" (or None)}`, each stored as one length-prefixed leaf
-(`pack`). `format_limits` says which export formats cannot hold a pair of specs, and why."""
+"stack"}`, `{"type": "graph", "node_space", "edge_space" (or None)}` and `{"type": "one_of", "spaces"}` (a value
+(index, value of spaces[index])), each stored as one length-prefixed leaf (`pack`). `format_limits` says which
+export formats cannot hold a pair of specs, and why."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def box_bounds(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- leaves: the arrays a value of a spec is made of
 FIXED_KINDS = ("box", "discrete", "multi_discrete", "multi_binary")
-VARIABLE_KINDS = ("text", "sequence", "graph")  # values of no fixed size: one length-prefixed leaf each
+VARIABLE_KINDS = ("text", "sequence", "graph", "one_of")  # values of no fixed size: one length-prefixed leaf each
 VARIABLE = -1  # the shape (VARIABLE,) of a variable leaf in leaf_layout: uint8 bytes of any length
 TEXT_MAX_LENGTH = 4096  # characters of a str space that declares no limit (MiniGrid's MissionSpace)
 _U32 = struct.Struct("<I")
@@ -253,6 +254,16 @@ def _stack(sub: Spec, items: list[Any]) -> Any:
     return tuple(items)
 
 
+def _choice(spec: Spec, value: Any) -> tuple[int, Any]:
+    """(index, value) of a one_of value."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2 or isinstance(value[0], bool):
+        raise ValueError(f"Expected a one_of value (index, value), got {type(value).__name__}")
+    index = int(value[0])
+    if not 0 <= index < len(spec["spaces"]):
+        raise ValueError(f"Expected a one_of index in 0..{len(spec['spaces']) - 1}, got {index}")
+    return index, value[1]
+
+
 def _array_of(spec: Spec, value: Any, what: str) -> np.ndarray:
     """A graph's nodes or edges: (count, *shape) of the node/edge space."""
     arr = np.asarray(value, dtype=leaf_dtype(spec))
@@ -263,11 +274,15 @@ def _array_of(spec: Spec, value: Any, what: str) -> np.ndarray:
 
 
 def encode_variable(spec: Spec, value: Any) -> bytes:
-    """The bytes of a value of a text (UTF-8), sequence (u32 count, then each element packed) or graph (u32 node
-    count, nodes, then with an edge space u32 edge count, edges, edge_links as int32 (m, 2)) spec."""
+    """The bytes of a value of a text (UTF-8), sequence (u32 count, then each element packed), graph (u32 node
+    count, nodes, then with an edge space u32 edge count, edges, edge_links as int32 (m, 2)) or one_of (u32 index,
+    then the value packed) spec."""
     kind = spec.get("type")
     if kind == "text":
         return _check_text(spec, value).encode("utf-8")
+    if kind == "one_of":
+        index, item = _choice(spec, value)
+        return b"".join([_U32.pack(index), *pack(spec["spaces"][index], item)])
     if kind == "sequence":
         items = sequence_items(spec, value)
         return b"".join([_U32.pack(len(items)), *(b for item in items for b in pack(spec["space"], item))])
@@ -288,7 +303,7 @@ def encode_variable(spec: Spec, value: Any) -> bytes:
             raise ValueError(f"Expected edge_links within 0..{len(nodes) - 1}, got {links.min()}..{links.max()}")
         parts += [_U32.pack(len(edges)), edges.tobytes(), links.astype(EDGE_LINK_DTYPE).tobytes()]
         return b"".join(parts)
-    raise ValueError(f"Expected a variable space spec (text, sequence, graph), got {kind!r}")
+    raise ValueError(f"Expected a variable space spec (text, sequence, graph, one_of), got {kind!r}")
 
 
 def _rows(spec: Spec, data: bytes | memoryview, pos: int, count: int, what: str) -> tuple[np.ndarray, int]:
@@ -306,7 +321,13 @@ def decode_variable(spec: Spec, data: bytes | memoryview | np.ndarray) -> Any:
         data = data.tobytes()
     if kind == "text":
         return bytes(data).decode("utf-8")
-    if kind == "sequence":
+    if kind == "one_of":
+        (index,) = _U32.unpack_from(data, 0)
+        if index >= len(spec["spaces"]):
+            raise ValueError(f"Expected a one_of index below {len(spec['spaces'])}, got {index}")
+        item, pos = unpack(spec["spaces"][index], data, 4)
+        value: Any = (index, item)
+    elif kind == "sequence":
         (n,) = _U32.unpack_from(data, 0)
         pos, items = 4, []
         for _ in range(n):
@@ -324,7 +345,7 @@ def decode_variable(spec: Spec, data: bytes | memoryview | np.ndarray) -> Any:
                                "edge links")
         value = GraphValue(nodes, edges, links)
     else:
-        raise ValueError(f"Expected a variable space spec (text, sequence, graph), got {kind!r}")
+        raise ValueError(f"Expected a variable space spec (text, sequence, graph, one_of), got {kind!r}")
     if pos != len(data):
         raise ValueError(f"Expected {pos} bytes of a {kind} value, got {len(data)}")
     return value
@@ -367,6 +388,9 @@ def sample(spec: Spec, rng: np.random.Generator) -> Any:
     if kind == "sequence":
         items = [sample(spec["space"], rng) for _ in range(int(rng.integers(0, 5)))]
         return _stack(spec["space"], items) if spec.get("stack") else tuple(items)
+    if kind == "one_of":
+        index = int(rng.integers(len(spec["spaces"])))
+        return index, sample(spec["spaces"][index], rng)
     if kind == "graph":
         n = int(rng.integers(1, 6))
         nodes = _stack(spec["node_space"], [sample(spec["node_space"], rng) for _ in range(n)])
@@ -376,7 +400,7 @@ def sample(spec: Spec, rng: np.random.Generator) -> Any:
         edges = _stack(spec["edge_space"], [sample(spec["edge_space"], rng) for _ in range(m)])
         return GraphValue(nodes, edges, rng.integers(0, n, (m, 2)).astype(EDGE_LINK_DTYPE))
     raise ValueError(f"Expected a space spec of type box, discrete, multi_discrete, multi_binary, text, sequence, "
-                     f"graph, dict or tuple, got {kind!r}")
+                     f"graph, one_of, dict or tuple, got {kind!r}")
 
 
 def zeros(spec: Spec) -> Any:
@@ -391,6 +415,8 @@ def zeros(spec: Spec) -> Any:
         return spec["charset"][:1] * int(spec.get("min_length", 0))
     if kind == "sequence":
         return _stack(spec["space"], []) if spec.get("stack") else ()
+    if kind == "one_of":
+        return 0, zeros(spec["spaces"][0])
     if kind == "graph":
         nodes = _stack(spec["node_space"], [])
         if spec.get("edge_space") is None:
@@ -401,6 +427,7 @@ def zeros(spec: Spec) -> Any:
 
 # ---------------------------------------------------------------- which export formats hold which spaces
 FORMATS = ("rlds", "envlogger", "minari", "lerobot")
+_NAMES = {"sequence": "Sequence", "graph": "Graph", "one_of": "OneOf"}
 _NOT_HELD = {
     "envlogger": "envlogger's codec holds arrays and text, not the {kind} space at {path} (it reads an empty "
                  "list back as None)",
@@ -419,19 +446,22 @@ def _paths(spec: Spec, path: str) -> Iterator[tuple[str, Spec]]:
 def format_limits(observation_spec: Spec, action_spec: Spec) -> dict[str, str]:
     """Export formats that cannot hold episodes of these spaces, each with the reason (absent: the format can).
     Text goes everywhere (a string feature, dataset or column); Sequence and Graph spaces only to RLDS (as tfds
-    Sequences), and there not a Sequence of Sequences or Graphs."""
+    Sequences), and there not a Sequence of Sequences, Graphs or OneOfs; a OneOf space nowhere."""
     limits: dict[str, str] = {}
     leaves_ = [*_paths(observation_spec, "observation"), *_paths(action_spec, "action")]
     for path, leaf in leaves_:
         kind = leaf.get("type")
-        if kind in ("sequence", "graph"):
+        if kind in _NAMES:
             for fmt, reason in _NOT_HELD.items():
-                limits.setdefault(fmt, reason.format(kind=kind.capitalize(), path=path))
+                limits.setdefault(fmt, reason.format(kind=_NAMES[kind], path=path))
+        if kind == "one_of":
+            limits.setdefault("rlds", f"RLDS (tfds) has no feature for a OneOf space (a value of one of several "
+                                      f"spaces), at {path}")
         if kind == "sequence" and "rlds" not in limits:
-            inner = [str(s["type"]) for _, s in leaf_specs(leaf["space"]) if s.get("type") in ("sequence", "graph")]
+            inner = [str(s["type"]) for _, s in leaf_specs(leaf["space"]) if s.get("type") in _NAMES]
             if inner:
                 limits["rlds"] = (f"RLDS (tfds) holds a Sequence of tensors, text, dicts and tuples, not the Sequence "
-                                  f"of {inner[0].capitalize()} at {path} (ragged rows within ragged rows)")
+                                  f"of {_NAMES[inner[0]]} at {path} (ragged rows within ragged rows)")
         elif kind in FIXED_KINDS and "envlogger" not in limits:
             dtype, shape = leaf_dtype(leaf), leaf_shape(leaf)
             if dtype == np.float16:

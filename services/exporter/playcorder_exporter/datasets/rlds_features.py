@@ -54,6 +54,8 @@ def feature_for(spec: Spec) -> F.FeatureConnector:
         return F.Text()
     if kind == "sequence":
         return F.Sequence(_element(spec["space"]))
+    if kind == "one_of":
+        raise ValueError("Expected spaces an RLDS dataset can hold, got a OneOf space (tfds has no feature for it)")
     if kind == "graph":
         features = {"nodes": F.Sequence(_element(spec["node_space"]))}
         if spec.get("edge_space") is not None:
