@@ -184,3 +184,20 @@ def test_format_limits_name_the_format_and_the_space() -> None:
     one_of = format_limits(act, space_spec(SPACES["one_of"]))
     assert sorted(one_of) == ["envlogger", "lerobot", "minari", "rlds"] and "OneOf space" in one_of["rlds"]
     assert one_of["lerobot"].endswith("not the OneOf space at action")
+
+
+def test_steps_summary_shows_text_and_sizes() -> None:
+    from playcorder_gateway.routes.steps import _summary
+
+    space = S.Dict({"g": SPACES["graph"], "m": S.Text(30), "o": SPACES["one_of"], "s": SPACES["sequence_stacked"],
+                    "x": BOX2})
+    spec = space_spec(space)
+    value = {"g": GraphValue(np.zeros((3, 3), np.float32), np.array([1, 2]), np.array([[0, 1], [1, 2]], np.int32)),
+             "m": "get to the green goal square", "o": (1, {"t": "hi", "x": np.zeros(2, np.float32)}),
+             "s": np.zeros((4, 2), np.float32), "x": np.array([0.5, -0.5], np.float32)}
+    graph, mission, one_of, sequence, box = _summary(spec, value)
+    assert (graph["type"], graph["nodes"], graph["edges"]) == ("graph", 3, 2)
+    assert (mission["type"], mission["text"], mission["length"]) == ("text", "get to the green goal square", 28)
+    assert (one_of["type"], one_of["index"]) == ("one_of", 1) and (sequence["type"], sequence["length"]) == (
+        "sequence", 4)
+    assert (box["dtype"], box["shape"], box["min"], box["max"]) == ("float32", [2], -0.5, 0.5)
