@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from minio.error import S3Error
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
@@ -36,6 +36,7 @@ class FieldErrorOut(BaseModel):
     type: str
     input: Any = None
     ctx: dict[str, Any] | None = None
+    suggestions: list[str] | None = Field(None, description="type environment_trial: the values probably meant")
 
 
 class ValidationErrorOut(BaseModel):

@@ -24,6 +24,7 @@ class FieldError:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+    suggestions: tuple[str, ...] = ()  # what was probably meant (a trial of the environments suggests ids, names)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class ApiError(Exception):
         """The validation errors of a 422 from FastAPI/pydantic; empty when the detail is a plain message."""
         if not isinstance(self.detail, list):
             return []
-        return [FieldError(tuple(d.get("loc", ())), str(d.get("msg", "")), str(d.get("type", "")))
+        return [FieldError(tuple(d.get("loc", ())), str(d.get("msg", "")), str(d.get("type", "")),
+                           tuple(str(s) for s in d.get("suggestions") or () if isinstance(s, str | int)))
                 for d in self.detail if isinstance(d, dict)]
 
 
