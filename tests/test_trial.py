@@ -68,13 +68,6 @@ def test_a_study_that_would_break_is_refused_at_its_field(client: Client, env: d
     assert len(client.list_studies()) == before  # nothing saved
 
 
-@pytest.mark.e2e
-def test_a_module_outside_env_modules_is_refused_without_importing_it(client: Client, services) -> None:  # type: ignore[no-untyped-def]
-    (problem,) = _refusal(client, {"id": "zen", "env_id": "this:CartPole-v1"})
-    assert problem["loc"] == ["body", "environments", 0, "env_id"] and "ENV_MODULES" in problem["msg"]
-    assert "Beautiful is better than ugly" not in services.worker.log_path.read_text()
-
-
 def _decoded(jpeg: bytes) -> np.ndarray:
     assert jpeg[:3] == b"\xff\xd8\xff"  # a JPEG's start of image
     return simplejpeg.decode_jpeg(jpeg)

@@ -17,7 +17,7 @@ from playcorder.specs import StudySpec
 from playcorder.storage import MissingObject, ObjectStore, preview_key
 
 from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
-from ..errors import ErrorOut
+from ..errors import ErrorOut, ValidationErrorOut
 from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..schemas import ParticipantIn, ParticipantOut, StudyOut, TrialOut
 from ..trial import checked, preview_bytes, tried
@@ -33,7 +33,7 @@ _NO_WORKER = {"description": "the database or S3 unreachable, or no env-worker a
                               "retry after Retry-After seconds", "model": ErrorOut,
               "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}}
 _TRIAL_422 = {"description": "the body is not a study spec, or trying an environment found problems (type "
-                             "environment_trial, with suggestions, at the field of each)"}
+                             "environment_trial, with suggestions, at the field of each)", "model": ValidationErrorOut}
 
 
 async def store_previews(objects: ObjectStore, study_id: str, version: int, replies: list[TrialReply]) -> None:
