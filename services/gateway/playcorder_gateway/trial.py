@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from playcorder.messages import TrialProblem, TrialReply, TrialRequest
 from playcorder.specs import StudySpec
+from playcorder.storage import ObjectStore, preview_key
 from playcorder.subjects import Subjects
 
 from .errors import MAX_ERRORS
@@ -103,5 +104,8 @@ async def checked(spec: StudySpec, nc: NATS, subjects: Subjects, settings: Setti
     return replies
 
 
-def preview_bytes(reply: TrialReply) -> bytes | None:
-    return base64.b64decode(reply.preview_jpeg) if reply.preview_jpeg else None
+async def store_previews(objects: ObjectStore, study_id: str, version: int, replies: list[TrialReply]) -> None:
+    """Each environment's trial frame, at `preview_key` (what GET .../environments/{env}/preview.jpg serves)."""
+    frames = [(r.env, base64.b64decode(r.preview_jpeg)) for r in replies if r.preview_jpeg]
+    await asyncio.gather(*(objects.put_bytes(preview_key(study_id, version, env), data, "image/jpeg")
+                           for env, data in frames))

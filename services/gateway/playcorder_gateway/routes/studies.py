@@ -3,7 +3,6 @@ participants (play tokens) of a study."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -12,15 +11,14 @@ from sqlmodel import col, select
 from playcorder.auth import expiry, new_token, token_hash
 from playcorder.db.models import ApiToken, Participant, Study
 from playcorder.fields import PathId
-from playcorder.messages import TrialReply
 from playcorder.specs import StudySpec
-from playcorder.storage import MissingObject, ObjectStore, preview_key
+from playcorder.storage import MissingObject, preview_key
 
 from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
 from ..errors import ErrorOut, ValidationErrorOut
 from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
 from ..schemas import ParticipantIn, ParticipantOut, StudyOut, TrialOut
-from ..trial import checked, preview_bytes, tried
+from ..trial import checked, store_previews, tried
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
 
@@ -34,13 +32,6 @@ _NO_WORKER = {"description": "the database or S3 unreachable, or no env-worker a
               "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}}
 _TRIAL_422 = {"description": "the body is not a study spec, or trying an environment found problems (type "
                              "environment_trial, with suggestions, at the field of each)", "model": ValidationErrorOut}
-
-
-async def store_previews(objects: ObjectStore, study_id: str, version: int, replies: list[TrialReply]) -> None:
-    """Each environment's trial frame, at `preview_key`."""
-    frames = [(r.env, data) for r in replies if (data := preview_bytes(r)) is not None]
-    await asyncio.gather(*(objects.put_bytes(preview_key(study_id, version, env), data, "image/jpeg")
-                           for env, data in frames))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyOut,
