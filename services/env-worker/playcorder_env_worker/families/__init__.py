@@ -177,7 +177,10 @@ def registered_spec(env_id: str, access: EnvAccess | None = None) -> gym.envs.re
                 importlib.import_module(plugin)
             except ImportError:
                 pass
-        meant = closest(unknown, gym.registry)
+        # (a callable entry point stands for an id retired with a message, e.g. the mujoco-py versions)
+        makeable = [i for i, entry in gym.registry.items()
+                    if isinstance(entry.entry_point, str) and family_of_entry(entry.entry_point) in access.families]
+        meant = closest(unknown, makeable)
         return [f"{module}:{m}" for m in meant] if module is not None else meant
 
     return _lookup(env_id, suggest)

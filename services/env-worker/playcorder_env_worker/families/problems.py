@@ -20,7 +20,7 @@ def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     by_folded: dict[str, str] = {}
     for c in candidates:
         by_folded.setdefault(c.casefold(), c)
-    return [by_folded[m] for m in difflib.get_close_matches(word.casefold(), list(by_folded), n=n, cutoff=0.6)]
+    return [by_folded[m] for m in difflib.get_close_matches(word.casefold(), list(by_folded), n=n, cutoff=0.7)]
 
 
 _UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
