@@ -108,9 +108,7 @@ def test_the_trial_route_shows_problems_and_previews_and_saves_nothing(client: C
     before = len(client.list_studies())
     spec = study(PONG, {"id": "typo", "env_id": "ALE/Pongg-v5"}, {"id": "cheetah", "env_id": "HalfCheetah-v5",
                                                                   "render": {"width": 1280, "height": 720}})
-    r = client._http.post("/api/studies/trial", json=spec)
-    assert r.status_code == 200, r.text
-    pong, typo, cheetah = r.json()["environments"]
+    pong, typo, cheetah = client.try_study(spec)
     assert pong["ok"] and pong["family"] == "atari" and pong["problems"] == []
     assert pong["action_space"] == {"type": "discrete", "n": 6} and pong["observation_space"]["shape"] == [210, 160, 3]
     assert _decoded(base64.b64decode(pong["preview_jpeg"])).shape == (210, 160, 3)

@@ -93,7 +93,13 @@ class Client:
 
     # ---------------------------------------------------------------- studies
     def create_study(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The study, once an env-worker has tried each of its environments (a 422 ApiError names each problem)."""
         return self._object("POST", "/api/studies", json=spec)
+
+    def try_study(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """What trying each environment of `spec` found (problems, spaces, a base64 JPEG preview); saves nothing."""
+        environments: list[dict[str, Any]] = self._object("POST", "/api/studies/trial", json=spec)["environments"]
+        return environments
 
     def list_studies(self, limit: int | None = None) -> list[dict[str, Any]]:
         """All your studies (`limit`: per request)."""
