@@ -159,6 +159,10 @@ def try_environment(spec: EnvironmentSpec) -> TrialReply:
         reply.family = prepared.family
         try:
             _run(prepared, spec, reply)
+        except Exception as err:  # a check itself failed on this env: still an answer, never a crash
+            log.exception("trial of %s failed", spec.env_id)
+            reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to be tried, got "
+                                                     f"{type(err).__name__}: {err}"))
         finally:
             try:
                 prepared.close()
