@@ -222,6 +222,7 @@ def test_a_closed_database_port_gets_503(stack: DevStack, tmp_path: Path) -> Non
         gateway.stop()
 
 
+@pytest.mark.usefixtures("services")  # its env-worker tries the study this test creates
 def test_a_stopped_database_gets_503_until_it_is_back(stack: DevStack, tmp_path: Path) -> None:
     # Its own PostgreSQL (the suite's keeps running), not under pytest's basetemp (see conftest.stack).
     root = Path(tempfile.mkdtemp(prefix="playcorder-test-pg-"))

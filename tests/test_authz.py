@@ -42,6 +42,7 @@ WEBSOCKETS = {"/ws/play"}
 # Request bodies the owner's call needs to succeed ({name} is filled like a path parameter).
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/studies"): cartpole_study(),
+    ("POST", "/api/studies/trial"): cartpole_study(),
     ("POST", "/api/studies/{study_id}/participants"): {"external_id": "authz"},
     ("PATCH", "/api/episodes/{episode_id}"): {"notes": "checked by the authorization test"},
     ("POST", "/api/studies/{study_id}/exports"): {"episode_ids": ["{episode_id}"]},
@@ -128,7 +129,7 @@ def world(services, stack) -> World:  # type: ignore[no-untyped-def]
     owner.add_tag(episode, "authz", step=0)
     export = owner.create_export(study["id"], [episode])
     ids = {"study_id": study["id"], "participant_id": participant["participant_id"], "episode_id": episode,
-           "export_id": export["id"], "label": "authz", "step": "0"}
+           "export_id": export["id"], "label": "authz", "step": "0", "env": "cartpole"}
     return World(services.url, stack.database_url, owner_token, other_token, participant["token"], ids, [spare])
 
 

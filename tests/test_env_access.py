@@ -14,13 +14,13 @@ import pytest
 import websockets
 from pydantic import ValidationError
 
-from playcorder.sdk import Client
+from playcorder.sdk import ApiError, Client
 from playcorder.sdk.bot import ws_url
 from playcorder.specs import EnvironmentSpec
 from playcorder_env_worker.families import make_env
 from playcorder_env_worker.families.access import EnvAccess
 from playcorder_env_worker.settings import Settings
-from tests.factories import study
+from tests.factories import study, untried_study
 
 
 def spec(env_id: str, **kw) -> EnvironmentSpec:  # type: ignore[no-untyped-def]
@@ -124,9 +124,14 @@ def test_study_env_id_must_look_like_a_gymnasium_id() -> None:
 
 
 @pytest.mark.e2e
-async def test_study_naming_a_module_gets_env_failed_from_the_stack(client: Client, services) -> None:  # type: ignore[no-untyped-def]
-    created = client.create_study(study({"id": "zen", "env_id": "this:CartPole-v1", "mode": "turn_based"}))
-    token = client.create_participant(created["id"])["token"]
+async def test_study_naming_a_module_gets_env_failed_from_the_stack(client: Client, services, stack) -> None:  # type: ignore[no-untyped-def]
+    spec = study({"id": "zen", "env_id": "this:CartPole-v1", "mode": "turn_based"})
+    with pytest.raises(ApiError) as refused:  # its trial refuses it when it is created
+        client.create_study(spec)
+    (problem,) = refused.value.detail
+    assert problem["loc"] == ["body", "environments", 0, "env_id"] and "ENV_MODULES" in problem["msg"]
+    # and one stored before studies were tried is refused when played
+    token = client.create_participant(await untried_study(stack.database_url, client, spec))["token"]
     async with websockets.connect(ws_url(client.url, token)) as ws:
         await ws.send(json.dumps({"type": "select_env", "env": "zen"}))
         event = json.loads(await ws.recv())

@@ -116,6 +116,11 @@ class ObjectStore:
         return await asyncio.to_thread(self.presign_get_sync, keys, expires_in)
 
 
+def preview_key(study_id: str, version: int, env_key: str) -> str:
+    """The frame a study version's environment showed when it was tried (JPEG)."""
+    return f"studies/{study_id}/v{version}/{env_key}.jpg"
+
+
 def episode_prefix(study_id: str, episode_id: str) -> str:
     return f"episodes/{study_id}/{episode_id}/"
 

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from minio.error import S3Error
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
@@ -36,6 +36,7 @@ class FieldErrorOut(BaseModel):
     type: str
     input: Any = None
     ctx: dict[str, Any] | None = None
+    suggestions: list[str] | None = Field(None, description="type environment_trial: the values probably meant")
 
 
 class ValidationErrorOut(BaseModel):
@@ -125,13 +126,16 @@ def objects_unavailable(retry_after: float) -> Any:
 
 def method_not_allowed(routes: list[BaseRoute]) -> Any:
     """FastAPI's HTTP error handler, with an `Allow` of a 405 that lists every method of the path (Starlette names
-    only those of the first route matching it)."""
+    only those of the first route matching it; of templates matching it, the most literal is the path's)."""
 
     async def handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
             path = request.url.path
-            methods = {m for r in routes if isinstance(r, APIRoute) and r.path_regex.match(path) for m in r.methods}
+            matching = [r for r in routes if isinstance(r, APIRoute) and r.path_regex.match(path)]
+            # the most literal path wins, as in the schema: /api/studies/trial is not /api/studies/{study_id}
+            fewest = min((r.path.count("{") for r in matching), default=0)
+            methods = {m for r in matching if r.path.count("{") == fewest for m in r.methods}
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
         return await http_exception_handler(request, exc)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from playcorder.db.models import Episode
 from playcorder.exports import EpisodeFilter, ExportOptions
 from playcorder.fields import INT32_MAX, Notes, ShortText
-from playcorder.messages import EpisodeState
+from playcorder.messages import EpisodeState, TrialReply
 
 
 # ---------------------------------------------------------------- accounts
@@ -26,6 +26,12 @@ class StudyOut(BaseModel):
     name: str
     created_at: datetime
     spec: dict[str, Any]
+
+
+class TrialOut(BaseModel):
+    """What trying a spec found, per environment in the spec's order (its `preview_jpeg` is base64 JPEG)."""
+
+    environments: list[TrialReply]
 
 
 MAX_EXPORT_IDS = 10_000  # episode ids in one export request

@@ -16,6 +16,8 @@ class Settings(ServiceSettings):
     host: str = Field("127.0.0.1", validation_alias="GATEWAY_HOST", description="env GATEWAY_HOST")
     port: int = Field(8000, validation_alias="GATEWAY_PORT", description="env GATEWAY_PORT")
     gateway_id: str = Field("gateway", description="env GATEWAY_ID: name in logs and session records")
+    trial_timeout: float = Field(30.0, gt=0, le=600, description="env TRIAL_TIMEOUT: seconds a worker has to try one "
+                                 "environment of a study being created or edited (build, reset, step, render)")
     placement_timeout: float = Field(5.0, gt=0, description="env PLACEMENT_TIMEOUT: seconds a worker has to accept")
     worker_ttl: float = Field(5.0, gt=0, description="env WORKER_TTL: a worker silent this long is considered gone")
     no_capacity_retry: float = Field(5.0, gt=0,

@@ -46,7 +46,8 @@ def explain(err: Exception) -> list[str] | None:
 
 def api_error_lines(err: ApiError, model: type[BaseModel] | None = None) -> list[str]:
     """One line per problem of a 422 ("field.path: message"), suggesting the field meant when `model` (the one
-    the request body was made of) has a close one; other errors in one line with their status."""
+    the request body was made of) has a close one, or the values the gateway's trial of an environment suggests;
+    other errors in one line with their status."""
     from .suggest import closest_field  # pydantic: only when there is something to explain
 
     if not err.field_errors:
@@ -55,6 +56,8 @@ def api_error_lines(err: ApiError, model: type[BaseModel] | None = None) -> list
     for problem in err.field_errors:
         loc = problem.loc[1:] if problem.loc and problem.loc[0] in _SOURCES else problem.loc
         line = f"{'.'.join(map(str, loc))}: {message(problem.msg)}" if loc else message(problem.msg)
-        meant = closest_field(model, loc) if model and loc and problem.type == "extra_forbidden" else None
-        lines.append(f"{line}; did you mean {meant!r}?" if meant else line)
+        meant = list(problem.suggestions[:3])  # a trial of the environments names what was probably meant
+        if not meant and model and loc and problem.type == "extra_forbidden":
+            meant = [field] if (field := closest_field(model, loc)) else []
+        lines.append(f"{line}; did you mean {' or '.join(map(repr, meant))}?" if meant else line)
     return lines

@@ -24,6 +24,7 @@ class FieldError:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+    suggestions: tuple[str, ...] = ()  # what was probably meant (a trial of the environments suggests ids, names)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class ApiError(Exception):
         """The validation errors of a 422 from FastAPI/pydantic; empty when the detail is a plain message."""
         if not isinstance(self.detail, list):
             return []
-        return [FieldError(tuple(d.get("loc", ())), str(d.get("msg", "")), str(d.get("type", "")))
+        return [FieldError(tuple(d.get("loc", ())), str(d.get("msg", "")), str(d.get("type", "")),
+                           tuple(str(s) for s in d.get("suggestions") or () if isinstance(s, str | int)))
                 for d in self.detail if isinstance(d, dict)]
 
 
@@ -91,7 +93,13 @@ class Client:
 
     # ---------------------------------------------------------------- studies
     def create_study(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The study, once an env-worker has tried each of its environments (a 422 ApiError names each problem)."""
         return self._object("POST", "/api/studies", json=spec)
+
+    def try_study(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """What trying each environment of `spec` found (problems, spaces, a base64 JPEG preview); saves nothing."""
+        environments: list[dict[str, Any]] = self._object("POST", "/api/studies/trial", json=spec)["environments"]
+        return environments
 
     def list_studies(self, limit: int | None = None) -> list[dict[str, Any]]:
         """All your studies (`limit`: per request)."""

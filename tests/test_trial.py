@@ -1,0 +1,209 @@
+"""A study is tried on an env-worker before it is saved: misspelled ids, kwargs, wrappers and bindings are refused
+with a 422 at their field and the values meant; a good study keeps a preview frame per environment; the trial
+route shows what a spec would get without saving it; no worker is a 503."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import simplejpeg
+from fastapi import HTTPException
+
+from playcorder.bus import connect
+from playcorder.devstack.stack import DevStack
+from playcorder.messages import TrialRequest
+from playcorder.sdk import ApiError, Client
+from playcorder.settings import NatsSettings
+from playcorder.specs import EnvironmentSpec, StudySpec
+from playcorder.subjects import Subjects
+from playcorder_env_worker import trial
+from playcorder_env_worker.trial import try_environment
+from playcorder_gateway.settings import Settings as GatewaySettings
+from playcorder_gateway.trial import NoTrialWorker, checked, try_spec
+from tests.factories import study
+from tests.test_cli import refused, run
+
+PONG = {"id": "pong", "env_id": "ALE/Pong-v5", "mode": "turn_based"}
+MINIGRID = {"id": "grid", "env_id": "MiniGrid-Empty-5x5-v0", "mode": "turn_based",
+            "wrappers": [{"name": "ImgObsWrapper"}]}
+
+
+def _refusal(client: Client, *envs: dict[str, Any]) -> list[dict[str, Any]]:
+    with pytest.raises(ApiError) as caught:
+        client.create_study(study(*envs, name="refused"))
+    assert caught.value.status == 422, caught.value.detail
+    return caught.value.detail  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- the create route, on the real stack
+@pytest.mark.e2e
+@pytest.mark.parametrize("env,loc,meant,says", [
+    ({"env_id": "ALE/Pongg-v5"}, ["env_id"], "ALE/Pong-v5", "Expected a registered Gymnasium environment id"),
+    ({"env_id": "procgen/bigfsh"}, ["env_id"], "procgen/bigfish", "got 'procgen/bigfsh'"),
+    ({"env_id": "ALE/Pong-v5", "kwargs": {"frameskp": 4}}, ["kwargs", "frameskp"], "frameskip",
+     "Expected kwargs that 'ALE/Pong-v5' accepts"),
+    ({"env_id": "ALE/Pong-v5", "input_map": {"kind": "discrete", "bindings": {"Up": 2, "Space": 99}}},
+     ["input_map", "bindings", "Space"], "1", "Expected an action in 0..5 (NOOP, FIRE, RIGHT, LEFT, RIGHTFIRE, "
+                                              "LEFTFIRE), got 99"),
+    ({"env_id": "MiniGrid-Empty-5x5-v0", "wrappers": [{"name": "ImgObsWraper"}]}, ["wrappers", 0, "name"],
+     "ImgObsWrapper", "got 'ImgObsWraper'"),
+    ({"env_id": "CartPole-v1", "wrappers": [{"name": "os:system"}]}, ["wrappers", 0, "name"], None,
+     "got module 'os' in 'os:system'"),
+])
+def test_a_study_that_would_break_is_refused_at_its_field(client: Client, env: dict[str, Any], loc: list[Any],
+                                                           meant: str | None, says: str) -> None:
+    before = len(client.list_studies())
+    detail = _refusal(client, PONG, {"id": "bad", "mode": "turn_based", **env})
+    assert [(d["loc"], d["type"]) for d in detail] == [(["body", "environments", 1, *loc], "environment_trial")]
+    assert says in detail[0]["msg"], detail[0]["msg"]
+    assert detail[0]["suggestions"][:1] == ([meant] if meant else [])
+    assert len(client.list_studies()) == before  # nothing saved
+
+
+def _decoded(jpeg: bytes) -> np.ndarray:
+    assert jpeg[:3] == b"\xff\xd8\xff"  # a JPEG's start of image
+    return simplejpeg.decode_jpeg(jpeg)
+
+
+def _pong_after_one_idle_step() -> np.ndarray:
+    import ale_py
+
+    gym.register_envs(ale_py)
+    env = gym.make("ALE/Pong-v5", render_mode="rgb_array")
+    try:
+        env.reset(seed=0)
+        env.step(0)  # NOOP, the default map's idle action
+        return np.asarray(env.render())
+    finally:
+        env.close()
+
+
+@pytest.mark.e2e
+def test_a_good_study_is_created_with_a_preview_of_each_environment(client: Client) -> None:
+    created = client.create_study(study(PONG, MINIGRID, name="previews"))
+    assert created["spec"]["environments"][1]["wrappers"] == [{"name": "ImgObsWrapper", "kwargs": {}}]
+    http = client._http
+    pong = http.get(f"/api/studies/{created['id']}/environments/pong/preview.jpg")
+    assert pong.status_code == 200 and pong.headers["content-type"] == "image/jpeg"
+    frame = _decoded(pong.content)
+    expected = _pong_after_one_idle_step()
+    assert frame.shape == expected.shape == (210, 160, 3)
+    assert np.abs(frame.astype(int) - expected).mean() < 4  # the same frame, but for JPEG's loss
+    grid = _decoded(http.get(f"/api/studies/{created['id']}/environments/grid/preview.jpg").content)
+    assert grid.shape == (160, 160, 3) and grid.std() > 10  # MiniGrid's full render, not a blank image
+    missing = http.get(f"/api/studies/{created['id']}/environments/nope/preview.jpg")
+    assert missing.status_code == 404 and "pong, grid" in missing.json()["detail"]
+
+
+@pytest.mark.e2e
+def test_the_trial_route_shows_problems_and_previews_and_saves_nothing(client: Client) -> None:
+    before = len(client.list_studies())
+    spec = study(PONG, {"id": "typo", "env_id": "ALE/Pongg-v5"}, {"id": "cheetah", "env_id": "HalfCheetah-v5",
+                                                                  "render": {"width": 1280, "height": 720}})
+    pong, typo, cheetah = client.try_study(spec)
+    assert pong["ok"] and pong["family"] == "atari" and pong["problems"] == []
+    assert pong["action_space"] == {"type": "discrete", "n": 6} and pong["observation_space"]["shape"] == [210, 160, 3]
+    assert _decoded(base64.b64decode(pong["preview_jpeg"])).shape == (210, 160, 3)
+    assert not typo["ok"] and typo["preview_jpeg"] is None and typo["problems"][0]["suggestions"][0] == "ALE/Pong-v5"
+    assert cheetah["ok"] and (cheetah["width"], cheetah["height"]) == (640, 360)  # at most 640 px wide
+    assert len(client.list_studies()) == before
+
+
+@pytest.mark.e2e
+def test_the_cli_shows_each_problem_with_what_was_meant(cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("name: s\nenvironments:\n  - {id: p, env_id: ALE/Pongg-v5}\n"
+                    "  - {id: q, env_id: ALE/Pong-v5, kwargs: {frameskp: 4}}\n")
+    lines = refused(run(cli_env, "studies", "create", str(path)))
+    assert len(lines) == 2
+    assert lines[0].startswith("environments.0.env_id: Expected a registered Gymnasium environment id, got "
+                               "'ALE/Pongg-v5'") and lines[0].endswith("; did you mean 'ALE/Pong-v5' or "
+                                                                       "'ALE/Pooyan-v5' or 'ALE/Boxing-v5'?")
+    assert lines[1].startswith("environments.1.kwargs.frameskp: Expected kwargs that 'ALE/Pong-v5' accepts")
+    assert lines[1].endswith("did you mean 'frameskip'?")
+
+
+# ---------------------------------------------------------------- no worker
+async def test_no_worker_to_try_the_spec_is_a_503(stack: DevStack) -> None:
+    nc = await connect(NatsSettings(url=stack.nats_url, subject_prefix="notrial"), "test-no-trial-worker")
+    try:
+        subjects, spec = Subjects(prefix="notrial"), StudySpec.model_validate(study(PONG))
+        started = time.monotonic()
+        with pytest.raises(NoTrialWorker):
+            await try_spec(nc, subjects, spec, timeout=1.0)
+        settings = GatewaySettings(database={"url": "postgresql+asyncpg://x@127.0.0.1/x"},
+                                   s3={"endpoint": "127.0.0.1:1", "access_key": "a", "secret_key": "b"},
+                                   trial_timeout=1.0)
+        with pytest.raises(HTTPException) as caught:
+            await checked(spec, nc, subjects, settings)
+        assert caught.value.status_code == 503 and caught.value.headers == {"Retry-After": "5"}
+        assert "Expected an env-worker to try the environments, got no answer within 6 s" in caught.value.detail
+        assert time.monotonic() - started < 5  # NATS says at once that nobody listens
+    finally:
+        await nc.close()
+
+
+# ---------------------------------------------------------------- the worker's trial, in process
+def test_a_trial_that_takes_too_long_answers_timed_out() -> None:
+    request = TrialRequest(environment=EnvironmentSpec(**PONG), timeout_s=0.001)
+    with ThreadPoolExecutor(1) as pool:
+        reply = asyncio.run(trial.handle(request, pool))
+    assert not reply.ok and reply.problems[0].field == "env_id" and "timed out" in reply.problems[0].message
+
+
+@pytest.mark.parametrize("env,field,meant", [
+    ({"env_id": "HalfCheetah-v5", "kwargs": {"frame_skp": 2}}, "kwargs.frame_skp", "frame_skip"),
+    ({"env_id": "procgen/coinrun", "kwargs": {"distribution_mod": "easy"}}, "kwargs.distribution_mod",
+     "distribution_mode"),
+    ({"env_id": "MiniGrid-Empty-5x5-v0", "kwargs": {"sise": 6}}, "kwargs.sise", "size"),
+    ({"env_id": "CartPole-v1", "kwargs": {"render_mode": "human"}}, "kwargs.render_mode", None),
+    ({"env_id": "CartPole-v1", "wrappers": [{"name": "TimeAwareObservation", "kwargs": {"flaten": True}}]},
+     "wrappers.0.kwargs.flaten", "flatten"),
+    ({"env_id": "CartPole-v1", "wrappers": [{"name": "RecordVideo", "kwargs": {"video_folder": "/tmp/x"}}]},
+     "wrappers.0.name", None),
+    ({"env_id": "CartPole-v1", "wrappers": [{"name": "ClipAction"}]}, "wrappers.0.name", None),
+    ({"env_id": "HalfCheetah-v5", "input_map": {"kind": "discrete"}}, "input_map.kind", "continuous"),
+    ({"env_id": "HalfCheetah-v5", "input_map": {"kind": "continuous", "keys": [{"key": "Up", "dim": 6}]}},
+     "input_map.keys.0.dim", None),
+    ({"env_id": "ALE/Pong-v5", "render": {"camera": "top"}}, "render.camera", None),
+])
+def test_each_problem_names_its_field(env: dict[str, Any], field: str, meant: str | None) -> None:
+    reply = try_environment(EnvironmentSpec(id="e", **env))
+    assert not reply.ok and [p.field for p in reply.problems] == [field], reply.problems
+    assert reply.problems[0].message.startswith("Expected"), reply.problems[0].message
+    if meant is not None:
+        assert reply.problems[0].suggestions[:1] == [meant], reply.problems[0].suggestions
+
+
+@pytest.mark.parametrize("env", [
+    PONG, MINIGRID, {"id": "m", "env_id": "MiniGrid-Empty-5x5-v0",
+                     "wrappers": [{"name": "minigrid.wrappers:ImgObsWrapper"}]},
+    {"id": "c", "env_id": "CartPole-v1", "wrappers": [{"name": "FlattenObservation"},
+                                                      {"name": "TimeAwareObservation", "kwargs": {"flatten": True}}]},
+    {"id": "coinrun", "env_id": "procgen/coinrun", "kwargs": {"distribution_mode": "easy"}},
+    {"id": "cheetah", "env_id": "HalfCheetah-v5", "render": {"width": 96, "height": 96}},
+])
+def test_each_family_tries_cheaply(env: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    spec = EnvironmentSpec(**env)
+    try_environment(spec)  # the first trial of a family imports it
+    reply = try_environment(spec)
+    assert reply.ok, reply.problems
+    assert reply.preview_jpeg and reply.width and reply.height and reply.width <= 640
+    assert reply.seconds is not None and reply.seconds < 2, reply.seconds
+    with capsys.disabled():
+        print(f"\ntrial of {spec.env_id} ({reply.family}): {reply.seconds * 1000:.0f} ms, "
+              f"preview {reply.width}x{reply.height}")
+
+
+def test_wrapped_spaces_are_the_recorded_ones() -> None:
+    reply = try_environment(EnvironmentSpec(**MINIGRID))
+    assert reply.observation_space == {"type": "box", "dtype": "uint8", "shape": [7, 7, 3], "low": 0, "high": 255}
+
