@@ -172,6 +172,9 @@ def test_a_study_is_edited_disabled_archived_and_deleted(cli_env: dict[str, str]
     table = run(cli_env, "studies", "versions", study)
     assert all(text in table.stdout for text in ("version", "created", "cartpole (CartPole-v1)")), table
     assert record("studies", "get", study, "--version", "1")["spec"]["instructions"] == ""
+    played_with = {v: [e["id"] for e in printed(cli_env, "episodes", "list", "--study", study, "--study-version", v)]
+                   for v in ("1", "2")}
+    assert played_with == {"1": [played["kept"], played["cancelled"]], "2": []}
     path.write_text(json.dumps({"name": "s", "environments": [{"id": "c", "env_id": "CartPole-v1", "fpss": 1}]}))
     assert refused(run(cli_env, "studies", "update", study, str(path))) == [
         "environments.0.fpss: Extra inputs are not permitted; did you mean 'fps'?"]
