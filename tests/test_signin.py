@@ -29,29 +29,10 @@ from playcorder.devstack.launcher import _designer_password
 from playcorder.sdk import Client
 from tests.conftest import Services
 from tests.factories import cartpole_study
+from tests.signin import browser, designer, sign_in
 
 pytestmark = pytest.mark.e2e
 WRONG = "Expected a designer's name and password, got an unknown name or a wrong password"
-
-
-def designer(stack: Any, password: str = "correct horse battery") -> str:
-    name = f"signin-{uuid.uuid4().hex[:8]}"
-    asyncio.run(set_password(stack.database_url, name, password))
-    return name
-
-
-def sign_in(url: str, name: str, password: str = "correct horse battery") -> httpx.Response:
-    return httpx.post(f"{url}/api/session", json={"name": name, "password": password}, timeout=30)
-
-
-def browser(url: str, name: str, password: str = "correct horse battery") -> tuple[httpx.Client, str]:
-    """A client holding the cookies of a sign-in, as a browser would, and the CSRF token."""
-    response = sign_in(url, name, password)
-    assert response.status_code == 200, response.text
-    http = httpx.Client(base_url=url, timeout=30)
-    for cookie in SimpleCookie("\n".join(response.headers.get_list("set-cookie"))).values():
-        http.cookies.set(cookie.key, cookie.value)
-    return http, response.json()["csrf_token"]
 
 
 async def _update(database_url: str, statement: Any) -> None:
