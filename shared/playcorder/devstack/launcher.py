@@ -48,11 +48,15 @@ def _designer_password(root: Path, database_url: str) -> str | None:
     """The local designer's password, generated on the first run and kept in <root>/designer-password (0600) for
     the next ones; given to the account again when its database is new. None when someone has changed it since
     (`playcorder accounts password local`): that one stays."""
-    from ..passwords import generate  # here, not at the top: only this function needs it
+    from ..passwords import check, generate  # here, not at the top: only this function needs them
 
     path = root / "designer-password"
+    password = path.read_text().strip() if path.exists() else ""
+    try:
+        check(password)
+    except ValueError:  # none yet (or an unusable file): a new one
+        path.unlink(missing_ok=True)
     if path.exists():
-        password = path.read_text().strip()
         matches = asyncio.run(password_is(database_url, LOCAL_ACCOUNT, password))
         if matches is False:
             return None
