@@ -108,8 +108,10 @@ async def current_session(db: DbSession, cookie: SessionCookie) -> SignedIn:
 
 @router.delete("/api/session", status_code=status.HTTP_204_NO_CONTENT, responses={
     403: {"model": ErrorOut, "description": "signed in, but without the header X-CSRF-Token of the session"}})
-async def sign_out(request: Request, response: Response, db: DbSession, cookie: SessionCookie) -> None:
-    """Sign out: the session ends on the server and its cookies are cleared (204 also when none was signed in)."""
+async def sign_out(request: Request, response: Response, db: DbSession) -> None:
+    """Sign out: the session ends on the server and its cookies are cleared (204 also when none was signed in, so
+    the cookie is read directly rather than declared as this operation's security)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
     session = await signed_in(db, cookie)
     if session is not None and cookie is not None:
         check_csrf(request, cookie)
