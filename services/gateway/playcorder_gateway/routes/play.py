@@ -43,7 +43,7 @@ _ECHO = 200  # characters of a client's input an error event quotes at most
 _MAX_ERROR = 1000  # characters of an error event's message
 
 
-async def send_error(ws: WebSocket, code: str, message: str, retry_after: float | None = None) -> None:
+async def _error(ws: WebSocket, code: str, message: str, retry_after: float | None = None) -> None:
     if len(message) > _MAX_ERROR:
         message = message[:_MAX_ERROR - 3] + "..."
     await ws.send_text(ErrorEvent(code=code, message=message, retry_after=retry_after).model_dump_json())
@@ -69,38 +69,42 @@ async def _receive_message(ws: WebSocket, max_bytes: int, bucket: TokenBucket): 
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
         if not bucket.take():
             if bucket.notify():
-                await send_error(ws, "rate_limited", bucket.message(), retry_after=bucket.retry_after())
+                await _error(ws, "rate_limited", bucket.message(), retry_after=bucket.retry_after())
             continue
         raw = message.get("text")
         if raw is None:
             size = len(message.get("bytes") or b"")
-            await send_error(ws, "bad_message", f"Expected a JSON text message, got a binary frame of {size} bytes")
+            await _error(ws, "bad_message", f"Expected a JSON text message, got a binary frame of {size} bytes")
             continue
         size = len(raw.encode("utf-8", "surrogatepass")) if len(raw) * 4 > max_bytes else len(raw)
         if size > max_bytes:
-            await send_error(ws, "message_too_large", f"Expected a message of at most {max_bytes} bytes, got {size} "
+            await _error(ws, "message_too_large", f"Expected a message of at most {max_bytes} bytes, got {size} "
                                                   f"bytes starting {raw[:_ECHO]!r}")
             continue
         if not bucket.take_bytes(size):  # what reading and checking it costs: large ones count more
             if bucket.notify():
-                await send_error(ws, "rate_limited", bucket.message(), retry_after=bucket.retry_after())
+                await _error(ws, "rate_limited", bucket.message(), retry_after=bucket.retry_after())
             continue
         try:
             return client_message.validate_json(raw)
         except ValidationError as err:
-            await send_error(ws, "bad_message", f"Expected a JSON message with type in {CLIENT_TYPES}, "
+            await _error(ws, "bad_message", f"Expected a JSON message with type in {CLIENT_TYPES}, "
                                             f"got {raw[:_ECHO]!r}: {_problems(err)}")
         except Exception as err:  # a validator's bug must not end the session: log it, and the client learns of it
             log.exception("checking a client message failed: %r", raw[:_ECHO])
-            await send_error(ws, "bad_message", f"Expected a message the gateway can check, got {raw[:_ECHO]!r}: "
+            await _error(ws, "bad_message", f"Expected a message the gateway can check, got {raw[:_ECHO]!r}: "
                                             f"{type(err).__name__} while checking it")
 
 
-def offered_token(ws: WebSocket) -> str:
+def _offered_token(ws: WebSocket) -> str:
     for protocol in ws.scope.get("subprotocols") or []:
         if protocol.startswith(TOKEN_PROTOCOL):
             return str(protocol[len(TOKEN_PROTOCOL):])
     return ""
+
+
+# What the watch WebSocket (routes/watch.py) shares with this one: its error events and how a token is offered.
+send_error, offered_token = _error, _offered_token
 
 
 @router.websocket("/ws/play")
@@ -109,13 +113,13 @@ async def play(
     settings: GatewaySettings, relayed: RelayedSessions,
     token: str = Query("", description="participant token (older clients; prefer the subprotocol token.<token>)"),
 ) -> None:
-    token = offered_token(ws) or token
+    token = _offered_token(ws) or token
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (ws.scope.get("subprotocols") or []) else None)
     async with sessions() as db:
         row = await valid_token(db, token, "participant") if token else None
         study = await db.get(Study, row.study_id) if row and row.study_id else None
     if row is None or study is None or row.participant_id is None:
-        await send_error(ws, "unauthorized", "Expected a participant token of a study (subprotocol token.<token>, or "
+        await _error(ws, "unauthorized", "Expected a participant token of a study (subprotocol token.<token>, or "
                                          "?token=), got none or an invalid one")
         await ws.close(CLOSE_UNAUTHORIZED)
         return
@@ -158,16 +162,16 @@ async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBu
             if isinstance(msg, ResumeSession):
                 return await opener.resume(msg.session_id)
             if not isinstance(msg, SelectEnv):
-                await send_error(ws, "no_session", f"Expected select_env or resume_session first, got {msg.type}")
+                await _error(ws, "no_session", f"Expected select_env or resume_session first, got {msg.type}")
                 continue
             env = spec.environment(msg.env)
             if env is None:
-                await send_error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, "
+                await _error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, "
                                                 f"got {msg.env!r}")
                 continue
             return await opener.place(env)
         except Refused as refused:
-            await send_error(ws, refused.code, refused.message, retry_after=refused.retry_after)
+            await _error(ws, refused.code, refused.message, retry_after=refused.retry_after)
             if refused.close is not None:
                 await ws.close(refused.close)
                 return None
@@ -184,7 +188,7 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
             except WebSocketDisconnect as err:
                 return disconnect_outcome(err)
             if isinstance(msg, SelectEnv | ResumeSession):
-                await send_error(ws, "already_playing", f"Expected input for the running session, got {msg.type}")
+                await _error(ws, "already_playing", f"Expected input for the running session, got {msg.type}")
                 continue
             await nc.publish(input_subject, msg.model_dump_json().encode())
             if isinstance(msg, CloseSession):
