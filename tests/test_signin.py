@@ -29,7 +29,7 @@ from playcorder.devstack.launcher import _designer_password
 from playcorder.sdk import Client
 from tests.conftest import Services
 from tests.factories import cartpole_study
-from tests.signin import browser, designer, sign_in
+from tests.signin import PASSWORD, browser, designer, sign_in
 
 pytestmark = pytest.mark.e2e
 WRONG = "Expected a designer's name and password, got an unknown name or a wrong password"
@@ -60,7 +60,11 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_a_csrf_cookie(services: Serv
     csrf = next(h for h in raw if h.startswith("pc_csrf="))
     flags = {part.strip().lower() for part in session.split(";")[1:]}
     assert {"httponly", "samesite=strict", "path=/", "max-age=43200"} <= flags, session
-    assert "secure" not in flags  # plain http (a local stack); https requests get Secure
+    assert "secure" not in flags  # plain http (a local stack)
+    # Behind a TLS-terminating proxy on the same host (uvicorn trusts 127.0.0.1's X-Forwarded-Proto): Secure.
+    proxied = httpx.post(f"{services.url}/api/session", json={"name": name, "password": PASSWORD},
+                         headers={"X-Forwarded-Proto": "https"}, timeout=30)
+    assert all("secure" in {p.strip().lower() for p in h.split(";")} for h in proxied.headers.get_list("set-cookie"))
     csrf_flags = {part.strip().lower() for part in csrf.split(";")[1:]}
     assert "samesite=strict" in csrf_flags and "httponly" not in csrf_flags, csrf  # the page reads it
     jar = cookies_of(response)
