@@ -3,8 +3,10 @@ HTTP endpoint is public, for participants, or for designers, and each caller get
 
 Designer endpoints: anonymous -> 401, a participant token -> 401, another designer -> 404 on the owner's
 resources (routes with path parameters), the owner -> 2xx. The participant endpoints: only a participant token of
-the study gets 2xx. The play WebSocket: no, bad, revoked or expired participant tokens get `unauthorized` and close
-4401. A route in none of the tables below is taken for a designer endpoint, and fails here unless it is one.
+the study gets 2xx. Every designer endpoint that may change something refuses the browser session cookie without
+its CSRF header (403). The play WebSocket: no, bad, revoked or expired participant tokens get `unauthorized` and
+close 4401. A route in none of the tables below is taken for a designer endpoint, and fails here unless it is one.
+The browser sign-in (/api/session) and the watch WebSocket have their own tests (test_signin.py, test_watch.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import websockets
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Route
 
-from playcorder.admin import create_designer_token
+from playcorder.admin import create_designer_token, set_password
 from playcorder.sdk import Client
 from playcorder.sdk.bot import play, ws_url
 from playcorder_gateway.app import create_app
@@ -38,7 +40,8 @@ pytestmark = pytest.mark.e2e
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 PARTICIPANT = {("GET", "/api/participant/study")}
-WEBSOCKETS = {"/ws/play"}
+SIGN_IN = {("POST", "/api/session"), ("GET", "/api/session"), ("DELETE", "/api/session")}
+WEBSOCKETS = {"/ws/play", "/ws/watch/{session_id}"}
 # Request bodies the owner's call needs to succeed ({name} is filled like a path parameter).
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/studies"): cartpole_study(),
@@ -157,7 +160,7 @@ def _call(world: World, method: str, path: str, token: str | None, ids: dict[str
 
 def test_tables_name_only_routes_that_exist() -> None:
     http = set(HTTP_ROUTES)
-    stale = (PUBLIC | PARTICIPANT | set(BODIES) | CONSUMING) - http
+    stale = (PUBLIC | PARTICIPANT | SIGN_IN | set(BODIES) | CONSUMING) - http
     assert not stale, f"the tables name routes the gateway no longer has: {sorted(stale)}"
     assert WS_ROUTES == WEBSOCKETS, f"Expected the WebSocket routes {WEBSOCKETS} this test plays, got {WS_ROUTES}"
 
@@ -165,6 +168,8 @@ def test_tables_name_only_routes_that_exist() -> None:
 @pytest.mark.parametrize(("method", "path"), HTTP_ROUTES, ids=[f"{m} {p}" for m, p in HTTP_ROUTES])
 def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: str, path: str) -> None:
     route = f"{method} {path}"
+    if (method, path) in SIGN_IN:
+        return
     if (method, path) in PUBLIC:
         r = _call(world, method, path, None)
         assert r.is_success, f"{route} is public: expected 2xx without a token, got {r.status_code} {r.text[:200]}"
@@ -188,6 +193,25 @@ def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: s
     ids, owner = world.fresh(method, path) if (method, path) in CONSUMING else (world.ids, world.owner)
     r = _call(world, method, path, owner, ids)
     assert r.is_success, f"{route}: expected 2xx for the owner, got {r.status_code} {r.text[:300]}"
+
+
+UNSAFE = [(m, p) for m, p in HTTP_ROUTES if m not in ("GET", "OPTIONS")
+          and (m, p) not in PUBLIC | PARTICIPANT | SIGN_IN]
+
+
+def test_every_designer_change_needs_the_csrf_header_with_a_cookie(world: World, stack) -> None:  # type: ignore[no-untyped-def]
+    name = f"authz-browser-{uuid.uuid4().hex[:6]}"
+    asyncio.run(set_password(stack.database_url, name, "authz password"))
+    signed = httpx.post(f"{world.url}/api/session", json={"name": name, "password": "authz password"}, timeout=30)
+    assert signed.status_code == 200, signed.text
+    cookies = {"pc_session": signed.cookies["pc_session"]}
+    assert UNSAFE, "expected designer endpoints that change something"
+    for method, path in UNSAFE:
+        body = BODIES.get((method, path))
+        r = httpx.request(method, world.url + path.format(**world.ids), cookies=cookies, timeout=30,
+                          json=_fill(body, world.ids) if body is not None else None)
+        assert r.status_code == 403 and "X-CSRF-Token" in r.text, (
+            f"{method} {path} answered {r.status_code} to a session cookie without X-CSRF-Token, expected 403")
 
 
 async def _refused(connect: Any) -> None:

@@ -164,6 +164,13 @@ def test_playcorder_dev_restarts_a_killed_service_and_stops_in_order_on_ctrl_c(t
 
     try:
         until("Press Ctrl-C to stop.")
+        # The local designer's sign-in for the browser, kept for the next run (0600), works as printed.
+        password = (root / "designer-password").read_text()
+        assert f"  designer sign-in: http://127.0.0.1:{gateway}/signin  name local  password {password}\n" in output
+        assert (root / "designer-password").stat().st_mode & 0o777 == 0o600
+        signed_in = httpx.post(f"http://127.0.0.1:{gateway}/api/session", json={"name": "local", "password": password},
+                               timeout=30)
+        assert signed_in.status_code == 200 and signed_in.json()["account"]["name"] == "local", signed_in.text
         os.kill(int((root / "logs" / "recorder.pid").read_text()), signal.SIGKILL)
         until("recorder restarted")
         assert httpx.get(f"http://127.0.0.1:{gateway}/readyz", timeout=5).status_code == 200  # it never went away

@@ -152,7 +152,7 @@ def test_operator_revokes_all_tokens_of_an_account(client: Client, stack) -> Non
     assert [status_of(client.url, "/api/me", t) for t in tokens] == [200, 200]
     out = cli("accounts", "revoke", "leaving", DATABASE_URL=stack.database_url)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"account": "leaving", "revoked_tokens": 2}
+    assert json.loads(out.stdout) == {"account": "leaving", "revoked_tokens": 2, "revoked_sessions": 0}
     assert [status_of(client.url, "/api/me", t) for t in tokens] == [401, 401]
     assert status_of(client.url, "/api/me", client._http.headers["Authorization"].split()[1]) == 200
     out = cli("accounts", "revoke", "nobody-here", DATABASE_URL=stack.database_url)

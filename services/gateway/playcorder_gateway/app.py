@@ -1,5 +1,5 @@
 """The gateway application: the lifespan that starts its services, the REST routers (with their body cap, error
-handlers and documented errors), the play WebSocket, health endpoints and the web UI."""
+handlers and documented errors), the play and watch WebSockets, health endpoints and the web UI."""
 
 from __future__ import annotations
 
@@ -27,16 +27,18 @@ from .routes import (
     participant,
     play,
     sessions,
+    signin,
     steps,
     studies,
     tags,
     tokens,
+    watch,
     workers,
 )
 from .settings import Settings
 
-ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
-           tokens, play)
+ROUTERS = (health, signin, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
+           tokens, play, watch)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,20 +1,23 @@
 """Typed dependencies of the routes: the services the lifespan started (the only reader of `app.state`), a database
-session, the designer or participant behind a bearer token, and the study or episode a designer owns."""
+session, the designer behind a bearer token or a browser session cookie (whose unsafe requests must carry the
+session's CSRF token), the participant behind a bearer token, and the study or episode a designer owns."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.requests import HTTPConnection
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.db.models import Account, ApiToken, Episode, Participant, Study
-from playcorder.db.queries import valid_token
+from playcorder.auth import csrf_token
+from playcorder.db.models import Account, ApiToken, BrowserSession, Episode, Participant, Study
+from playcorder.db.queries import valid_browser_session, valid_token
 from playcorder.fields import ID_LENGTH, PathId, is_id
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
@@ -24,6 +27,13 @@ from .settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "pc_session", "pc_csrf", "X-CSRF-Token"
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, scheme_name="SessionCookie",
+    description="the browser session of POST /api/session; POST, PUT, PATCH and DELETE made with it need the header "
+                f"{CSRF_HEADER} equal to the session's csrf_token (its {CSRF_COOKIE} cookie)")
+SessionCookie = Annotated[str | None, Depends(_session_cookie)]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 # ---------------------------------------------------------------- services (HTTP and WebSocket routes alike)
@@ -87,18 +97,48 @@ async def current_participant(db: DbSession, creds: BearerToken) -> ApiToken:
 ParticipantToken = Annotated[ApiToken, Depends(current_participant)]
 
 
-async def current_designer(db: DbSession, creds: BearerToken) -> Account:
+async def signed_in(db: AsyncSession, cookie: str | None) -> BrowserSession | None:
+    """The browser session of the pc_session cookie, if it is a valid one."""
+    return await valid_browser_session(db, cookie) if cookie else None
+
+
+def check_csrf(request: Request, cookie: str) -> None:
+    """A request made with the session cookie that may change something must prove it comes from a page of ours:
+    only such a page can read the pc_csrf cookie and send its value back as a header (403 otherwise)."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None or not secrets.compare_digest(sent.encode(), csrf_token(cookie).encode()):
+        got = "none" if sent is None else "a different one"
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Expected header {CSRF_HEADER} matching your session's "
+                                                       f"{CSRF_COOKIE} cookie, got {got}")
+
+
+async def current_designer(request: Request, db: DbSession, creds: BearerToken, cookie: SessionCookie) -> Account:
+    """The designer of the bearer token, or else of the browser session cookie. A bearer token is never sent by a
+    browser on its own, so only cookie-authenticated requests are checked for CSRF."""
     unauthorized = HTTPException(
-        status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <designer token>'",
+        status.HTTP_401_UNAUTHORIZED, "Expected 'Authorization: Bearer <designer token>' or a signed-in browser "
+                                      f"session (cookie {SESSION_COOKIE}, POST /api/session), got neither",
         headers={"WWW-Authenticate": "Bearer"},
     )
-    if creds is None:
+    if creds is not None:
+        row = await valid_token(db, creds.credentials, "designer")
+        if row is None or row.account_id is None:
+            unauthorized.detail = "Expected a valid designer token, got an unknown, revoked or expired one"
+            raise unauthorized
+        account_id = row.account_id
+    elif cookie:
+        session = await signed_in(db, cookie)
+        if session is None:
+            unauthorized.detail = (f"Expected a signed-in browser session, got a {SESSION_COOKIE} cookie of an "
+                                   "unknown, signed-out or expired one: sign in again")
+            raise unauthorized
+        check_csrf(request, cookie)
+        account_id = session.account_id
+    else:
         raise unauthorized
-    row = await valid_token(db, creds.credentials, "designer")
-    if row is None or row.account_id is None:
-        unauthorized.detail = "Expected a valid designer token, got an unknown, revoked or expired one"
-        raise unauthorized
-    account = await db.get(Account, row.account_id)
+    account = await db.get(Account, account_id)
     if account is None:
         raise unauthorized
     return account

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -25,6 +26,7 @@ FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed
 # uvicorn reports as 1005; 1001 going away; a gateway shutting down) leaves the session to its worker for a grace.
 DELIBERATE_CLOSES = (1000,)
 _WATCH_S = 0.1
+_EVENT, _FRAME, _INPUT = 0, 1, 2  # what an OutgoingQueue holds
 
 
 class Outcome(StrEnum):
@@ -35,12 +37,16 @@ class Outcome(StrEnum):
 
 
 class OutgoingQueue:
-    def __init__(self, max_frames: int) -> None:
-        self.max_frames = max_frames
-        self._items: deque[tuple[bool, bytes]] = deque()  # (is_frame, payload)
-        self._frames = 0
+    """What goes to one client, in order: events always, display frames (and a watcher's copies of the
+    participant's input) only the latest few, the oldest dropped first when the client reads too slowly."""
+
+    def __init__(self, max_frames: int, max_inputs: int = 0) -> None:
+        self.max_frames, self.max_inputs = max_frames, max_inputs
+        self._items: deque[tuple[int, bytes]] = deque()  # (kind, payload)
+        self._queued = {_FRAME: 0, _INPUT: 0}
         self._ready = asyncio.Event()
         self.dropped_frames = 0
+        self.dropped_inputs = 0
         self.last_heard = asyncio.get_running_loop().time()  # from the worker: a frame, an event or its signal
 
     async def from_worker(self, msg: Msg) -> None:
@@ -52,34 +58,46 @@ class OutgoingQueue:
         elif kind == "event":
             self.put_event(msg.data)
 
-    def put_frame(self, data: bytes) -> None:
-        if self._frames >= self.max_frames:
-            for i, (is_frame, _) in enumerate(self._items):
-                if is_frame:
+    def _put_droppable(self, kind: int, data: bytes, most: int) -> bool:
+        """Queue `data`; whether an older one of its kind was dropped for it."""
+        dropped = False
+        if self._queued[kind] >= most:
+            for i, (k, _) in enumerate(self._items):
+                if k == kind:
                     del self._items[i]
-                    self._frames -= 1
-                    self.dropped_frames += 1
+                    self._queued[kind] -= 1
+                    dropped = True
                     break
-        self._items.append((True, data))
-        self._frames += 1
+        self._items.append((kind, data))
+        self._queued[kind] += 1
         self._ready.set()
+        return dropped
+
+    def put_frame(self, data: bytes) -> None:
+        self.dropped_frames += self._put_droppable(_FRAME, data, self.max_frames)
+
+    def put_input(self, text: bytes) -> None:
+        """A JSON text message that may be dropped like a frame (a watcher's copy of the participant's input)."""
+        self.dropped_inputs += self._put_droppable(_INPUT, text, self.max_inputs)
 
     def put_event(self, data: bytes) -> None:
-        self._items.append((False, data))
+        self._items.append((_EVENT, data))
         self._ready.set()
 
     async def pump(self, ws: WebSocket) -> None:
         while True:
             await self._ready.wait()
             while self._items:
-                is_frame, data = self._items.popleft()
-                if is_frame:
-                    self._frames -= 1
+                kind, data = self._items.popleft()
+                if kind == _FRAME:
+                    self._queued[kind] -= 1
                     await ws.send_bytes(data)
-                else:
-                    await ws.send_text(data.decode())
-                    if data.startswith(FINAL_EVENTS):
-                        return
+                    continue
+                if kind == _INPUT:
+                    self._queued[kind] -= 1
+                await ws.send_text(data.decode())
+                if kind == _EVENT and data.startswith(FINAL_EVENTS):
+                    return
             self._ready.clear()
 
 
@@ -87,9 +105,10 @@ class Liveness:
     """Keepalives to the session's worker, and the watch on it and on our own NATS connection."""
 
     def __init__(self, ws: WebSocket, nc: NATS, input_subject: str, worker_id: str, out: OutgoingQueue,
-                 settings: Settings) -> None:
+                 settings: Settings, on_silence: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.ws, self.nc, self.input_subject, self.worker_id, self.out = ws, nc, input_subject, worker_id, out
         self.settings = settings
+        self.on_silence = on_silence or self._worker_lost
 
     async def keepalive(self) -> None:
         payload = Keepalive().model_dump_json().encode()
@@ -99,7 +118,8 @@ class Liveness:
             await asyncio.sleep(self.settings.keepalive_interval)
 
     async def watch(self) -> None:
-        """Returns once the worker is lost (the client was told); tells the client while NATS is unreachable."""
+        """Returns once the worker is silent past WORKER_SILENCE (the client told by `on_silence`, by default that
+        the worker is lost); tells the client while NATS is unreachable."""
         loop, cut_off = asyncio.get_running_loop(), False
         while True:
             await asyncio.sleep(_WATCH_S)
@@ -114,9 +134,12 @@ class Liveness:
                 cut_off, self.out.last_heard = False, loop.time()
             silent = loop.time() - self.out.last_heard
             if silent > self.settings.worker_silence:
-                await self._error("worker_lost", f"The worker running this session ({self.worker_id}) stopped "
-                                  f"answering: nothing heard for {silent:.1f} s; start a new session")
+                await self.on_silence(silent)
                 return
+
+    async def _worker_lost(self, silent: float) -> None:
+        await self._error("worker_lost", f"The worker running this session ({self.worker_id}) stopped answering: "
+                          f"nothing heard for {silent:.1f} s; start a new session")
 
     async def _error(self, code: str, message: str, retry_after: float | None = None) -> None:
         await self.ws.send_text(ErrorEvent(code=code, message=message, retry_after=retry_after).model_dump_json())

@@ -44,6 +44,9 @@ def errors_of(route: APIRoute) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     if calls & set(_AUTH):
         out[401] = _error(ErrorOut, "no token, or not a valid one of the kind asked for")
+    if deps.current_designer in calls and route.methods - deps.SAFE_METHODS:
+        out[403] = _error(ErrorOut, f"signed in with the session cookie, but without header {deps.CSRF_HEADER} "
+                                    "matching the session's pc_csrf cookie")
     if calls & set(_OWNED):
         out[404] = _error(ErrorOut, "no such resource among yours")
     if route.body_field is not None:

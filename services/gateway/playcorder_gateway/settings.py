@@ -46,6 +46,11 @@ class Settings(ServiceSettings):
                                                              "connection may send at once")
     participant_token_ttl: int = Field(30 * 24 * 3600, ge=60, description="env PARTICIPANT_TOKEN_TTL: seconds a "
                                        "participant token stays valid; a request may ask a shorter expiry")
+    session_ttl: int = Field(12 * 3600, ge=60, le=30 * 24 * 3600, description="env SESSION_TTL: seconds a browser "
+                             "sign-in (POST /api/session) lasts")
+    signin_max_failures: int = Field(10, ge=1, description="env SIGNIN_MAX_FAILURES: failed sign-ins per name within "
+                                     "SIGNIN_WINDOW (all gateways together) before sign-ins of that name get 429")
+    signin_window: int = Field(15 * 60, ge=1, description="env SIGNIN_WINDOW: seconds over which failed sign-ins count")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="env MAX_BODY_BYTES: largest request body accepted "

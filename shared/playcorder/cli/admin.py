@@ -1,5 +1,6 @@
-"""Operator commands: `dev` runs the whole stack locally, `db upgrade` migrates, `accounts token` makes tokens and
-`accounts revoke` revokes them."""
+"""Operator commands: `dev` runs the whole stack locally, `db upgrade` migrates, `accounts token` makes tokens,
+`accounts password` sets the password for signing in in the browser, and `accounts revoke` revokes tokens and
+browser sessions."""
 
 from __future__ import annotations
 
@@ -95,4 +96,47 @@ def revoke(name: Annotated[str, typer.Argument(metavar="NAME")], database_url: D
         revoked = asyncio.run(revoke_designer_tokens(url, name))
     except UnknownAccount:
         raise UserError(f"Expected the name of an existing account, got {name!r}") from None
-    print_json({"account": name, "revoked_tokens": revoked})
+    print_json({"account": name, "revoked_tokens": revoked.tokens, "revoked_sessions": revoked.sessions})
+
+
+def _read_password(from_stdin: bool) -> str:
+    import sys
+
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise UserError("Expected a terminal to ask for the password, got none: pass --password-stdin (one line on "
+                        "stdin) or --generate")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return password
+
+
+@accounts.command()
+def password(
+    name: Annotated[str, typer.Argument(metavar="NAME")], database_url: DatabaseUrl = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from the first line "
+                                                                          "of stdin")] = False,
+    generate: Annotated[bool, typer.Option("--generate", help="make up a random password and print it")] = False,
+) -> None:
+    """Set the password a designer signs in with in the browser (8 to 256 characters), creating the account if
+    needed; asks for it twice unless --password-stdin or --generate. The account's browser sessions end."""
+    import asyncio
+
+    with _server_extras("accounts password"):
+        from ..admin import set_password
+        from ..passwords import check
+        from ..passwords import generate as make_password
+        url = _database(database_url)
+    if password_stdin and generate:
+        raise UserError("Expected at most one of --password-stdin and --generate, got both")
+    secret = make_password() if generate else _read_password(password_stdin)
+    try:
+        check(secret)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    done = asyncio.run(set_password(url, name, secret))
+    out: dict[str, object] = {"account": name, "created": done.created, "signed_out_sessions": done.signed_out}
+    if generate:
+        out["password"] = secret
+    print_json(out)

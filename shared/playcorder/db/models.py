@@ -26,6 +26,7 @@ class Account(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True)
     name: str = Field(unique=True)
     role: str = Field(default="designer")
+    password_hash: str | None = Field(default=None, description="argon2id (playcorder.passwords); none: no sign-in")
     created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
 
 
@@ -42,6 +43,30 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
     expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     revoked: bool = False
+
+
+class BrowserSession(SQLModel, table=True):
+    """A designer signed in with a password: only the SHA-256 of the session cookie is stored (its CSRF token is
+    derived from the cookie, playcorder.auth.csrf_token, so it needs no column)."""
+
+    __tablename__ = "browser_sessions"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    revoked: bool = False
+
+
+class SigninFailure(SQLModel, table=True):
+    """A failed sign-in, by the name tried (an account's or not): the gateways count them per name in a window,
+    together, whichever of them each attempt reached."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (Index("ix_signin_failures_name_at", "name", "at"),)
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str
+    at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True), index=True)
 
 
 class Study(SQLModel, table=True):

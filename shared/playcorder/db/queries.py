@@ -1,5 +1,5 @@
-"""Queries several services share: the one token check and token revocation; an episode's tags and its steps'
-tags, for many episodes in one query."""
+"""Queries several services share: the one token check and token revocation (and those of browser sessions); an
+episode's tags and its steps' tags, for many episodes in one query."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..auth import TokenKind, token_hash
-from .models import ApiToken, EpisodeTag, StepTag
+from .models import ApiToken, BrowserSession, EpisodeTag, StepTag
 
 
 async def valid_token(db: AsyncSession, token: str, kind: TokenKind) -> ApiToken | None:
@@ -26,6 +26,21 @@ async def valid_token(db: AsyncSession, token: str, kind: TokenKind) -> ApiToken
 async def revoke_tokens(db: AsyncSession, *where: ColumnElement[bool]) -> int:
     """Revoke the tokens matching `where` (not yet revoked ones); how many. The caller commits."""
     result = await db.exec(update(ApiToken).where(col(ApiToken.revoked).is_(False), *where)
+                           .values(revoked=True))
+    return int(result.rowcount)
+
+
+async def valid_browser_session(db: AsyncSession, session_token: str) -> BrowserSession | None:
+    """The row of the browser session whose cookie is `session_token`, if neither revoked nor expired."""
+    row = (await db.exec(select(BrowserSession).where(BrowserSession.token_hash == token_hash(session_token)))).first()
+    if row is None or row.revoked or row.expires_at < datetime.now(UTC):
+        return None
+    return row
+
+
+async def revoke_browser_sessions(db: AsyncSession, *where: ColumnElement[bool]) -> int:
+    """Revoke the browser sessions matching `where` (not yet revoked ones); how many. The caller commits."""
+    result = await db.exec(update(BrowserSession).where(col(BrowserSession.revoked).is_(False), *where)
                            .values(revoked=True))
     return int(result.rowcount)
 

@@ -1,4 +1,5 @@
-"""`playcorder dev` (what `make run` runs): embedded servers, migrations, the local designer, four services."""
+"""`playcorder dev` (what `make run` runs): embedded servers, migrations, the local designer (a CLI token and a
+password to sign in with in the browser), four services."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from ..admin import create_designer_token, token_is_valid
+from ..admin import create_designer_token, password_is, set_password, token_is_valid
 from ..db.migrate import upgrade
 from ..sdk.config import save_credentials
 from .ports import port_is_free
@@ -41,6 +42,33 @@ def _designer_token(root: Path, database_url: str) -> str:
     path.write_text(token)
     path.chmod(0o600)
     return token
+
+
+def _designer_password(root: Path, database_url: str) -> str | None:
+    """The local designer's password, generated on the first run and kept in <root>/designer-password (0600) for
+    the next ones; given to the account again when its database is new. None when someone has changed it since
+    (`playcorder accounts password local`): that one stays."""
+    from ..passwords import check, generate  # here, not at the top: only this function needs them
+
+    path = root / "designer-password"
+    password = path.read_text().strip() if path.exists() else ""
+    try:
+        check(password)
+    except ValueError:  # none yet (or an unusable file): a new one
+        path.unlink(missing_ok=True)
+    if path.exists():
+        matches = asyncio.run(password_is(database_url, LOCAL_ACCOUNT, password))
+        if matches is False:
+            return None
+        if matches:
+            return password
+    else:
+        password = generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, not even briefly
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+    asyncio.run(set_password(database_url, LOCAL_ACCOUNT, password))
+    return password
 
 
 def _lock(root: Path) -> IO[str]:
@@ -78,7 +106,11 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
     with DevStack(root / "servers", database_url=database_url, nats_port=nats_port, s3_port=s3_port) as stack:
         upgrade(stack.database_url)
         token = _designer_token(root, stack.database_url)
+        password = _designer_password(root, stack.database_url)
         url = f"http://127.0.0.1:{port}"
+        sign_in = (f"designer sign-in: {url}/signin  name {LOCAL_ACCOUNT}  password {password}" if password else
+                   f"designer sign-in: {url}/signin  name {LOCAL_ACCOUNT}  (password changed since {root}/"
+                   "designer-password was made)")
         config = save_credentials(url, token)
         env = stack.env()
         web_app = {"FRONTEND_DIR": str(settings.frontend_dir)} if settings.frontend_dir else {}
@@ -96,6 +128,7 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
             with Supervisor(stack_components(stack, procs)):
                 print(
                     f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
+                    f"  {sign_in}\n"
                     f"  designer token for the CLI stored in {config}\n"
                     f"  logs: {logs}\n"
                     f"  NATS: nats://{stack.nats.address} (user and password in {stack.nats.credentials_file})\n"

@@ -102,6 +102,10 @@ def _offered_token(ws: WebSocket) -> str:
     return ""
 
 
+# What the watch WebSocket (routes/watch.py) shares with this one: its error events and how a token is offered.
+send_error, offered_token = _error, _offered_token
+
+
 @router.websocket("/ws/play")
 async def play(
     ws: WebSocket, sessions: DbSessions, nc: Bus, subjects: BusSubjects, directory: Directory,

@@ -37,10 +37,15 @@ async def list_sessions(
     study: OwnedStudy, db: DbSession,
     participant: Annotated[ShortText | None, Query(description="participant id")] = None,
     env: Annotated[ShortText | None, Query(description="environment key in the study")] = None,
+    active: Annotated[bool | None, Query(description="true: only sessions a participant is playing now (not "
+                                                     "ended), which a designer can watch (/ws/watch/{session_id}); "
+                                                     "false: only ended ones")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> Page[SessionOut]:
     """A study's sessions, oldest first, a page at a time."""
     where = [col(PlaySession.study_id) == study.id]
+    if active is not None:
+        where.append(col(PlaySession.ended_at).is_(None) if active else col(PlaySession.ended_at).is_not(None))
     if participant is not None:
         where.append(col(PlaySession.participant_id) == participant)
     if env is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import or_
 from sqlmodel import col, select
 
@@ -14,6 +14,7 @@ from playcorder.db.queries import revoke_tokens
 from playcorder.messages import CloseSession, SessionEnded
 
 from ..deps import BearerToken, Bus, BusSubjects, DbSession, Designer, OwnedParticipant
+from ..errors import ErrorOut
 from ..schemas import RevokedOut
 
 router = APIRouter(tags=["tokens"])
@@ -43,10 +44,14 @@ async def revoke_participant(participant: OwnedParticipant, db: DbSession, nc: B
     return RevokedOut(revoked_tokens=revoked, ended_sessions=len(live))
 
 
-@router.delete("/api/me/tokens/current", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/api/me/tokens/current", status_code=status.HTTP_204_NO_CONTENT, responses={
+    400: {"model": ErrorOut, "description": "made with the browser session cookie, not a token"}})
 async def revoke_own_token(designer: Designer, creds: BearerToken, db: DbSession) -> None:
     """Revoke the designer token this request is made with (log out); other tokens of the account stay valid."""
-    assert creds is not None  # Designer has refused a request without one
+    if creds is None:  # signed in with the browser session cookie
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Expected 'Authorization: Bearer <designer token>' to "
+                                                         "revoke, got a browser session: sign out with DELETE "
+                                                         "/api/session")
     await revoke_tokens(db, col(ApiToken.token_hash) == token_hash(creds.credentials),
                         col(ApiToken.account_id) == designer.id)
     await db.commit()
