@@ -304,11 +304,9 @@ export class PlayConnection {
     this.timers(false);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.ws) {
-      this.ws.onclose = null;
-      this.ws.close(4000); // not 1000: the worker keeps the session for its grace (a reload resumes it)
-      this.ws = null;
-    }
+    // not 1000: the worker keeps the session for its grace (a reload resumes it)
+    if (this.ws) closeQuietly(this.ws, 4000);
+    this.ws = null;
   }
 
   /** Skip the wait and try to connect now (the "Retry now" button). */
@@ -321,8 +319,11 @@ export class PlayConnection {
 
   // ------------------------------------------------------------ controls
 
+  /** Pause a running episode, resume a paused one (between episodes, or awaiting an answer, there is none). */
   togglePause(): void {
-    this.send({ type: this.snap.state?.state === "running" ? "pause" : "resume" });
+    const state = this.snap.state?.state;
+    if (state === "running") this.send({ type: "pause" });
+    else if (state === "paused" || state === undefined) this.send({ type: "resume" });
   }
 
   newEpisode(): void {
@@ -595,6 +596,17 @@ export class PlayConnection {
     this.snap = { ...this.snap, ...patch };
     for (const listener of this.listeners) listener(this.snap);
   }
+}
+
+/** Close a socket without events; one still connecting is closed once open (closing it earlier makes the browser
+ * warn "closed before the connection is established", as React's StrictMode remounts would). */
+export function closeQuietly(ws: WebSocket, code: number): void {
+  ws.onmessage = null;
+  ws.onclose = null;
+  if (ws.readyState === 0) {
+    ws.onopen = () => ws.close(code);
+    ws.onerror = null;
+  } else ws.close(code);
 }
 
 /** Letters in one case, so that a key pressed with Shift and released without it is released. */

@@ -234,6 +234,14 @@ export function GameView({ connection, studyName, onLeave }: {
               onPointerCancel={() => connection.touch(name, false)}
               onPointerLeave={() => connection.touch(name, false)}
               onContextMenu={(e) => e.preventDefault()}
+              onKeyDown={(e) => {
+                if ((e.key === " " || e.key === "Enter") && !e.repeat) {
+                  e.preventDefault();
+                  connection.touch(name, true);
+                }
+              }}
+              onKeyUp={(e) => (e.key === " " || e.key === "Enter") && connection.touch(name, false)}
+              onBlur={() => connection.touch(name, false)}
             >
               {name}
             </button>
@@ -243,7 +251,7 @@ export function GameView({ connection, studyName, onLeave }: {
 
       <div className="pc-player-controls" role="toolbar" aria-label="Session controls">
         <Button size="xs" variant="default" onClick={(e) => { connection.togglePause(); backToGame(e); }}
-          disabled={!session || over}>
+          disabled={!session || over || state?.state === "idle" || state?.state === "awaiting_save"}>
           {paused ? "Resume (Esc)" : "Pause (Esc)"}
         </Button>
         <Button size="xs" variant="default" onClick={(e) => { connection.newEpisode(); backToGame(e); }}

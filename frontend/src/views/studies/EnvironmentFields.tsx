@@ -97,7 +97,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
       <SimpleGrid cols={{ base: 1, md: preview && !previewFailed ? 2 : 1 }} spacing="md">
         <Stack gap="sm">
           <Group grow align="flex-start">
-            <TextInput label="Key" description="how participants and the CLI pick it" required value={env.id}
+            <TextInput label="Environment key" description="how participants and the CLI pick it" required value={env.id}
               onChange={(e) => set("id", e.currentTarget.value)} error={err("id")} />
             <TextInput label="Gymnasium id" description="e.g. ALE/Pong-v5, procgen/coinrun, MiniGrid-Empty-5x5-v0"
               required value={env.env_id} onChange={(e) => set("env_id", e.currentTarget.value)} error={err("env_id")} />
