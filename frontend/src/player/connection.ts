@@ -15,6 +15,7 @@ const SLOW_RETRY_MS = 5000; // after RETRY_FAST_FOR_MS without a session: keep t
 const RETRY_FAST_FOR_MS = 60000;
 const RTT_INTERVAL_MS = 2000;
 const RTT_GIVE_UP_MS = 10000;
+const METER_MS = 500;
 const POLL_MS = 50; // gamepads have no events for axis moves: poll them
 const LOG_MAX = 50;
 const GONE = ["session_gone", "unknown_session"];
@@ -238,6 +239,7 @@ export class PlayConnection {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private rttTimer: ReturnType<typeof setInterval> | null = null;
+  private meterTimer: ReturnType<typeof setInterval> | null = null;
   private pingSentAt: number | null = null;
   private frameTimes: number[] = [];
   private readonly held = new Set<string>();
@@ -574,12 +576,19 @@ export class PlayConnection {
   }
 
   private timers(on: boolean): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.rttTimer) clearInterval(this.rttTimer);
-    this.pollTimer = this.rttTimer = null;
+    for (const timer of [this.pollTimer, this.rttTimer, this.meterTimer]) if (timer) clearInterval(timer);
+    this.pollTimer = this.rttTimer = this.meterTimer = null;
     if (!on) return;
     if (this.options.pads) this.pollTimer = setInterval(() => this.sendInput(), POLL_MS);
     this.rttTimer = setInterval(() => this.ping(), RTT_INTERVAL_MS);
+    this.meterTimer = setInterval(() => this.countFrames(), METER_MS);
+  }
+
+  /** Frames of the last second, recounted when no frame comes (paused, or the connection is gone). */
+  private countFrames(): void {
+    const now = Date.now();
+    while (this.frameTimes.length && this.frameTimes[0] < now - 1000) this.frameTimes.shift();
+    if (this.frameTimes.length !== this.snap.framesPerSecond) this.update({ framesPerSecond: this.frameTimes.length });
   }
 
   private remember(id: string | null): void {
