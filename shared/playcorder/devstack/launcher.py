@@ -115,7 +115,8 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
         env = stack.env()
         web_app = {"FRONTEND_DIR": str(settings.frontend_dir)} if settings.frontend_dir else {}
         if not web_app:
-            print("no web app: FRONTEND_DIR is not set (`make run` sets it to the checkout's frontend/)", flush=True)
+            print("no web app: FRONTEND_DIR is not set (`make run` sets it to the checkout's frontend/dist, built by "
+                  "`make frontend`)", flush=True)
         logs = root / "logs"
         procs = [
             ServiceProcess("gateway", env | web_app, logs, port=port),

@@ -13,7 +13,7 @@ class DevSettings(BaseSettings):
 
     frontend_dir: Path | None = Field(
         None, validation_alias="FRONTEND_DIR",
-        description="env FRONTEND_DIR: the web app the gateway serves at / (`make run` passes the checkout's)")
+        description="env FRONTEND_DIR: the web app the gateway serves at / (`make run`: frontend/dist)")
 
     @field_validator("frontend_dir")
     @classmethod
