@@ -2,7 +2,7 @@
 // the family's default as a hint), render options, instructions, timings; its preview frame and what the trial
 // found; whether participants may pick it.
 import {
-  ActionIcon, Badge, Button, Card, Collapse, Group, Image, NativeSelect, NumberInput, SegmentedControl, SimpleGrid,
+  ActionIcon, Badge, Button, Card, Collapse, Grid, Group, Image, NativeSelect, NumberInput, SegmentedControl,
   Stack, Switch, Text, TextInput, Textarea, Title,
 } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
@@ -94,10 +94,11 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
         </Group>
       </Group>
 
-      <SimpleGrid cols={{ base: 1, md: preview && !previewFailed ? 2 : 1 }} spacing="md">
+      <Grid gutter="md">
+        <Grid.Col span={{ base: 12, md: preview && !previewFailed ? 7 : 12 }}>
         <Stack gap="sm">
           <Group grow align="flex-start">
-            <TextInput label="Key" description="how participants and the CLI pick it" required value={env.id}
+            <TextInput label="Environment key" description="how participants and the CLI pick it" required value={env.id}
               onChange={(e) => set("id", e.currentTarget.value)} error={err("id")} />
             <TextInput label="Gymnasium id" description="e.g. ALE/Pong-v5, procgen/coinrun, MiniGrid-Empty-5x5-v0"
               required value={env.env_id} onChange={(e) => set("env_id", e.currentTarget.value)} error={err("env_id")} />
@@ -125,7 +126,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               error={err("max_episode_steps")} allowDecimal={false} />
           </Group>
           <Textarea label="Keyword arguments (kwargs)" description="JSON or YAML for gymnasium.make, e.g. {frameskip: 4}"
-            autosize minRows={1} maxRows={8} value={env.kwargs} spellCheck={false} className="pc-code"
+            autosize minRows={1} maxRows={8} value={env.kwargs} spellCheck={false} classNames={{ input: "pc-mono" }}
             onChange={(e) => set("kwargs", e.currentTarget.value)} error={err("kwargs")} />
           <Stack gap={4}>
             <Text size="sm" fw={500}>Wrappers</Text>
@@ -138,7 +139,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
                 <TextInput label={`Wrapper ${j + 1} name`} value={w.name}
                   onChange={(e) => set("wrappers", env.wrappers.map((x, k) => (k === j ? { ...x, name: e.currentTarget.value } : x)))}
                   error={err(`wrappers.${j}.name`)} />
-                <TextInput label={`Wrapper ${j + 1} kwargs`} placeholder="{}" value={w.kwargs} className="pc-code"
+                <TextInput label={`Wrapper ${j + 1} kwargs`} placeholder="{}" value={w.kwargs} classNames={{ input: "pc-mono" }}
                   onChange={(e) => set("wrappers", env.wrappers.map((x, k) => (k === j ? { ...x, kwargs: e.currentTarget.value } : x)))}
                   error={err(`wrappers.${j}.kwargs`)} />
                 <ActionIcon variant="subtle" color="red" mt={24} style={{ flexGrow: 0 }} aria-label={`Remove wrapper ${j + 1}`}
@@ -153,7 +154,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               Add wrapper
             </Button>
           </Stack>
-          <Textarea label="Input map" autosize minRows={2} maxRows={14} spellCheck={false} className="pc-code"
+          <Textarea label="Input map" autosize minRows={2} maxRows={14} spellCheck={false} classNames={{ input: "pc-mono" }}
             description={`JSON or YAML; empty: the family's default. ${FAMILY_HINTS[family] ?? ""}`}
             placeholder='{"kind": "discrete", "bindings": {"Up": 2, "Down": 3}}'
             value={env.input_map} onChange={(e) => set("input_map", e.currentTarget.value)} error={err("input_map")} />
@@ -193,13 +194,15 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
             </Stack>
           </Collapse>
         </Stack>
+        </Grid.Col>
         {preview && !previewFailed && (
+          <Grid.Col span={{ base: 12, md: 5 }}>
           <Stack gap="xs" align="center">
             <Image src={preview} alt={`Preview of ${label}`} fit="contain" mah={360} maw="100%" radius="sm"
               onError={() => setPreviewFailed(true)} className="pc-preview" />
             <Text size="xs" c="dimmed">{trial?.preview_jpeg ? "Preview from the trial just now" : "Preview of the saved version"}</Text>
             {trial?.action_space && (
-              <Text size="xs" className="pc-code" ta="left" w="100%">
+              <Text size="xs" className="pc-mono" ta="left" w="100%">
                 Action space: {summarise(trial.action_space)}
                 <br />
                 Observation space: {summarise(trial.observation_space)}
@@ -213,8 +216,9 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               </Text>
             )}
           </Stack>
+          </Grid.Col>
         )}
-      </SimpleGrid>
+      </Grid>
     </Card>
   );
 }
