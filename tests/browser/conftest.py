@@ -1,0 +1,207 @@
+"""Browser fixtures: Debian's Chromium driven by playwright through the gateway of a real stack serving the web app.
+
+- `web`: the four services on the suite's NATS/PostgreSQL/S3 (a database and subjects of their own), the gateway
+  serving frontend/dist (built here when missing or older than its sources), and a designer with a password set
+  by the CLI, as an operator would (`playcorder accounts password NAME --password-stdin`).
+- `browser`: Chromium from apt (`make chromium`), headless, a fresh profile; never a downloaded browser.
+- `new_page(context)`: a page whose console errors and warnings and uncaught page errors FAIL the running test
+  (see `pytest_runtest_call`); a test that expects a logged HTTP error says so with `console.allow(regex)`.
+- `shot(page, name)`: a screenshot of what the page shows, kept in artifacts/screenshots/NAME.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Playwright, sync_playwright
+
+from playcorder.devstack.services import ServiceProcess, start_all, stop_all
+from playcorder.sdk import Client
+from tests.conftest import tenant
+
+ROOT = Path(__file__).resolve().parents[2]
+FRONTEND = ROOT / "frontend"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1280, "height": 720}
+DESIGNER, PASSWORD = "browser-designer", "correct horse battery staple"
+
+
+# --- the web app ------------------------------------------------------------------------------------------------
+
+def _newest(paths: list[Path]) -> float:
+    return max((p.stat().st_mtime for root in paths if root.exists()
+                for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()), default=0.0)
+
+
+def built_frontend() -> Path:
+    """frontend/dist, built with npm (`npm ci` when node_modules is missing or older than the lockfile, then
+    `npm run build`) when it is missing or older than the sources: the tests always see the checkout's app."""
+    dist, lock = FRONTEND / "dist", FRONTEND / "package-lock.json"
+    if not (FRONTEND / "package.json").exists():
+        pytest.fail(f"Expected the web app's sources in {FRONTEND}/package.json, got none")
+    sources = [FRONTEND / name for name in ("src", "public", "index.html", "package.json", "vite.config.ts")] + [lock]
+    if (dist / "index.html").exists() and _newest([dist]) >= _newest(sources):
+        return dist
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip(f"the browser tests need the web app built in {dist}; got no npm to build it (install Node.js)")
+    installed = FRONTEND / "node_modules" / ".package-lock.json"
+    steps = ([[npm, "ci", "--no-audit", "--no-fund"]] if not installed.exists() or _newest([lock]) > _newest(
+        [installed]) else []) + [[npm, "run", "build"]]
+    for step in steps:
+        done = subprocess.run(step, cwd=FRONTEND, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            pytest.fail(f"Expected `{' '.join(step[1:])}` in {FRONTEND} to succeed, got exit {done.returncode}:\n"
+                        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return dist
+
+
+@dataclass
+class Web:
+    """The stack the browser talks to: its URL, the designer's sign-in and an API client for checks."""
+
+    url: str
+    database_url: str
+    designer: str
+    password: str
+    api: Client
+    procs: list[ServiceProcess]
+
+
+def set_password(database_url: str, name: str, password: str) -> None:
+    """Give the designer a password with the CLI, as an operator does."""
+    done = subprocess.run(
+        [sys.executable, "-m", "playcorder.cli", "accounts", "password", name, "--password-stdin"],
+        input=password + "\n", capture_output=True, text=True, timeout=60,
+        env={**os.environ, "DATABASE_URL": database_url})
+    assert done.returncode == 0, f"`playcorder accounts password` failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="session")
+def web(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:  # type: ignore[no-untyped-def]
+    dist = built_frontend()
+    logs = tmp_path_factory.mktemp("browser-logs")
+    own = tenant(stack, "browser")
+    env = own.env | {"NATS_SUBJECT_PREFIX": "pcweb", "NATS_STREAM_PREFIX": "PCWEB", "FRONTEND_DIR": str(dist),
+                     "LOG_LEVEL": "INFO", "WORKER_CAPACITY": "4", "HEARTBEAT_INTERVAL": "0.5"}
+    procs = [ServiceProcess(kind, env, logs, name=f"{kind}-web")
+             for kind in ("gateway", "env-worker", "recorder", "exporter")]
+    try:
+        start_all(procs)
+        # tenant() made the account (with a token, for the API checks); the browser signs in with a password.
+        set_password(env["DATABASE_URL"], DESIGNER, PASSWORD)
+        yield Web(url=procs[0].url, database_url=env["DATABASE_URL"], designer=DESIGNER,
+                  password=PASSWORD, api=Client(procs[0].url, own.designer_token), procs=procs)
+    finally:
+        stop_all(procs)
+
+
+# --- the browser ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"Expected Debian's chromium at {CHROMIUM} for the browser tests, got none: run `make chromium` "
+                    "(apt-get install chromium), or set CHROMIUM to its binary")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    # launch() gives every context a fresh, temporary profile (user data dir) of its own.
+    b = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def new_context(browser: Browser, web: Web, **options: object) -> BrowserContext:
+    context = browser.new_context(base_url=web.url, viewport=VIEWPORT, accept_downloads=True,  # type: ignore[arg-type]
+                                  **options)
+    context.set_default_timeout(15_000)
+    return context
+
+
+# --- console watching -------------------------------------------------------------------------------------------
+
+@dataclass
+class Console:
+    """Console errors and warnings and uncaught errors of every watched page, since the running test began."""
+
+    problems: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def watch(self, page: Page, label: str) -> Page:
+        page.on("console", lambda msg: self._console(label, msg))
+        page.on("pageerror", lambda error: self.problems.append(f"{label}: uncaught {error}"))
+        page.on("crash", lambda _: self.problems.append(f"{label}: the page crashed"))
+        return page
+
+    def _console(self, label: str, msg: ConsoleMessage) -> None:
+        if msg.type not in ("error", "warning"):
+            return
+        where = msg.location.get("url", "") if msg.location else ""
+        text = f"{label}: console {msg.type}: {msg.text}" + (f" ({where})" if where else "")
+        if not any(pattern.search(text) for pattern in self.allowed):
+            self.problems.append(text)
+
+    def allow(self, pattern: str) -> None:
+        """Expect console lines matching `pattern` for the rest of this test (an HTTP error the test provokes,
+        which Chromium logs as 'Failed to load resource: ... status of 422')."""
+        self.allowed.append(re.compile(pattern))
+
+    def take(self) -> list[str]:
+        problems, self.problems, self.allowed = self.problems, [], []
+        return problems
+
+
+CONSOLE = Console()
+
+
+@pytest.fixture
+def console() -> Console:
+    return CONSOLE
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A console error or warning of any watched page during a test fails that test, naming each one."""
+    CONSOLE.take()
+    outcome = yield
+    problems = CONSOLE.take()
+    if problems:
+        raise AssertionError("Expected no console errors or warnings, got:\n" + "\n".join(problems))
+    return outcome
+
+
+@pytest.fixture(scope="session")
+def new_page() -> Callable[[BrowserContext, str], Page]:
+    def make(context: BrowserContext, label: str) -> Page:
+        return CONSOLE.watch(context.new_page(), label)
+    return make
+
+
+# --- screenshots ------------------------------------------------------------------------------------------------
+
+def shot(page: Page, name: str, full_page: bool = False) -> Path:
+    """Keep what the page shows now as artifacts/screenshots/NAME.png (fonts loaded, animations finished)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    try:
+        page.evaluate("document.fonts.ready.then(() => true)")
+    except Error:
+        pass
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+    return path
