@@ -38,27 +38,32 @@ DESIGNER, PASSWORD = "browser-designer", "correct horse battery staple"
 
 # --- the web app ------------------------------------------------------------------------------------------------
 
-def _newest(paths: list[Path]) -> float:
-    return max((p.stat().st_mtime for root in paths if root.exists()
-                for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()), default=0.0)
+def _newest(root: Path, skip: tuple[str, ...] = ()) -> float:
+    """The newest modification time of the files under root (or of root itself), leaving out the named folders."""
+    if root.is_file():
+        return root.stat().st_mtime
+    newest = 0.0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip]
+        newest = max([newest, *(os.stat(os.path.join(folder, f)).st_mtime for f in files)])
+    return newest
 
 
 def built_frontend() -> Path:
     """frontend/dist, built with npm (`npm ci` when node_modules is missing or older than the lockfile, then
-    `npm run build`) when it is missing or older than the sources: the tests always see the checkout's app."""
+    `npm run build`) when it is missing or older than any source: the tests always see the checkout's app."""
     dist, lock = FRONTEND / "dist", FRONTEND / "package-lock.json"
     if not (FRONTEND / "package.json").exists():
         pytest.fail(f"Expected the web app's sources in {FRONTEND}/package.json, got none")
-    sources = [FRONTEND / name for name in ("src", "public", "index.html", "package.json", "vite.config.ts")] + [lock]
-    if (dist / "index.html").exists() and _newest([dist]) >= _newest(sources):
+    if (dist / "index.html").exists() and _newest(dist) >= _newest(FRONTEND, skip=("dist", "node_modules")):
         return dist
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip(f"the browser tests need the web app built in {dist}; got no npm to build it (install Node.js)")
     installed = FRONTEND / "node_modules" / ".package-lock.json"
-    steps = ([[npm, "ci", "--no-audit", "--no-fund"]] if not installed.exists() or _newest([lock]) > _newest(
-        [installed]) else []) + [[npm, "run", "build"]]
-    for step in steps:
+    steps = [[npm, "ci", "--no-audit", "--no-fund"]] if not installed.exists() or _newest(lock) > _newest(
+        installed) else []
+    for step in [*steps, [npm, "run", "build"]]:
         done = subprocess.run(step, cwd=FRONTEND, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             pytest.fail(f"Expected `{' '.join(step[1:])}` in {FRONTEND} to succeed, got exit {done.returncode}:\n"
