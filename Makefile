@@ -4,10 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := -e shared[dev] -e services/gateway -e services/env-worker -e services/recorder -e services/exporter
 STAMP := $(VENV)/.installed
+# The web app (frontend/, served by the gateway from frontend/dist): rebuilt when its sources or lockfile change.
+WEB := frontend
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts \
+	$(WEB)/tsconfig.json
+WEB_STAMP := $(WEB)/dist/.built
+WEB_DEPS := $(WEB)/node_modules/.installed
 
-.PHONY: install run test test-fast lint clean
+.PHONY: install run test test-fast lint clean frontend
 
-install: $(STAMP)
+install: $(STAMP) frontend
+
+frontend: $(WEB_STAMP) ## the web app: npm ci (when the lockfile changes) and npm run build into frontend/dist
+
+$(WEB_DEPS): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "Expected node 20+ and npm to build the web app (frontend/), got no npm"; exit 1; }
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_STAMP): $(WEB_DEPS) $(WEB_SOURCES)
+	cd $(WEB) && npm run build
+	touch $@
 
 $(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements-nodeps.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +34,7 @@ $(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt r
 	touch $(STAMP)
 
 run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on http://127.0.0.1:8000
-	FRONTEND_DIR=$(CURDIR)/frontend $(BIN)/playcorder dev --root .run
+	FRONTEND_DIR=$(CURDIR)/frontend/dist $(BIN)/playcorder dev --root .run
 
 test: install chromium ## the whole suite, on real servers it starts on free ports
 	$(BIN)/python -m pytest
@@ -30,7 +47,7 @@ test-fast: install ## everything but the end-to-end tests
 	$(BIN)/python -m pytest -m "not e2e"
 
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .run $(WEB)/dist $(WEB)/node_modules
 
 # The browser tests (tests/browser/) drive Debian's Chromium through playwright; it comes from apt, never a download.
 CHROMIUM ?= /usr/lib/chromium/chromium

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
@@ -15,7 +14,7 @@ from playcorder.messages import Resync
 from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
-from . import errors, responses
+from . import errors, responses, web
 from .limits import BodyLimit
 from .placement import WorkerDirectory
 from .routes import (
@@ -62,14 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await nc.drain()
         await engine.dispose()
 
-    app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.relayed = settings, relayed
     for module in ROUTERS:
         app.include_router(module.router)
+    web.install_docs(app)
     responses.document(app, (module.router for module in ROUTERS))
     errors.install(app, settings.db_retry_after, [r for module in ROUTERS for r in module.router.routes],
                    s3_retry_after=settings.s3_retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.frontend_dir is not None:
-        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+        web.install_app(app, settings.frontend_dir)
     return app

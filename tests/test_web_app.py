@@ -1,0 +1,90 @@
+"""The gateway serves the built web app (frontend/dist, `make frontend`) and the API docs without internet: the app's
+pages load from any of its paths (a reload of /studies/ID), /docs and /redoc name only local scripts and styles, and
+those load; the API's own paths still answer as the API does (a JSON 404), never with the app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from playcorder.devstack.services import ServiceProcess
+from playcorder.devstack.stack import DevStack
+
+DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
+
+
+@pytest.fixture(scope="module")
+def web(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    assert (DIST / "index.html").is_file(), f"Expected the built web app in {DIST}, got none: run `make frontend`"
+    gateway = ServiceProcess("gateway", stack.env() | {"FRONTEND_DIR": str(DIST)}, tmp_path_factory.mktemp("web"),
+                             name="web-gateway")
+    gateway.start()
+    try:
+        gateway.wait_ready()
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+def _local_refs(html: str) -> list[str]:
+    """Every script, stylesheet, icon and spec URL a docs page loads."""
+    refs = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    refs += re.findall(r"""(?:url|spec-url)\s*[:=]\s*["']([^"']+)["']""", html)
+    return refs
+
+
+@pytest.mark.parametrize("path", ["/", "/studies/some-study", "/episodes/x/y", "/live/abc", "/signin"])
+def test_every_page_path_loads_the_app(web: str, path: str) -> None:
+    r = httpx.get(web + path)
+    assert r.status_code == 200, r.text[:200]
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<div id="root">' in r.text
+    assert r.headers["cache-control"] == "no-cache"  # a new build is seen on the next load
+    for script in re.findall(r'src="(/assets/[^"]+)"', r.text):  # the app's own bundle loads, cached for good
+        asset = httpx.get(web + script)
+        assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
+        assert "immutable" in asset.headers["cache-control"]
+
+
+def test_participant_link_loads_the_app(web: str) -> None:
+    r = httpx.get(web + "/?token=abc")
+    assert r.status_code == 200 and '<div id="root">' in r.text
+
+
+@pytest.mark.parametrize("path", ["/assets/missing.js", "/vendor/nothing.css"])
+def test_missing_build_file_is_a_404_not_the_app(web: str, path: str) -> None:
+    r = httpx.get(web + path)
+    assert r.status_code == 404
+    assert '<div id="root">' not in r.text
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_unknown_api_path_is_still_a_json_404(web: str, method: str) -> None:
+    r = httpx.request(method, web + "/api/no-such-thing")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"detail": "Not Found"}
+
+
+def test_api_still_answers_beside_the_app(web: str) -> None:
+    assert httpx.get(web + "/api/studies").status_code == 401  # the API, not index.html
+    assert httpx.get(web + "/openapi.json").json()["info"]["title"] == "Playcorder gateway"
+
+
+@pytest.mark.parametrize("path, marker", [("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc")])
+def test_api_docs_load_only_local_assets(web: str, path: str, marker: str) -> None:
+    r = httpx.get(web + path)
+    assert r.status_code == 200 and marker in r.text
+    refs = _local_refs(r.text)
+    assert any(ref.endswith(".js") for ref in refs), refs
+    assert "/openapi.json" in refs
+    for ref in refs:
+        assert ref.startswith("/") and not ref.startswith("//"), f"Expected only local URLs in {path}, got {ref}"
+        loaded = httpx.get(web + ref)
+        assert loaded.status_code == 200, f"{ref} of {path}: {loaded.status_code}"
+        assert len(loaded.content) > 100
+    assert "fonts.googleapis" not in r.text and "cdn.jsdelivr" not in r.text
