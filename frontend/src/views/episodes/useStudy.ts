@@ -1,0 +1,21 @@
+// One study (GET /api/studies/{id}), for the Episodes view's title, environments and the export's default name.
+import { useEffect, useState } from "react";
+
+import { api, type StudyOut } from "../../api";
+
+export function useStudy(id: string): { data: StudyOut | null; error: unknown } {
+  const [data, setData] = useState<StudyOut | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    const ctl = new AbortController();
+    setData(null);
+    setError(null);
+    api<StudyOut>("GET", `/api/studies/${encodeURIComponent(id)}`, undefined, { signal: ctl.signal })
+      .then(setData)
+      .catch((e) => {
+        if ((e as Error).name !== "AbortError") setError(e);
+      });
+    return () => ctl.abort();
+  }, [id]);
+  return { data, error };
+}
