@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .fields import Label, Matching, Moment, ShortText
+from .fields import INT32_MAX, Label, Matching, Moment, ShortText
 from .messages import EndState
 
 MAX_TAGS = 20  # tags in a filter, end tags of an export
@@ -28,6 +28,8 @@ class EpisodeFilter(BaseModel):
         default_factory=lambda: list[EndState](["completed"]), min_length=1, max_length=10,
         description="episode states to include")
     participant: ShortText | None = Field(None, description="participant id")
+    study_version: int | None = Field(None, ge=1, le=INT32_MAX,
+                                      description="episodes played with this version of the study")
     tags: list[Label] = Field(default_factory=list, max_length=MAX_TAGS,
                               description="episodes carrying every one of these tags")
     started_after: Moment | None = None

@@ -40,6 +40,8 @@ class OpenSession(_Msg):
     study_id: str
     participant_id: str
     environment: EnvironmentSpec
+    study_version: int | None = Field(None, description="the study's version `environment` is of (None: a gateway "
+                                                        "from before versions)")
 
 
 class OpenSessionReply(_Msg):
@@ -312,6 +314,8 @@ class EpisodeBegin(_Msg):
     started_at: datetime
     observation_spec: dict[str, Any]
     action_spec: dict[str, Any]
+    study_version: int | None = Field(None, description="the study's version the episode is played with (None: a "
+                                                        "worker from before versions)")
 
 
 class EpisodeEnd(_Msg):

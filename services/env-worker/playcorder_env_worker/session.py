@@ -182,7 +182,7 @@ class PlaySession:
             episode_id=ep.id, session_id=self.open.session_id, study_id=self.open.study_id,
             participant_id=self.open.participant_id, env=self.spec.id, env_id=self.spec.env_id,
             worker_id=self.worker_id, seed=seed, started_at=datetime.now(UTC),
-            observation_spec=self.obs_spec, action_spec=self.act_spec,
+            observation_spec=self.obs_spec, action_spec=self.act_spec, study_version=self.open.study_version,
         ))
         await self.send_event(self.episode_started())
         await self.set_state(SessionState.PAUSED, "start")

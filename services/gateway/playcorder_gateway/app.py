@@ -22,6 +22,7 @@ from .routes import (
     episodes,
     exports,
     health,
+    images,
     participant,
     play,
     sessions,
@@ -33,7 +34,8 @@ from .routes import (
 )
 from .settings import Settings
 
-ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, exports, tokens, play)
+ROUTERS = (health, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
+           tokens, play)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -17,9 +17,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import PlaySession, Study
 from playcorder.messages import AttachSession, AttachSessionReply, OpenSession
-from playcorder.specs import EnvironmentSpec
+from playcorder.specs import EnvironmentSpec, StudySpec
 from playcorder.subjects import Subjects
 
+from .availability import closed, enabled_environments
 from .placement import NoCapacity, WorkerDirectory
 from .relay import OutgoingQueue
 from .settings import Settings
@@ -56,13 +57,33 @@ class Opener:
     participant_id: str
     study: Study
 
-    async def place(self, env: EnvironmentSpec) -> Opened:
+    async def playable(self, key: str) -> tuple[EnvironmentSpec, int]:
+        """The environment `key` names in the study as it is now (its designer may have edited, disabled or archived
+        it since the socket opened), and the study's version; refused when it cannot be played."""
+        async with self.sessions() as db:
+            study = await db.get(Study, self.study.id)
+        if study is None or (why := closed(study)) is not None:
+            state = "deleted" if study is None else why
+            raise Refused("study_disabled", f"Expected an enabled study, got {self.study.name!r}, {state} by its "
+                                            "designer")
+        spec = StudySpec.model_validate(study.spec)
+        env = spec.environment(key)
+        if env is None:
+            raise Refused("unknown_env", f"Expected one of {[e.id for e in spec.environments]}, got {key!r}")
+        if env.id in study.disabled_environments:
+            raise Refused("environment_disabled", f"Expected an enabled environment of the study, one of "
+                          f"{[e.id for e in enabled_environments(study, spec)]}, got {env.id!r}, disabled by its "
+                          "designer")
+        return env, study.version
+
+    async def place(self, env: EnvironmentSpec, study_version: int | None = None) -> Opened:
         session_id, out = uuid.uuid4().hex, OutgoingQueue(self.settings.frame_queue)
         # Subscribed before placing: the first frame is not missed.
         sub = await self.nc.subscribe(self.subjects.session_out_all(session_id), cb=out.from_worker)
         try:
             worker_id = await self.directory.place(OpenSession(
-                session_id=session_id, study_id=self.study.id, participant_id=self.participant_id, environment=env))
+                session_id=session_id, study_id=self.study.id, participant_id=self.participant_id, environment=env,
+                study_version=study_version))
         except NoCapacity:
             await sub.unsubscribe()
             retry = self.settings.no_capacity_retry

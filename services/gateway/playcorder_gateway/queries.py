@@ -24,6 +24,8 @@ def filtered(query: SelectOfScalar[T], f: EpisodeFilter, states: Sequence[str] |
         query = query.where((Episode.env == f.env) | (Episode.env_id == f.env))
     if f.participant is not None:
         query = query.where(Episode.participant_id == f.participant)
+    if f.study_version is not None:
+        query = query.where(Episode.study_version == f.study_version)
     if f.started_after is not None:
         query = query.where(Episode.started_at >= f.started_after)
     if f.started_before is not None:

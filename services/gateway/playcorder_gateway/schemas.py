@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from playcorder.db.models import Episode
 from playcorder.exports import EpisodeFilter, ExportOptions
-from playcorder.fields import INT32_MAX, Notes, ShortText
+from playcorder.fields import INT32_MAX, Key, Notes, ShortText
 from playcorder.messages import EpisodeState
+from playcorder.specs import MAX_ENVIRONMENTS
 
 
 # ---------------------------------------------------------------- accounts
@@ -25,7 +26,31 @@ class StudyOut(BaseModel):
     id: str
     name: str
     created_at: datetime
+    spec: dict[str, Any] = Field(description="the current version's spec")
+    version: int = Field(description="the current version: 1 at creation, one more for each edit of the spec")
+    enabled: bool = Field(description="participants may start sessions (unless it is archived)")
+    archived: bool = Field(description="hidden from the list of studies and closed to participants")
+    disabled_environments: list[str] = Field(description="keys of the environments participants cannot pick")
+    updated_at: datetime = Field(description="when the spec or the settings above last changed")
+    episode_count: int = Field(description="episodes recorded, of every version")
+
+
+class StudyPatch(BaseModel):
+    """Settings of a study that are not part of its spec: changing them makes no new version."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool | None = Field(None, description="false: participants can start no session")
+    archived: bool | None = Field(None, description="true: hidden from the list and closed to participants")
+    disabled_environments: list[Key] | None = Field(None, max_length=MAX_ENVIRONMENTS,
+                                                    description="keys of the environments participants cannot pick "
+                                                                "(replaces the list; [] enables them all)")
+
+
+class StudyVersionOut(BaseModel):
+    version: int
     spec: dict[str, Any]
+    created_at: datetime
 
 
 MAX_EXPORT_IDS = 10_000  # episode ids in one export request
@@ -65,13 +90,17 @@ class ParticipantStudy(BaseModel):
     name: str
     description: str
     instructions: str
-    environments: list[EnvironmentChoice]
+    enabled: bool = Field(description="sessions can start (the designer has neither disabled nor archived it)")
+    environments: list[EnvironmentChoice] = Field(description="the environments one can play now: the enabled "
+                                                              "ones, none while the study is not enabled")
 
 
 # ---------------------------------------------------------------- episodes
 class EpisodeOut(BaseModel):
     id: str
     study_id: str
+    study_version: int | None = Field(description="the study's version it was played with (null: recorded before "
+                                                  "studies had versions)")
     session_id: str
     participant_id: str
     env: str

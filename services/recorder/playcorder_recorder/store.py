@@ -56,10 +56,10 @@ class EpisodeStore:
         async with self.sessions() as db:
             deleted = await self._deleted(db, [m.episode_id for m in msgs])
             rows = [dict(
-                id=m.episode_id, study_id=m.study_id, session_id=m.session_id, participant_id=m.participant_id,
-                env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed, state=RECORDING, num_steps=0,
-                num_chunks=0, total_reward=0.0, active_s=0.0, notes="", observation_spec=m.observation_spec,
-                action_spec=m.action_spec, started_at=m.started_at,
+                id=m.episode_id, study_id=m.study_id, study_version=m.study_version, session_id=m.session_id,
+                participant_id=m.participant_id, env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed,
+                state=RECORDING, num_steps=0, num_chunks=0, total_reward=0.0, active_s=0.0, notes="",
+                observation_spec=m.observation_spec, action_spec=m.action_spec, started_at=m.started_at,
             ) for m in msgs if m.episode_id not in deleted]
             if deleted:
                 log.info("begins of deleted episodes dropped: %s", sorted(deleted))

@@ -49,8 +49,28 @@ class Study(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True)
     name: str
     owner_id: str = Field(foreign_key="accounts.id", index=True)
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the current version's
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"},
+                         description="the current version (1 at creation, one more per edit of the spec)")
+    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": "true"},
+                          description="participants may start sessions")
+    archived_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
+                                         description="hidden from the list (and closed to participants) since then")
+    disabled_environments: list[str] = Field(default_factory=list,
+                                             sa_column=Column(JSON, nullable=False, server_default="[]"))
+    updated_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class StudyVersion(SQLModel, table=True):
+    """Every version of a study's spec, the current one included; an episode names the one it was played with."""
+
+    __tablename__ = "study_versions"
+    study_id: str = Field(primary_key=True, foreign_key="studies.id", ondelete="CASCADE")
+    version: int = Field(primary_key=True)
     spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    created_by: str = Field(foreign_key="accounts.id")
 
 
 class Participant(SQLModel, table=True):
@@ -77,6 +97,8 @@ class Episode(SQLModel, table=True):
     __table_args__ = (Index("ix_episodes_study_started", "study_id", "started_at"),)
     id: str = Field(primary_key=True)
     study_id: str = Field(foreign_key="studies.id", ondelete="CASCADE")
+    study_version: int | None = Field(default=None, description="the study's version it was played with (None: "
+                                                                "recorded before versions existed)")
     session_id: str = Field(index=True)
     participant_id: str = Field(index=True)
     env: str

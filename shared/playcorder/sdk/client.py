@@ -54,7 +54,7 @@ class Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:
@@ -62,6 +62,10 @@ class Client:
             except ValueError:
                 detail = response.text
             raise ApiError(response.status_code, detail)
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
         return response.json() if response.content else None
 
     def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -93,12 +97,32 @@ class Client:
     def create_study(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._object("POST", "/api/studies", json=spec)
 
-    def list_studies(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """All your studies (`limit`: per request)."""
-        return self._objects("/api/studies", limit=limit)
+    def list_studies(self, limit: int | None = None, archived: bool = False) -> list[dict[str, Any]]:
+        """All your studies not archived, or only the archived ones (`limit`: per request)."""
+        return self._objects("/api/studies", limit=limit, archived=archived)
 
     def get_study(self, study_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/studies/{study_id}")
+
+    def update_study(self, study_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Replace the study's spec: a new version when it differs from the current one."""
+        return self._object("PUT", f"/api/studies/{study_id}", json=spec)
+
+    def set_study(self, study_id: str, enabled: bool | None = None, archived: bool | None = None,
+                  disabled_environments: list[str] | None = None) -> dict[str, Any]:
+        """Enable or disable the study or some of its environments (by key), archive or unarchive it."""
+        body = {"enabled": enabled, "archived": archived, "disabled_environments": disabled_environments}
+        return self._object("PATCH", f"/api/studies/{study_id}", json={k: v for k, v in body.items() if v is not None})
+
+    def delete_study(self, study_id: str) -> None:
+        """Delete a study without episodes (one with episodes: archive it)."""
+        self._call("DELETE", f"/api/studies/{study_id}")
+
+    def list_study_versions(self, study_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._objects(f"/api/studies/{study_id}/versions", limit=limit)
+
+    def get_study_version(self, study_id: str, version: int) -> dict[str, Any]:
+        return self._object("GET", f"/api/studies/{study_id}/versions/{version}")
 
     def create_participant(self, study_id: str, external_id: str | None = None,
                            expires_in: int | None = None) -> dict[str, Any]:
@@ -124,6 +148,11 @@ class Client:
         if stop is not None:
             params["stop"] = stop
         return self._object("GET", f"/api/episodes/{episode_id}/steps", params=params)
+
+    def episode_image(self, episode_id: str, step: int | None = None) -> bytes:
+        """The JPEG shown at `step`; without one, the episode's thumbnail (its middle step's)."""
+        path = "/thumbnail.jpg" if step is None else f"/steps/{step}/image.jpg"
+        return self._request("GET", f"/api/episodes/{episode_id}{path}").content
 
     def edit_notes(self, episode_id: str, notes: str) -> dict[str, Any]:
         return self._object("PATCH", f"/api/episodes/{episode_id}", json={"notes": notes})

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from playcorder.db.models import DeletedEpisode, Episode
 from playcorder.db.queries import step_tags_of, tags_of
 from playcorder.exports import MAX_TAGS, EpisodeFilter
-from playcorder.fields import Label, Moment, NonNegativeInt64, ShortText
+from playcorder.fields import Label, Moment, NonNegativeInt64, PositiveInt32, ShortText
 from playcorder.messages import RECORDING, EpisodeState
 from playcorder.storage import episode_prefix
 
@@ -33,6 +33,7 @@ async def list_episodes(
     state: Annotated[list[str], Query(max_length=len(STATES), description=_STATE_HELP)] = [],  # noqa: B006 - copied
     env: Annotated[ShortText | None, Query(description="environment key in the study, or its Gymnasium id")] = None,
     participant: Annotated[ShortText | None, Query(description="participant id")] = None,
+    version: Annotated[PositiveInt32 | None, Query(description="played with this version of the study")] = None,
     started_after: Moment | None = None, started_before: Moment | None = None,
     min_reward: float | None = None, max_reward: float | None = None,
     tag: Annotated[list[Label], Query(
@@ -44,7 +45,7 @@ async def list_episodes(
     """A study's episodes matching every criterion given, in recording order, a page at a time."""
     if bad := [s for s in state if s not in STATES]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected state in {list(STATES)}, got {bad[0]!r}")
-    f = EpisodeFilter(env=env, participant=participant, tags=tag, started_after=started_after,
+    f = EpisodeFilter(env=env, participant=participant, study_version=version, tags=tag, started_after=started_after,
                       started_before=started_before, min_reward=min_reward, max_reward=max_reward)
     query = filtered(select(Episode).where(Episode.study_id == study.id), f, state or None)
     query = after(query, cursor, col(Episode.started_at), col(Episode.id), limit).offset(offset)

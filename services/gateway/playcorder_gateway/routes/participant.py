@@ -1,4 +1,4 @@
-"""What a participant may see of their study: its name, instructions and environments, to pick one to play."""
+"""What a participant may see of their study: its name, instructions and the environments they may pick to play."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, status
 from playcorder.db.models import Study
 from playcorder.specs import StudySpec
 
+from ..availability import closed, enabled_environments
 from ..deps import DbSession, ParticipantToken
 from ..errors import ErrorOut
 from ..schemas import EnvironmentChoice, ParticipantStudy
@@ -23,7 +24,7 @@ async def my_study(token: ParticipantToken, db: DbSession) -> ParticipantStudy:
     spec = StudySpec.model_validate(study.spec)
     return ParticipantStudy(
         study_id=study.id, participant_id=token.participant_id or "", name=spec.name, description=spec.description,
-        instructions=spec.instructions,
+        instructions=spec.instructions, enabled=closed(study) is None,
         environments=[EnvironmentChoice(id=e.id, env_id=e.env_id, mode=e.mode, instructions=e.instructions)
-                      for e in spec.environments],
+                      for e in enabled_environments(study, spec)],
     )

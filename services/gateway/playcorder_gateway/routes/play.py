@@ -22,7 +22,6 @@ from playcorder.messages import (
     SelectEnv,
     client_message,
 )
-from playcorder.specs import StudySpec
 
 from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
 from ..opening import Opened, Opener, Refused
@@ -148,7 +147,6 @@ async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBu
                 still_valid: Callable[[], Awaitable[bool]]) -> Opened | None:
     """The first messages: select_env places a new session, resume_session continues one; None once refused
     with a close. The token is checked again for each: it may have been revoked or expired meanwhile."""
-    spec = StudySpec.model_validate(opener.study.spec)
     while True:
         msg = await _receive_message(ws, max_message, bucket)
         try:
@@ -160,12 +158,7 @@ async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBu
             if not isinstance(msg, SelectEnv):
                 await _error(ws, "no_session", f"Expected select_env or resume_session first, got {msg.type}")
                 continue
-            env = spec.environment(msg.env)
-            if env is None:
-                await _error(ws, "unknown_env", f"Expected one of {[e.id for e in spec.environments]}, "
-                                                f"got {msg.env!r}")
-                continue
-            return await opener.place(env)
+            return await opener.place(*await opener.playable(msg.env))
         except Refused as refused:
             await _error(ws, refused.code, refused.message, retry_after=refused.retry_after)
             if refused.close is not None:

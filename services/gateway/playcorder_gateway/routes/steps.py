@@ -25,10 +25,10 @@ from ..errors import ErrorOut
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["episodes"])
 MAX_RANGE = 1000
-_DAMAGED = {409: {"model": ErrorOut, "description": "a chunk of the episode's steps is missing from S3 (damaged data)"}}
+DAMAGED = {409: {"model": ErrorOut, "description": "a chunk of the episode's steps is missing from S3 (damaged data)"}}
 
 
-def _chunk_bytes(objects: ObjectStore, episode: Episode, chunk: EpisodeChunk) -> bytes:
+def chunk_bytes(objects: ObjectStore, episode: Episode, chunk: EpisodeChunk) -> bytes:
     """The stored chunk; one its row names but S3 lacks is damaged data (409 naming it), not a server fault."""
     try:
         return objects.get_bytes_sync(chunk.object_key)
@@ -52,7 +52,7 @@ def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/api/episodes/{episode_id}/steps", responses=_DAMAGED)
+@router.get("/api/episodes/{episode_id}/steps", responses=DAMAGED)
 async def read_steps(
     episode: OwnedEpisode, db: DbSession, objects: Objects,
     start: NonNegativeInt32 = 0, stop: PositiveInt32 | None = None,
@@ -74,7 +74,7 @@ async def read_steps(
     def load() -> list[dict[str, Any]]:
         out = []
         for chunk in chunks:
-            data = _chunk_bytes(objects, episode, chunk)
+            data = chunk_bytes(objects, episode, chunk)
             _, steps = decode_chunk(data, episode.observation_spec, episode.action_spec)
             for s in steps:
                 if start <= s.index < stop:

@@ -1,48 +1,191 @@
-"""Studies: create, list, read; participants (play tokens) of a study."""
+"""Studies: create, list, read, edit (each changed spec a new version), enable/disable, archive, delete; their
+versions; participants (play tokens) of a study."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from nats.aio.client import Client as NATS
+from pydantic import ValidationError
+from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.auth import expiry, new_token, token_hash
-from playcorder.db.models import ApiToken, Participant, Study
+from playcorder.db.models import ApiToken, Episode, Participant, Study, StudyVersion, now
+from playcorder.fields import PositiveInt32
 from playcorder.specs import StudySpec
+from playcorder.subjects import Subjects
 
-from ..deps import DbSession, Designer, GatewaySettings, OwnedStudy
-from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
-from ..schemas import ParticipantIn, ParticipantOut, StudyOut
+from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
+from ..errors import ErrorOut
+from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, decode, encode, page
+from ..schemas import ParticipantIn, ParticipantOut, StudyOut, StudyPatch, StudyVersionOut
+from ..settings import Settings
 
 router = APIRouter(prefix="/api/studies", tags=["studies"])
 
 
-def _out(study: Study) -> StudyOut:
-    return StudyOut(id=study.id, name=study.name, created_at=study.created_at, spec=study.spec)
+def study_prefix(study_id: str) -> str:
+    """Where a study's own objects (the preview frames of each version) live in S3."""
+    return f"studies/{study_id}/"
+
+
+async def _check(spec: StudySpec, nc: NATS, subjects: Subjects, settings: Settings) -> None:
+    """TRIAL HOOK: the trial of a spec's environments before it is saved as a new version (raises the 422 naming
+    each problem, or the 503 of no worker). Wired at merge to `await trial.checked(spec, nc, subjects, settings)`;
+    its previews go to studies/{id}/v{version}/{env}.jpg."""
+
+
+async def _episode_counts(db: AsyncSession, study_ids: list[str]) -> dict[str, int]:
+    query = (select(Episode.study_id, func.count()).where(col(Episode.study_id).in_(study_ids))
+             .group_by(col(Episode.study_id)))
+    counts = {s: 0 for s in study_ids}
+    counts.update({s: int(n) for s, n in await db.exec(query)})
+    return counts
+
+
+def _out(study: Study, episodes: int) -> StudyOut:
+    return StudyOut(id=study.id, name=study.name, created_at=study.created_at, spec=study.spec, version=study.version,
+                    enabled=study.enabled, archived=study.archived_at is not None,
+                    disabled_environments=study.disabled_environments, updated_at=study.updated_at,
+                    episode_count=episodes)
+
+
+async def _one(db: AsyncSession, study: Study) -> StudyOut:
+    return _out(study, (await _episode_counts(db, [study.id]))[study.id])
+
+
+def _same_spec(stored: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether `new` is the stored spec, once the stored one has the defaults of fields added since it was saved."""
+    try:
+        return StudySpec.model_validate(stored).model_dump(mode="json") == new
+    except ValidationError:  # stored under older rules: anything valid now differs from it
+        return False
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StudyOut)
 async def create_study(spec: StudySpec, db: DbSession, designer: Designer) -> StudyOut:
     study = Study(name=spec.name, owner_id=designer.id, spec=spec.model_dump(mode="json"))
     db.add(study)
+    await db.flush()
+    db.add(StudyVersion(study_id=study.id, version=1, spec=study.spec, created_at=study.created_at,
+                        created_by=designer.id))
     await db.commit()
-    return _out(study)
+    return _out(study, 0)
 
 
 @router.get("", response_model=Page[StudyOut])
-async def list_studies(db: DbSession, designer: Designer, limit: Limit = DEFAULT_LIMIT,
-                       cursor: Cursor = None) -> Page[StudyOut]:
-    """Your studies, oldest first, a page at a time."""
-    query = after(select(Study).where(Study.owner_id == designer.id), cursor, col(Study.created_at), col(Study.id),
-                  limit)
+async def list_studies(
+    db: DbSession, designer: Designer, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    archived: Annotated[bool, Query(description="true: only the archived studies (hidden otherwise)")] = False,
+) -> Page[StudyOut]:
+    """Your studies, oldest first, a page at a time: those not archived, or only the archived ones."""
+    shown = col(Study.archived_at).is_not(None) if archived else col(Study.archived_at).is_(None)
+    query = after(select(Study).where(Study.owner_id == designer.id, shown), cursor, col(Study.created_at),
+                  col(Study.id), limit)
     rows, next_cursor = page(list(await db.exec(query)), limit, lambda s: (s.created_at, s.id))
-    return Page(items=[_out(s) for s in rows], next_cursor=next_cursor)
+    counts = await _episode_counts(db, [s.id for s in rows])
+    return Page(items=[_out(s, counts[s.id]) for s in rows], next_cursor=next_cursor)
 
 
 @router.get("/{study_id}", response_model=StudyOut)
-async def get_study(study: OwnedStudy) -> StudyOut:
-    return _out(study)
+async def get_study(study: OwnedStudy, db: DbSession) -> StudyOut:
+    return await _one(db, study)
+
+
+@router.put("/{study_id}", response_model=StudyOut)
+async def edit_study(spec: StudySpec, study: OwnedStudy, db: DbSession, designer: Designer, nc: Bus,
+                     subjects: BusSubjects, settings: GatewaySettings) -> StudyOut:
+    """Replace the study's spec: a new version when it differs from the current one (the same spec changes nothing).
+    Episodes keep the version they were played with; sessions started from now on play the new one."""
+    new = spec.model_dump(mode="json")
+    if _same_spec(study.spec, new):
+        return await _one(db, study)
+    await _check(spec, nc, subjects, settings)  # TRIAL HOOK (see _check)
+    # Locked: two edits at once make two versions, one after the other.
+    locked = await db.get(Study, study.id, with_for_update=True, populate_existing=True)
+    assert locked is not None  # rows are deleted only with no episodes, never under an edit (the lock)
+    if _same_spec(locked.spec, new):
+        await db.commit()
+        return await _one(db, locked)
+    locked.version += 1
+    locked.name, locked.spec, locked.updated_at = spec.name, new, now()
+    keys = {e.id for e in spec.environments}  # a removed environment is no longer disabled
+    locked.disabled_environments = [k for k in locked.disabled_environments if k in keys]
+    db.add(locked)
+    db.add(StudyVersion(study_id=locked.id, version=locked.version, spec=new, created_at=locked.updated_at,
+                        created_by=designer.id))
+    await db.commit()
+    return await _one(db, locked)
+
+
+@router.patch("/{study_id}", response_model=StudyOut)
+async def set_study(body: StudyPatch, study: OwnedStudy, db: DbSession) -> StudyOut:
+    """Enable or disable the study or some of its environments, archive or unarchive it; no new version. Sessions
+    already running go on; new ones follow the new settings."""
+    if body.disabled_environments is not None:
+        keys = [e["id"] for e in study.spec["environments"]]
+        if unknown := [k for k in body.disabled_environments if k not in keys]:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                f"Expected environment keys of the study in {keys}, got unknown {unknown}")
+        study.disabled_environments = list(dict.fromkeys(body.disabled_environments))
+    if body.enabled is not None:
+        study.enabled = body.enabled
+    if body.archived is not None and body.archived != (study.archived_at is not None):
+        study.archived_at = now() if body.archived else None
+    study.updated_at = now()
+    db.add(study)
+    await db.commit()
+    return await _one(db, study)
+
+
+@router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses={409: {"model": ErrorOut, "description": "the study has episodes: archive it instead"}})
+async def delete_study(study: OwnedStudy, db: DbSession, objects: Objects) -> Response:
+    """Delete a study without episodes, with its versions, participants, tokens and sessions. One with episodes is
+    archived instead (PATCH archived=true): deleting it would delete recorded data."""
+    # Locked: an episode stored meanwhile waits for this to finish (and then finds no study), or it counts.
+    await db.get(Study, study.id, with_for_update=True, populate_existing=True)
+    episodes = (await _episode_counts(db, [study.id]))[study.id]
+    if episodes:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"Expected a study without episodes to delete, got {episodes} "
+                                                      "episodes: archive it instead (PATCH archived=true)")
+    await asyncio.to_thread(objects.delete_prefix_sync, study_prefix(study.id))
+    await db.delete(study)  # versions, participants, tokens, sessions go with it (ON DELETE CASCADE)
+    await db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{study_id}/versions", response_model=Page[StudyVersionOut])
+async def list_versions(study: OwnedStudy, db: DbSession, limit: Limit = DEFAULT_LIMIT,
+                        cursor: Cursor = None) -> Page[StudyVersionOut]:
+    """Every version of the study's spec, oldest first, a page at a time."""
+    query = select(StudyVersion).where(StudyVersion.study_id == study.id)
+    if cursor:
+        _, last = decode(cursor)
+        if not last.isdigit() or len(last) > 10:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                f"Expected the next_cursor of a previous page of versions, got {cursor[:40]!r}")
+        query = query.where(StudyVersion.version > int(last))
+    rows = list(await db.exec(query.order_by(col(StudyVersion.version)).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=[StudyVersionOut(version=v.version, spec=v.spec, created_at=v.created_at) for v in rows],
+                next_cursor=encode(rows[-1].created_at, str(rows[-1].version)) if more else None)
+
+
+@router.get("/{study_id}/versions/{version}", response_model=StudyVersionOut,
+            responses={404: {"model": ErrorOut, "description": "no such study among yours, or no such version"}})
+async def get_version(study: OwnedStudy, version: PositiveInt32, db: DbSession) -> StudyVersionOut:
+    row = await db.get(StudyVersion, (study.id, version))
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected a version of study {study.id} in "
+                                                       f"1..{study.version}, got {version}")
+    return StudyVersionOut(version=row.version, spec=row.spec, created_at=row.created_at)
 
 
 @router.post("/{study_id}/participants", status_code=status.HTTP_201_CREATED, response_model=ParticipantOut)
