@@ -333,6 +333,41 @@ class EpisodeEnd(_Msg):
                                               "recording, and a worker's own end overrides it")
 
 
+# ---------------------------------------------------------------- trying an environment before a study is saved
+MAX_TRIAL_TIMEOUT = 600.0
+
+
+class TrialRequest(_Msg):
+    """Gateway -> any worker (queue group "trial"): build this environment once and report what is wrong with it."""
+
+    environment: EnvironmentSpec
+    timeout_s: float = Field(30.0, gt=0, le=MAX_TRIAL_TIMEOUT,
+                             description="seconds the worker may take; beyond, the reply is the problem 'timed out'")
+
+
+class TrialProblem(_Msg):
+    field: str = Field(description="dotted path inside the environment spec: 'env_id', 'kwargs.frameskp', "
+                                   "'input_map.bindings.Up', 'wrappers.0.name', 'observation_space', ...")
+    message: str = Field(description="'Expected ..., got ...'")
+    suggestions: list[str] = Field(default_factory=list, description="values meant, closest first (did you mean)")
+
+
+class TrialReply(_Msg):
+    env: str = Field(description="the environment's key within the study")
+    ok: bool
+    problems: list[TrialProblem] = Field(default_factory=list)
+    family: str | None = None
+    observation_space: dict[str, Any] | None = None
+    action_space: dict[str, Any] | None = None
+    preview_jpeg: str | None = Field(None, description="the frame after one idle step, JPEG (at most 640 px wide), "
+                                                       "base64")
+    width: int | None = None
+    height: int | None = None
+    format_limits: dict[str, str] = Field(default_factory=dict, description="export format -> why it cannot hold "
+                                                                            "this environment's spaces")
+    seconds: float | None = Field(None, description="how long the worker took to try it")
+
+
 # ---------------------------------------------------------------- exports
 class ExportJob(_Msg):
     export_id: str

@@ -13,7 +13,8 @@ from .fields import INT32_MAX, Key, LongText, Name, ShortText
 from .inputs import InputMap
 
 MAX_ENVIRONMENTS = 50  # per study
-MAX_KWARGS_BYTES = 16_384  # an environment's gymnasium.make kwargs, as JSON
+MAX_KWARGS_BYTES = 16_384  # an environment's gymnasium.make kwargs (and a wrapper's kwargs), as JSON
+MAX_WRAPPERS = 8  # per environment
 # A Gymnasium id ('ALE/Pong-v5'), optionally 'module:' first; the worker decides which modules it may import.
 _ENV_ID = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:)?[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
 Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
@@ -31,6 +32,46 @@ class RenderSpec(BaseModel):
         None, description="initial camera name or id for envs with several cameras")
 
 
+def _check_kwargs(v: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(v, default=str).encode())
+    if size > MAX_KWARGS_BYTES:
+        raise ValueError(f"Expected kwargs of at most {MAX_KWARGS_BYTES} bytes as JSON, got {size}")
+    if _unstorable(v):
+        raise ValueError("Expected kwargs of finite numbers and text without NUL characters (\\u0000) or lone "
+                         "surrogates (\\ud800-\\udfff), in keys and values, got one that is not")
+    return v
+
+
+# A wrapper class: 'FlattenObservation' (gymnasium.wrappers), 'ImgObsWrapper' (an allowed module's `wrappers`) or
+# 'module.sub:Class'; the worker decides which modules it may import.
+_WRAPPER = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:)?[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WrapperSpec(BaseModel):
+    """A Gymnasium wrapper applied to the environment right after gymnasium.make (in the order listed)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name = Field(..., description="a class of gymnasium.wrappers ('FlattenObservation'), 'module:Class' of a "
+                                        "module in the worker's ENV_MODULES ('minigrid.wrappers:ImgObsWrapper'), or "
+                                        "a class of such a module's `wrappers` ('ImgObsWrapper')")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the wrapper (at most "
+                                                                     f"{MAX_KWARGS_BYTES} bytes as JSON)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if len(v) > 200 or not _WRAPPER.match(v):
+            raise ValueError(f"Expected a wrapper class name like 'FlattenObservation' or 'module.sub:Class', "
+                             f"got {v[:200]!r}")
+        return v
+
+    @field_validator("kwargs")
+    @classmethod
+    def _small_kwargs(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_kwargs(v)
+
+
 class EnvironmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: "5" is no number, 0 no boolean
 
@@ -46,6 +87,9 @@ class EnvironmentSpec(BaseModel):
     step_while_held: bool = Field(False, description="turn_based: keep stepping (at fps) while an input is held")
     max_episode_steps: int | None = Field(None, ge=1, le=INT32_MAX,
                                           description="episode is truncated after this many steps")
+    wrappers: list[WrapperSpec] = Field(default_factory=list, max_length=MAX_WRAPPERS,
+                                        description="Gymnasium wrappers applied in order right after gymnasium.make "
+                                                    "(the recorded spaces are the wrapped ones)")
     input_map: InputMap | None = Field(None, description="overrides the family's default input map")
     instructions: LongText = ""
     render: RenderSpec = Field(default_factory=RenderSpec)
@@ -57,13 +101,7 @@ class EnvironmentSpec(BaseModel):
     @field_validator("kwargs")
     @classmethod
     def _small_kwargs(cls, v: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(v, default=str).encode())
-        if size > MAX_KWARGS_BYTES:
-            raise ValueError(f"Expected kwargs of at most {MAX_KWARGS_BYTES} bytes as JSON, got {size}")
-        if _unstorable(v):
-            raise ValueError("Expected kwargs of finite numbers and text without NUL characters (\\u0000) or lone "
-                             "surrogates (\\ud800-\\udfff), in keys and values, got one that is not")
-        return v
+        return _check_kwargs(v)
 
     @field_validator("env_id")
     @classmethod

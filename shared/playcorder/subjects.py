@@ -22,6 +22,11 @@ class Subjects:
         """Gateways ask every worker to heartbeat now (on gateway start)."""
         return f"{self.prefix}.workers.announce"
 
+    @property
+    def trial(self) -> str:
+        """Request/reply (TrialRequest -> TrialReply): one worker of the queue group "trial" tries an environment."""
+        return f"{self.prefix}.workers.trial"
+
     def worker_open(self, worker_id: str) -> str:
         return f"{self.prefix}.worker.{worker_id}.open"
 

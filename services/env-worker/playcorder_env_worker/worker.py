@@ -23,10 +23,12 @@ from playcorder.messages import (
     OpenSession,
     OpenSessionReply,
     Resync,
+    TrialRequest,
     WorkerHeartbeat,
     gateway_input,
 )
 
+from . import trial
 from .liveness import ClientLink, Reattached
 from .publisher import RecordingPublisher
 from .session import PlaySession
@@ -47,6 +49,8 @@ class Worker:
         self.started_at = datetime.now(UTC)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._alive_task: asyncio.Task[None] | None = None
+        # trials at once: each takes a pool thread, which the sessions' steps share
+        self.trials = asyncio.Semaphore(max(1, settings.worker_threads // 2))
 
     @property
     def ready(self) -> bool:
@@ -59,6 +63,7 @@ class Worker:
         await self.nc.subscribe(self.subjects.worker_open(self.settings.worker_id), cb=self._on_open)
         await self.nc.subscribe(self.subjects.worker_attach(self.settings.worker_id), cb=self._on_attach)
         await self.nc.subscribe(self.subjects.announce, cb=self._on_announce)
+        await self.nc.subscribe(self.subjects.trial, queue=trial.QUEUE_GROUP, cb=self._on_trial)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
         self._alive_task = asyncio.create_task(self._alive_loop())
         log.info("worker %s ready, capacity %d", self.settings.worker_id, self.settings.worker_capacity)
@@ -119,6 +124,31 @@ class Worker:
         """Events sent while we were cut off from NATS are lost: each session tells its client its state again."""
         for session in self.sessions.values():
             session.inputs.put_nowait(Resync(type="resync"))
+
+    # ---------------------------------------------------------------- trials of a spec's environments
+    async def _on_trial(self, msg: Msg) -> None:
+        """Each trial in a task of its own: NATS runs a subscription's callbacks one after another."""
+        task = asyncio.create_task(self._trial(msg))
+        self.tasks.add(task)  # (stop() waits for these too)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _trial(self, msg: Msg) -> None:
+        try:
+            request = TrialRequest.model_validate_json(msg.data)
+        except ValidationError as err:
+            await msg.respond(trial.bad_request(msg.data, err).model_dump_json().encode())
+            return
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with self.trials:  # the time waiting for a turn counts against the request's limit
+                left = max(0.001, request.timeout_s - (loop.time() - started))
+                reply = await trial.handle(request.model_copy(update={"timeout_s": left}), self.executor)
+            log.info("trial of %s (%s): %s in %s s", request.environment.id, request.environment.env_id,
+                     "ok" if reply.ok else [p.field for p in reply.problems], reply.seconds)
+            await msg.respond(reply.model_dump_json().encode())
+        except Exception:  # the gateway sees no answer (a 503 asking to retry)
+            log.exception("trial of %s failed", request.environment.env_id)
 
     # ---------------------------------------------------------------- sessions
     async def _reply(self, msg: Msg, accepted: bool, reason: str = "") -> None:

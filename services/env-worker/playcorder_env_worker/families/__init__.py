@@ -11,11 +11,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 
 from playcorder.inputs import InputMap
 from playcorder.specs import EnvironmentSpec
 
+from . import wrappers
 from .access import EnvAccess, family_of_entry, split_module, worker_access
+from .problems import EnvProblem, closest, unexpected_keyword
+from .signature import accepted_kwargs
 
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
           "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES)")
@@ -73,31 +77,72 @@ class PreparedEnv:
             self.env.close()
 
 
-def make_gym(spec: EnvironmentSpec, **extra: Any) -> gym.Env:
-    """gym.make with the spec's kwargs (plus `extra`), max_episode_steps and render_mode="rgb_array". It is given
-    the registry entry, not the id: gym.make would import the module of a 'module:EnvId' id itself."""
+def make_gym(spec: EnvironmentSpec, access: EnvAccess | None = None, **extra: Any) -> gym.Env:
+    """gym.make with the spec's kwargs (plus `extra`), max_episode_steps and render_mode="rgb_array", then the spec's
+    wrappers (wrappers.py). It is given the registry entry, not the id: gym.make would import the module of a
+    'module:EnvId' id itself. Unknown kwargs are an EnvProblem naming the ones meant."""
+    access = access or worker_access()
+    entry = _lookup(spec.env_id)
+    check_kwargs(spec, entry)
     kwargs = {**spec.kwargs, **extra}
     if spec.max_episode_steps is not None:
         kwargs["max_episode_steps"] = spec.max_episode_steps
-    entry = _lookup(spec.env_id)
     try:
-        return gym.make(entry, render_mode="rgb_array", **kwargs)
+        env = gym.make(entry, render_mode="rgb_array", **kwargs)
     except TypeError as err:
-        raise ValueError(f"Expected kwargs that {spec.env_id!r} accepts, got {sorted(spec.kwargs)}: {err}") from err
+        bad = unexpected_keyword(err)
+        names, _ = entry_kwargs(entry)
+        field = f"kwargs.{bad}" if bad in spec.kwargs else "kwargs"
+        raise EnvProblem(field, f"Expected kwargs that {spec.env_id!r} accepts, got {sorted(spec.kwargs)}: {err}",
+                         closest(bad, names) if bad else []) from err
     except gym.error.Error as err:
         raise ValueError(f"Expected a makeable Gymnasium environment {spec.env_id!r}: {err}") from err
+    return wrappers.apply(env, spec.wrappers, access)
 
 
-def _lookup(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registry entry of `env_id`, importing nothing."""
+# what gym.make itself takes, besides the environment's own keyword arguments; render_mode is the worker's
+_MAKE_KWARGS = frozenset({"max_episode_steps", "disable_env_checker"})
+_WORKER_KWARGS = frozenset({"render_mode"})
+
+
+def entry_kwargs(entry: gym.envs.registration.EnvSpec) -> tuple[set[str], bool]:
+    """(keyword arguments the registry entry's constructor accepts, whether it passes on others unchecked)."""
+    try:
+        creator = load_env_creator(entry.entry_point) if isinstance(entry.entry_point, str) else entry.entry_point
+    except (ImportError, AttributeError, ValueError):
+        return set(), True
+    names, open_ended = accepted_kwargs(creator)
+    return (names | _MAKE_KWARGS) - _WORKER_KWARGS, open_ended
+
+
+def check_kwargs(spec: EnvironmentSpec, entry: gym.envs.registration.EnvSpec) -> None:
+    """EnvProblem for the first kwarg the environment does not take, with the names probably meant."""
+    names, open_ended = entry_kwargs(entry)
+    for key in spec.kwargs:
+        if key in _WORKER_KWARGS:
+            raise EnvProblem(f"kwargs.{key}", f"Expected kwargs without {key!r} (the worker sets render_mode "
+                                              f"'rgb_array'), got {key}={spec.kwargs[key]!r}")
+        if key not in names and not open_ended:
+            shown = ", ".join(sorted(names))
+            raise EnvProblem(f"kwargs.{key}", f"Expected kwargs that {spec.env_id!r} accepts ({shown}), got {key!r}",
+                             closest(key, names))
+
+
+def _lookup(env_id: str, suggest: Callable[[str], list[str]] | None = None) -> gym.envs.registration.EnvSpec:
+    """The registry entry of `env_id`, importing nothing; EnvProblem with the registered ids most like it."""
     _, name = split_module(env_id)
     try:
         return gym.spec(name)
     except gym.error.Error as err:
         hint = next((f"; {prefix} ids need the module {module!r} in ENV_MODULES" for prefix, module in _PLUGINS.items()
                      if name.startswith(prefix)), "")
-        raise ValueError(f"Expected a registered Gymnasium environment id, got {env_id!r}; "
-                         f"known families: {_KNOWN}{hint}") from err
+        meant = (suggest or _registered_like)(name)
+        raise EnvProblem("env_id", f"Expected a registered Gymnasium environment id, got {env_id!r}; "
+                                   f"known families: {_KNOWN}{hint}", meant) from err
+
+
+def _registered_like(name: str) -> list[str]:
+    return closest(name, gym.registry)
 
 
 def _import(module: str, name: str) -> None:
@@ -122,7 +167,20 @@ def registered_spec(env_id: str, access: EnvAccess | None = None) -> gym.envs.re
                     importlib.import_module(plugin)
                 except ImportError:
                     pass
-    return _lookup(env_id)
+
+    def suggest(unknown: str) -> list[str]:
+        """Registered ids like it, among every family (and plugin) this worker may make."""
+        for family in access.families:
+            _register(family)
+        for plugin in set(_PLUGINS.values()) & access.modules:
+            try:
+                importlib.import_module(plugin)
+            except ImportError:
+                pass
+        meant = closest(unknown, gym.registry)
+        return [f"{module}:{m}" for m in meant] if module is not None else meant
+
+    return _lookup(env_id, suggest)
 
 
 def _register(family: str) -> None:
@@ -163,4 +221,4 @@ def make_env(spec: EnvironmentSpec, access: EnvAccess | None = None) -> Prepared
         from .mujoco import make
     else:
         from .generic import make
-    return make(spec)
+    return make(spec, access)

@@ -6,10 +6,11 @@ from playcorder.specs import EnvironmentSpec
 
 from ..default_maps import default_atari_map
 from . import PreparedEnv, make_gym
+from .access import EnvAccess
 
 
-def make(spec: EnvironmentSpec) -> PreparedEnv:
-    env = make_gym(spec)
+def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
+    env = make_gym(spec, access)
     get_meanings = getattr(env.unwrapped, "get_action_meanings", None)
     if get_meanings is None:
         env.close()

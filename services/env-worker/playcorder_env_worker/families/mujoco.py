@@ -48,6 +48,7 @@ from playcorder.specs import EnvironmentSpec  # noqa: E402
 
 from ..default_maps import default_map_for  # noqa: E402
 from . import PreparedEnv, make_gym  # noqa: E402
+from .access import EnvAccess  # noqa: E402
 
 FREE_CAMERA = "free"  # MuJoCo's free camera (id -1), where Gymnasium's MuJoCo envs look by default
 _log = logging.getLogger(__name__)
@@ -73,9 +74,9 @@ def _unbind(viewer) -> None:
         egl_ext.eglMakeCurrent(egl.EGL_DISPLAY, egl_ext.EGL_NO_SURFACE, egl_ext.EGL_NO_SURFACE, egl_ext.EGL_NO_CONTEXT)
 
 
-def make(spec: EnvironmentSpec) -> PreparedEnv:
+def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
     size = {k: v for k, v in (("width", spec.render.width), ("height", spec.render.height)) if v is not None}
-    env = make_gym(spec, **size)
+    env = make_gym(spec, access, **size)
     prepared = PreparedEnv(env=env, family="mujoco", default_input_map=default_map_for(env.action_space))
     renderer = getattr(env.unwrapped, "mujoco_renderer", None)
     if renderer is None:  # a MuJoCo env without Gymnasium's renderer: native frames, one camera

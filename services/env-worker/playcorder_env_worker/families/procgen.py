@@ -23,6 +23,7 @@ from playcorder.specs import EnvironmentSpec
 
 from ..default_maps import default_procgen_map
 from . import PreparedEnv, make_gym
+from .access import EnvAccess
 
 GAMES = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot", "heist",
          "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")
@@ -116,6 +117,15 @@ class ProcgenEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
         self.action_space = gym.spaces.Discrete(len(self.combos))
 
+    @classmethod
+    def accepted_kwargs(cls) -> set[str]:
+        """What a spec's kwargs may hold: procgen's options (those of ProcgenGym3Env and the env it builds on),
+        less what this class sets itself, plus `game` and `rand_seed`."""
+        from .signature import accepted_kwargs
+
+        names, _ = accepted_kwargs(_gym3_env_class())
+        return (names - {"num", "env_name", "num_threads", "render_mode"}) | {"game", "rand_seed"}
+
     def get_action_meanings(self) -> list[str]:
         return ["+".join(combo) or "NOOP" for combo in self.combos]
 
@@ -180,9 +190,9 @@ class ProcgenEnv(gym.Env):
             self._venv = None
 
 
-def make(spec: EnvironmentSpec) -> PreparedEnv:
+def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
     register_procgen_envs()
-    env = make_gym(spec)
+    env = make_gym(spec, access)
     game: ProcgenEnv = env.unwrapped  # type: ignore[assignment]
     return PreparedEnv(env=env, family="procgen", default_input_map=default_procgen_map(game.combos),
                        action_meanings=game.get_action_meanings())
