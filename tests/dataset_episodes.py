@@ -29,11 +29,12 @@ def jpeg(rng: np.random.Generator, size: int = 24) -> bytes:
     return simplejpeg.encode_jpeg(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), quality=80)
 
 
-def make_episodes(kind: str, lengths: tuple[int, ...] = (6, 4, 1), seed: int = 0,
-                  keep_metadata: bool = True) -> tuple[DatasetConfig, list[tuple[EpisodeMeta, list[Step]]]]:
+def make_episodes(kind: str, lengths: tuple[int, ...] = (6, 4, 1), seed: int = 0, keep_metadata: bool = True,
+                  spaces: tuple[gym.Space, gym.Space] | None = None,
+                  ) -> tuple[DatasetConfig, list[tuple[EpisodeMeta, list[Step]]]]:
     """Episodes of `lengths` steps each (the last step included): the first terminated, the others truncated.
-    Returns the config a writer gets and (metadata, steps) per episode."""
-    obs_space, act_space = SPACES[kind]
+    Returns the config a writer gets and (metadata, steps) per episode (of SPACES[kind], or of `spaces`)."""
+    obs_space, act_space = spaces or SPACES[kind]
     obs_space.seed(seed)
     act_space.seed(seed + 1)
     rng = np.random.default_rng(seed)

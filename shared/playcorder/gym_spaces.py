@@ -1,16 +1,22 @@
 """Conversion between live Gymnasium spaces and their JSON-able specs (spaces.py): the env-worker describes its
 environments' spaces, the exporter rebuilds them for formats that store Gymnasium spaces. Needs gymnasium
-(the `gym` extra), unlike the rest of the shared package."""
+(the `gym` extra), unlike the rest of the shared package.
+
+A space of strings that is not a Text (MiniGrid's MissionSpace: any mission its function makes) becomes a text
+spec of 0..TEXT_MAX_LENGTH printable characters; its values are recorded whatever characters they hold."""
 
 from __future__ import annotations
 
 import math
+import string
 from typing import Any
 
 import gymnasium
 import numpy as np
 
-from .spaces import Spec, box_bounds
+from .spaces import TEXT_MAX_LENGTH, GraphValue, Spec, box_bounds
+
+PRINTABLE = string.printable.strip() + " "  # letters, digits, punctuation and the space
 
 
 def _bound_to_json(bound: np.ndarray) -> Any:
@@ -64,7 +70,27 @@ def space_spec(space: gymnasium.spaces.Space[Any]) -> Spec:
         return {"type": "dict", "spaces": {k: space_spec(s) for k, s in space.spaces.items()}}
     if isinstance(space, spaces.Tuple):
         return {"type": "tuple", "spaces": [space_spec(s) for s in space.spaces]}
-    raise TypeError(f"Unsupported Gymnasium space for datasets: {space!r}")
+    if (variable := _variable_spec(space)) is not None:
+        return variable
+    raise TypeError(f"Expected a Gymnasium space of a kind Playcorder records (Box, Discrete, MultiDiscrete, "
+                    f"MultiBinary, Text, Sequence, Graph, Dict, Tuple), got {space!r}")
+
+
+def _variable_spec(space: gymnasium.spaces.Space[Any]) -> Spec | None:
+    """The spec of a text, sequence or graph space (None for another kind)."""
+    spaces = gymnasium.spaces
+    if isinstance(space, spaces.Text):
+        return {"type": "text", "max_length": int(space.max_length), "min_length": int(space.min_length),
+                "charset": space.characters}
+    if isinstance(space, spaces.Sequence):
+        return {"type": "sequence", "space": space_spec(space.feature_space), "stack": bool(space.stack)}
+    if isinstance(space, spaces.Graph):
+        edges = space.edge_space
+        return {"type": "graph", "node_space": space_spec(space.node_space),
+                "edge_space": None if edges is None else space_spec(edges)}
+    if space.dtype is not None and space.dtype.kind == "U":  # a Space[str] of its own, e.g. MissionSpace
+        return {"type": "text", "max_length": TEXT_MAX_LENGTH, "min_length": 0, "charset": PRINTABLE}
+    return None
 
 
 def space_from_spec(spec: Spec) -> gymnasium.spaces.Space[Any]:
@@ -89,4 +115,28 @@ def space_from_spec(spec: Spec) -> gymnasium.spaces.Space[Any]:
         return spaces.Dict({k: space_from_spec(s) for k, s in spec["spaces"].items()})
     if kind == "tuple":
         return spaces.Tuple([space_from_spec(s) for s in spec["spaces"]])
+    if kind == "text":
+        return spaces.Text(int(spec["max_length"]), min_length=int(spec.get("min_length", 0)),
+                           charset=spec["charset"])
+    if kind == "sequence":
+        return spaces.Sequence(space_from_spec(spec["space"]), stack=bool(spec.get("stack", False)))
+    if kind == "graph":
+        edges = spec.get("edge_space")
+        return spaces.Graph(space_from_spec(spec["node_space"]), None if edges is None else space_from_spec(edges))
     raise ValueError(f"Unknown space spec type {kind!r} in {spec!r}")
+
+
+def gym_value(spec: Spec, value: Any) -> Any:
+    """A value of the spec as its Gymnasium space holds it: graphs (GraphValue) as GraphInstance, recursively."""
+    kind = spec.get("type")
+    if kind == "dict":
+        return {k: gym_value(s, value[k]) for k, s in spec["spaces"].items()}
+    if kind == "tuple":
+        return tuple(gym_value(s, v) for s, v in zip(spec["spaces"], value, strict=True))
+    if kind == "sequence" and not spec.get("stack"):
+        return tuple(gym_value(spec["space"], v) for v in value)
+    if kind == "sequence" and spec["space"].get("type") in ("graph", "sequence", "text"):
+        return tuple(gym_value(spec["space"], v) for v in value)
+    if kind == "graph" and isinstance(value, GraphValue):
+        return gymnasium.spaces.GraphInstance(*value)
+    return value

@@ -4,7 +4,9 @@ A chunk is one JetStream message and one S3 object, byte for byte:
     b"PCR2" | header length u32 LE | header JSON (ChunkHeader) | zstd( per step: observation leaves, action leaves,
     image )
 Observation and action leaves are the raw C-order bytes of each leaf of the episode's observation and action specs
-(see spaces.py), so values of any Gymnasium space round-trip with their dtype and shape. zstd over a whole chunk
+(see spaces.py), so values of any Gymnasium space round-trip with their dtype and shape; a variable-size leaf (text,
+sequence, graph) is its length (u32 LE) then its encoding (spaces.pack). Specs without one are laid out exactly as
+before variable leaves existed, so every chunk stored earlier decodes unchanged. zstd over a whole chunk
 finds the redundancy between consecutive frames: 2-8x smaller than per-frame PNG and 10-50x faster (see
 docs/recording.md). The image is the JPEG shown to the participant; zstd's checksum guards the body.
 """
@@ -20,7 +22,7 @@ import numpy as np
 import zstandard
 from pydantic import BaseModel
 
-from .spaces import leaf_layout, leaves, unflatten
+from .spaces import Spec, leaf_layout, leaf_specs, leaves, pack, unflatten, unpack
 
 MAGIC = b"PCR2"
 _LEN = struct.Struct("<I")
@@ -86,13 +88,25 @@ def jsonable(value: Any, max_items: int = 4096) -> Any:
 
 
 # ------------------------------------------------------------------ chunk codec
+def has_variable(spec: Spec) -> bool:
+    """Whether values of the spec have a leaf of no fixed size (text, sequence, graph)."""
+    return any(s.get("type") in ("text", "sequence", "graph") for _, s in leaf_specs(spec))
+
+
+def _packer(spec: Spec) -> Any:
+    if has_variable(spec):
+        return lambda value: pack(spec, value)
+    return lambda value: [leaf.tobytes() for leaf in leaves(spec, value)]
+
+
 def encode_chunk(episode_id: str, seq: int, steps: list[Step], observation_spec: dict[str, Any],
                  action_spec: dict[str, Any], level: int = 3) -> bytes:
     metas: list[StepMeta] = []
     body: list[bytes] = []
+    pack_obs, pack_act = _packer(observation_spec), _packer(action_spec)
     for s in steps:
-        body += [leaf.tobytes() for leaf in leaves(observation_spec, s.observation)]
-        body += [leaf.tobytes() for leaf in leaves(action_spec, s.action)]
+        body += pack_obs(s.observation)
+        body += pack_act(s.action)
         image = s.image or b""
         body.append(image)
         metas.append(StepMeta(
@@ -120,21 +134,35 @@ def _take(body: bytes, pos: int, layout: list[tuple[np.dtype, tuple[int, ...]]])
     return arrays, pos
 
 
+def _reader(spec: Spec) -> Any:
+    """(body, pos) -> (value, pos) of one value of the spec."""
+    if has_variable(spec):
+        return lambda body, pos: unpack(spec, body, pos)
+    layout = leaf_layout(spec)
+
+    def read(body: bytes, pos: int) -> tuple[Any, int]:
+        arrays, pos = _take(body, pos, layout)
+        return unflatten(spec, arrays), pos
+
+    return read
+
+
 def decode_chunk(data: bytes, observation_spec: dict[str, Any],
                  action_spec: dict[str, Any]) -> tuple[ChunkHeader, list[Step]]:
-    """Steps with observations and actions as read-only numpy arrays of their spaces' dtypes and shapes."""
+    """Steps with observations and actions as read-only numpy arrays of their spaces' dtypes and shapes (text as
+    str, sequences as tuples or stacked arrays, graphs as spaces.GraphValue)."""
     header = read_header(data)
     (n,) = _LEN.unpack_from(data, 4)
     body = zstandard.ZstdDecompressor().decompress(data[8 + n :], max_output_size=_MAX_BODY)
-    obs_layout, act_layout = leaf_layout(observation_spec), leaf_layout(action_spec)
+    read_obs, read_act = _reader(observation_spec), _reader(action_spec)
     pos, steps = 0, []
     for m in header.steps:
-        obs, pos = _take(body, pos, obs_layout)
-        act, pos = _take(body, pos, act_layout)
+        obs, pos = read_obs(body, pos)
+        act, pos = read_act(body, pos)
         image = body[pos : pos + m.image_len] if m.image_len else None
         pos += m.image_len
         steps.append(Step(
-            index=m.i, observation=unflatten(observation_spec, obs), action=unflatten(action_spec, act),
+            index=m.i, observation=obs, action=act,
             reward=m.reward, discount=m.discount, is_first=m.first, is_last=m.last, is_terminal=m.terminal, time=m.t,
             image=image, input=m.input, info=m.info,
         ))

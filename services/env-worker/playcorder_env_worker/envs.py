@@ -104,7 +104,19 @@ def _convert(space: gym.Space, raw: Any) -> Any:
         if not isinstance(raw, (list, tuple)) or len(raw) != len(space.spaces):
             raise ValueError(f"expected a list of {len(space.spaces)} actions")
         return tuple(_convert(s, r) for s, r in zip(space.spaces, raw, strict=True))
+    if isinstance(space, spaces.Text):
+        return _text(space, raw)
     raise ValueError(f"explicit actions are not supported for {type(space).__name__} spaces")
+
+
+def _text(space: gym.spaces.Text, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected a string, got {type(raw).__name__}")
+    if not space.min_length <= len(raw) <= space.max_length:
+        raise ValueError(f"expected {space.min_length}..{space.max_length} characters, got {len(raw)}")
+    if outside := sorted(set(raw) - space.character_set):
+        raise ValueError(f"expected characters of {_shown(space.characters)}, got {_shown(''.join(outside))}")
+    return raw
 
 
 def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 from playcorder.exports import ExportOptions
 from playcorder.records import Step, decode_chunk, read_header
-from playcorder.spaces import zeros
+from playcorder.spaces import format_limits, zeros
 from playcorder.storage import ObjectStore, export_key
 
 from .datasets.formats import DatasetConfig, EpisodeMeta, open_writer
@@ -82,6 +82,9 @@ def build_export(
         envs = sorted({e.env for e in sources})
         raise ValueError(f"Expected episodes of environments with one observation and action space, got {envs}; "
                          "export each environment separately")
+    if reason := format_limits(sources[0].observation_spec, sources[0].action_spec).get(options.format):
+        # the gateway refuses such a request; a job queued before then (or by hand) fails here, naming why
+        raise ValueError(f"Expected spaces the {options.format} format can hold, got: {reason}")
     step_tags = tuple(sorted({t for s in sources for tags in s.step_tags.values() for t in tags}))
     config = DatasetConfig(
         name=options.name or dataset_name, version=options.version, observation_spec=sources[0].observation_spec,

@@ -1,6 +1,7 @@
 """TFDS feature dicts for RLDS episodes, built from JSON space specs (see playcorder.spaces).
 
-Only tfds feature classes are used here; none of them import TensorFlow to encode.
+Only tfds feature classes are used here; none of them import TensorFlow to encode. A text space is a tfds Text
+feature (a tf.string of its UTF-8); Sequence and Graph spaces have no feature (spaces.format_limits says so).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from playcorder.spaces import leaf_dtype, leaf_shape
+from playcorder.spaces import format_limits, leaf_dtype, leaf_shape
 
 Spec = Mapping[str, Any]
 F = tfds.features
@@ -46,6 +47,10 @@ def feature_for(spec: Spec) -> F.FeatureConnector:
         return F.FeaturesDict({k: feature_for(s) for k, s in spec["spaces"].items()})
     if kind == "tuple":
         return F.FeaturesDict({str(i): feature_for(s) for i, s in enumerate(spec["spaces"])})
+    if kind == "text":
+        return F.Text()
+    if kind in ("sequence", "graph"):
+        raise ValueError(f"Expected spaces an RLDS dataset can hold, got: {format_limits(spec, {})['rlds']}")
     return _tensor(leaf_shape(spec), leaf_dtype(spec))
 
 
@@ -64,6 +69,8 @@ def has_compressed(spec: Spec) -> bool:
     if kind in ("dict", "tuple"):
         subs = spec["spaces"]
         return any(has_compressed(s) for s in (subs.values() if kind == "dict" else subs))
+    if kind == "text":
+        return False
     return int(np.prod(leaf_shape(spec), dtype=np.int64)) >= ZLIB_MIN_ELEMENTS
 
 

@@ -1,5 +1,6 @@
 """Exports: queue a dataset build (episodes by id or by filter, format and options), follow its progress, get
-presigned links, signed here with the object store's keys: one for a ZIP, one per file for a directory tree."""
+presigned links, signed here with the object store's keys: one for a ZIP, one per file for a directory tree.
+A format that cannot hold the episodes' spaces (spaces.format_limits) is refused with 422 naming why."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from playcorder.db.models import Episode, Export, Study
 from playcorder.exports import EpisodeFilter, ExportOptions
 from playcorder.fields import PathId, is_id
 from playcorder.messages import RECORDING, ExportJob
+from playcorder.spaces import format_limits
 from playcorder.storage import ObjectStore
 
 from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy, not_found
@@ -74,6 +76,11 @@ async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, design
                             f"Expected episodes of one environment (a dataset has one observation and action space), "
                             f"got {envs}; export each with filter.env")
     options = ExportOptions.model_validate(body.model_dump(include=set(ExportOptions.model_fields)))
+    specs = (await db.exec(select(Episode.observation_spec, Episode.action_spec).where(Episode.id == ids[0]))).one()
+    if reason := format_limits(specs[0], specs[1]).get(options.format):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"Expected a format that can hold the spaces of environment {envs[0]!r}, got "
+                            f"{options.format!r}: {reason}")
     export = Export(study_id=study.id, requested_by=designer.id, format=options.format, options=options.model_dump(),
                     episode_ids=ids, link_expiry_s=body.link_expiry or settings.export_link_expiry)
     db.add(export)

@@ -16,7 +16,7 @@ from playcorder.db.models import Episode, EpisodeChunk
 from playcorder.db.queries import step_tags_of
 from playcorder.fields import INT32_MAX, NonNegativeInt32, PositiveInt32
 from playcorder.records import decode_chunk, jsonable
-from playcorder.spaces import leaves
+from playcorder.spaces import encode_variable, leaf_values, sequence_items
 from playcorder.storage import MissingObject, ObjectStore
 
 from ..deps import DbSession, Objects, OwnedEpisode
@@ -40,9 +40,25 @@ def chunk_bytes(objects: ObjectStore, episode: Episode, chunk: EpisodeChunk) -> 
                             f"{chunk.object_key!r}, found none: the episode's stored steps are damaged") from None
 
 
+def _variable(spec: dict[str, Any], value: Any) -> dict[str, Any]:
+    """A text leaf as its string; a sequence by its length, a graph by its node and edge counts."""
+    kind = spec["type"]
+    out: dict[str, Any] = {"type": kind, "sha256": hashlib.sha256(encode_variable(spec, value)).hexdigest()}
+    if kind == "text":
+        return out | {"text": value, "length": len(value)}
+    if kind == "sequence":
+        return out | {"length": len(sequence_items(spec, value))}
+    return out | {"nodes": len(value.nodes), "edges": 0 if value.edges is None else len(value.edges)}
+
+
 def _summary(spec: dict[str, Any], observation: Any) -> list[dict[str, Any]]:
+    """Per leaf: dtype, shape, sha256, min, max, mean of an array; the string of a text; sequence and graph sizes."""
     out = []
-    for leaf in leaves(spec, observation):
+    for leaf_spec, value in leaf_values(spec, observation):
+        if leaf_spec["type"] in ("text", "sequence", "graph"):
+            out.append(_variable(leaf_spec, value))
+            continue
+        leaf = np.asarray(value)
         numeric = leaf.astype(np.float64) if leaf.size else leaf
         out.append({
             "dtype": str(leaf.dtype), "shape": list(leaf.shape), "sha256": hashlib.sha256(leaf.tobytes()).hexdigest(),
@@ -59,7 +75,8 @@ async def read_steps(
     images: bool = Query(False, description="include the JPEG each step showed, base64"),
 ) -> dict[str, Any]:
     """Steps start..stop-1 (at most 1000) for replay: action, reward, flags, raw input, info, tags, a summary of the
-    observation (dtype, shape, sha256, min, max, mean of each leaf) and, asked for, the image shown."""
+    observation (dtype, shape, sha256, min, max, mean of each array leaf; a text leaf's string; a sequence's
+    length; a graph's node and edge counts) and, asked for, the image shown."""
     stop = min(start + MAX_RANGE, INT32_MAX) if stop is None else stop  # step indices are int4 columns
     if stop <= start or stop - start > MAX_RANGE:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,

@@ -25,7 +25,8 @@ format_version, step_tags (JSON, with `keep_metadata`), and environment_specs (d
 `Reader.observation_spec()` works). Lists are JSON text because envlogger's codec reads an empty list back as None.
 
 Observations and actions keep their dtype and shape (a Discrete value is a 0-d int64 array; Dict and Tuple spaces
-become dicts and tuples); envlogger's codec has no float16, so such spaces are refused up front.
+become dicts and tuples; a text value is a str, its dm_env spec a StringArray); envlogger's codec has no float16,
+so such spaces are refused up front, as are Sequence and Graph spaces (spaces.format_limits).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 
 from playcorder.gym_spaces import space_from_spec
 from playcorder.records import Step, jsonable
-from playcorder.spaces import leaf_dtype, leaf_layout, leaf_shape, leaves, unflatten
+from playcorder.spaces import format_limits, leaf_dtype, leaf_shape, leaves, unflatten
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 
 FORMAT = "playcorder.envlogger"
@@ -61,14 +62,11 @@ def load_envlogger() -> Any:
     return envlogger
 
 
-def _check_spec(spec: dict[str, Any], what: str) -> None:
-    for dtype, shape in leaf_layout(spec):
-        if dtype == np.float16:
-            raise TypeError(f"Expected {what} dtypes that envlogger's codec stores (float32/64, [u]int8-64, bool), "
-                            f"got float16")
-        if 0 in shape:
-            # envlogger's codec drops zero-length dimensions and reads empty arrays back as None.
-            raise ValueError(f"Expected {what} leaves with no zero-length dimension, got shape {shape}")
+def _check_specs(observation_spec: dict[str, Any], action_spec: dict[str, Any]) -> None:
+    """envlogger's codec has no float16, drops zero-length dimensions (reading empty arrays back as None) and holds
+    no Sequence or Graph space: refuse those before any file is written."""
+    if reason := format_limits(observation_spec, action_spec).get("envlogger"):
+        raise ValueError(f"Expected spaces an envlogger dataset can hold, got: {reason}")
 
 
 def _dm_spec(spec: dict[str, Any], name: str) -> Any:
@@ -80,6 +78,8 @@ def _dm_spec(spec: dict[str, Any], name: str) -> Any:
         return {k: _dm_spec(s, f"{name}.{k}") for k, s in spec["spaces"].items()}
     if kind == "tuple":
         return tuple(_dm_spec(s, f"{name}.{i}") for i, s in enumerate(spec["spaces"]))
+    if kind == "text":
+        return specs.StringArray((), name=name)
     space = space_from_spec(spec)
     dtype, shape = leaf_dtype(spec), leaf_shape(spec)
     if kind == "discrete" and space.start == 0:
@@ -104,8 +104,7 @@ class EnvloggerWriter:
     """Streams episodes, one split after the other, into one RiegeliBackendWriter per split."""
 
     def __init__(self, directory: Path, config: DatasetConfig, *, writer_options: str = WRITER_OPTIONS) -> None:
-        _check_spec(config.observation_spec, "observation")
-        _check_spec(config.action_spec, "action")
+        _check_specs(config.observation_spec, config.action_spec)
         self.directory = Path(directory)
         self.config = config
         self.writer_options = writer_options

@@ -1,5 +1,6 @@
 """The features of a LeRobot v3 export, named from the observation and action spaces: info.json's `features`, the
-data columns and cameras behind them, and how a step fills them."""
+data columns and cameras behind them, and how a step fills them. A text leaf is a string column (as LeRobot keeps
+its tasks); Sequence and Graph spaces have no column (spaces.format_limits)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from playcorder.records import Step, jsonable
-from playcorder.spaces import leaf_dtype, leaf_shape, leaves
+from playcorder.spaces import leaf_dtype, leaf_shape, leaf_values, leaves
 from playcorder_exporter.datasets.formats.base import DatasetConfig
 
 if TYPE_CHECKING:
@@ -51,6 +52,14 @@ def spec_leaves(spec: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tu
 def is_image(spec: dict[str, Any]) -> bool:
     shape = spec.get("shape", ())
     return spec.get("type") == "box" and leaf_dtype(spec) == np.uint8 and len(shape) == 3 and shape[2] == 3
+
+
+def _column_values(spec: dict[str, Any], value: Any) -> list[Any]:
+    """Each leaf of a value as its column holds it: a copy of an array (a view would keep the step's whole chunk
+    alive), the string of a text."""
+    checked = leaves(spec, value)  # dtypes and shapes (and text lengths) checked
+    return [v if s.get("type") == "text" else leaf.copy()
+            for (s, v), leaf in zip(leaf_values(spec, value), checked, strict=True)]
 
 
 class Features:
@@ -97,13 +106,13 @@ class Features:
         config = self.config
         values: list[Any] = []
         frames: dict[str, np.ndarray] = {}
-        observation = leaves(config.observation_spec, step.observation)
+        observation = _column_values(config.observation_spec, step.observation)
         for camera, leaf in zip(self.observation_cameras, observation, strict=True):
             if camera:
                 frames[camera] = leaf
             else:
-                values.append(leaf.copy())  # not a view: it would keep the step's whole chunk alive
-        values += [leaf.copy() for leaf in leaves(config.action_spec, step.action)]
+                values.append(leaf)
+        values += _column_values(config.action_spec, step.action)
         values += [step.reward, step.is_last, step.is_terminal]
         if config.keep_metadata:
             if unknown := set(step.tags) - self._known_tags:
@@ -145,6 +154,9 @@ class Features:
                                    "shape": [col.size], "names": None}
 
     def _add_leaf(self, key: str, leaf: dict[str, Any]) -> None:
+        if leaf.get("type") == "text":
+            self._add_column(Column(key, None))
+            return
         self._add_column(Column(key, leaf_dtype(leaf), int(np.prod(leaf_shape(leaf), dtype=np.int64))))
 
     def _add_camera(self, key: str, shape: list[int] | None) -> None:

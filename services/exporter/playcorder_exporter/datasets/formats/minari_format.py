@@ -22,6 +22,7 @@ key): `image` fixed-length bytes (the JPEG shown; JPEG ends with FFD9, so numpy'
 `input` and `info` JSON text, `tag:<label>` booleans ('%' and '/' in a label written %25 and %2F: '/' would
 nest HDF5 groups). Without keep_metadata, infos is empty, as in a Minari dataset recorded without infos.
 Observations and actions are stored raw (jpeg_encoding=False): Minari's default re-encodes image spaces as JPEG.
+A text space (MiniGrid's mission) is a Minari Text space: an HDF5 dataset of UTF-8 strings, read back as str.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 
 from playcorder.gym_spaces import space_from_spec
 from playcorder.records import Step, jsonable
-from playcorder.spaces import leaf_layout, leaves, unflatten
+from playcorder.spaces import VARIABLE, leaf_layout, leaves, nest
 from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
 
 if TYPE_CHECKING:
@@ -103,6 +104,16 @@ class _Split:
                 "transitions": self.transitions, "skipped_episodes": list(self.skipped)}
 
 
+def _buffers(spec: dict[str, Any], n: int) -> list[Any]:
+    """One array of n values per leaf; a list of strings for a text leaf (the only variable one Minari holds)."""
+    return [[""] * n if shape == (VARIABLE,) else np.empty((n, *shape), dtype) for dtype, shape in leaf_layout(spec)]
+
+
+def _put(buffers: list[Any], i: int, values: list[np.ndarray]) -> None:
+    for buf, leaf in zip(buffers, values, strict=True):
+        buf[i] = leaf.tobytes().decode("utf-8") if isinstance(buf, list) else leaf
+
+
 class _EpisodeArrays:
     """One episode copied step by step into preallocated arrays, so the decoded chunks behind each step can be freed
     as we go."""
@@ -110,8 +121,8 @@ class _EpisodeArrays:
     def __init__(self, config: DatasetConfig, meta: EpisodeMeta) -> None:
         n = meta.num_steps
         self.config, self.meta, self.n = config, meta, n
-        self.obs = [np.empty((n, *shape), dtype) for dtype, shape in leaf_layout(config.observation_spec)]
-        self.act = [np.empty((n - 1, *shape), dtype) for dtype, shape in leaf_layout(config.action_spec)]
+        self.obs = _buffers(config.observation_spec, n)
+        self.act = _buffers(config.action_spec, n - 1)
         self.rewards = np.zeros(n - 1, np.float64)
         self.images: list[bytes] = []
         self.texts: dict[str, list[str]] = {"input": [], "info": []}
@@ -124,11 +135,9 @@ class _EpisodeArrays:
         if i >= n or (i == 0) != s.is_first or (i == n - 1) != s.is_last:
             raise ValueError(f"Expected {n} steps (is_first on the first, is_last on step {n - 1}) in episode "
                              f"{meta.episode_id}, got step {i} with is_first={s.is_first}, is_last={s.is_last}")
-        for buf, leaf in zip(self.obs, leaves(self.config.observation_spec, s.observation), strict=True):
-            buf[i] = leaf
+        _put(self.obs, i, leaves(self.config.observation_spec, s.observation))
         if i < n - 1:
-            for buf, leaf in zip(self.act, leaves(self.config.action_spec, s.action), strict=True):
-                buf[i] = leaf
+            _put(self.act, i, leaves(self.config.action_spec, s.action))
             self.rewards[i] = s.reward
         elif s.reward != 0:
             raise ValueError(f"Expected reward 0 on the last step of episode {meta.episode_id} (RLDS puts r_i "
@@ -165,8 +174,8 @@ class _EpisodeArrays:
             infos |= {tag_key(t): v for t, v in self.tags.items()}
         return EpisodeBuffer(
             id=index, seed=self.meta.seed,
-            observations=unflatten(self.config.observation_spec, self.obs),
-            actions=unflatten(self.config.action_spec, self.act),
+            observations=nest(self.config.observation_spec, self.obs),
+            actions=nest(self.config.action_spec, self.act),
             rewards=self.rewards,
             terminations=terminations,
             truncations=truncations,
