@@ -113,8 +113,10 @@ def web(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:  # ty
 
 # --- the browser ------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Playwright]:
+@pytest.fixture(scope="module")
+def playwright_driver(web: Web) -> Iterator[Playwright]:
+    """Per module, and after the stack: while the sync API is active its event loop counts as running in this
+    thread, so no asyncio.run() (migrations, the suite's other tests) may come while it is."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"Expected Debian's chromium at {CHROMIUM} for the browser tests, got none: run `make chromium` "
                     "(apt-get install chromium), or set CHROMIUM to its binary")
@@ -122,7 +124,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     # launch() gives every context a fresh, temporary profile (user data dir) of its own.
     b = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

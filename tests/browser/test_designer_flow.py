@@ -23,7 +23,8 @@ from tests.browser.conftest import Console, Web, new_context, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-PONG_STEPS = 15  # a turn-based Pong episode: one step per key press, then the save prompt
+PONG_ACTIONS = 15  # a turn-based Pong episode: one step per key press, then the save prompt
+PONG_STEPS = PONG_ACTIONS + 1  # the record holds the first observation as a step too
 SIGNIN_PROBE = r"status of 401 .*/api/session"  # GET /api/session before signing in: Chromium logs the 401
 
 
@@ -66,3 +67,99 @@ def test_sign_in(flow: Flow, web: Web, console: Console) -> None:
     expect(page.get_by_role("heading", name="Studies")).to_be_visible()
     expect(page.get_by_label("Signed in as")).to_have_text(web.designer)
     shot(page, "02-studies-empty")
+
+
+# --- the recorded episode -------------------------------------------------------------------------------------------
+
+def test_episode_is_in_episodes(flow: Flow, web: Web) -> None:
+    """The saved episode is a row of the study's Episodes table, with its thumbnail, state and length."""
+    page = flow.designer
+    page.goto(f"/studies/{flow.study_id}/episodes")
+    row = page.get_by_role("row").filter(has=page.get_by_label(f"Replay episode {flow.episode_id[:8]}"))
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("completed")
+    expect(row).to_contain_text(str(PONG_STEPS))
+    thumbnail = row.get_by_role("img")
+    expect(thumbnail).to_be_visible()
+    assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0"), "the thumbnail did not load"
+    shot(page, "08-episodes")
+
+
+def test_replay_to_step_10_and_back(flow: Flow) -> None:
+    page = flow.designer
+    page.get_by_label(f"Replay episode {flow.episode_id[:8]}").click()
+    expect(page).to_have_url(re.compile(rf"/episodes/{flow.episode_id}"))
+    counter = page.get_by_role("status", name="Step counter")
+    expect(counter).to_have_text(f"Step 0 of {PONG_STEPS - 1}")
+    frame = page.get_by_role("img", name=re.compile(r"Frame shown at step 0"))
+    expect(frame).to_be_visible()
+    shot(page, "09-replay-step-0")
+
+    page.locator("body").press("Shift+ArrowRight")  # ten steps
+    expect(counter).to_have_text(f"Step 10 of {PONG_STEPS - 1}")
+    expect(page.get_by_role("img", name=re.compile(r"Frame shown at step 10"))).to_be_visible()
+    expect(page.get_by_label("Raw input")).to_contain_text("ArrowUp")
+    shot(page, "10-replay-step-10")
+
+    page.get_by_role("button", name="Previous step").click()
+    expect(counter).to_have_text(f"Step 9 of {PONG_STEPS - 1}")
+    page.locator("body").press("Shift+ArrowLeft")
+    expect(counter).to_have_text(f"Step 0 of {PONG_STEPS - 1}")
+    page.get_by_role("button", name="Forward 10 steps").click()
+    expect(counter).to_have_text(f"Step 10 of {PONG_STEPS - 1}")
+
+
+def test_tag_episode_and_step_and_write_a_note(flow: Flow, web: Web) -> None:
+    page = flow.designer
+    page.get_by_label("Add tag", exact=True).fill("pilot")
+    page.get_by_label("Add tag", exact=True).press("Enter")
+    expect(page.get_by_role("list", name="Tags of the episode")).to_contain_text("pilot")
+
+    page.get_by_label("Add step tag").fill("rally")
+    page.get_by_role("button", name="Add this step tag").click()
+    expect(page.get_by_role("list", name="Tags of step 10")).to_contain_text("rally")
+    expect(page.get_by_role("button", name="Go to step 10 (rally)")).to_be_visible()
+
+    page.get_by_label("Notes").fill("Played from the browser test.")
+    page.get_by_role("button", name="Save notes").click()
+    expect(page.get_by_text("Saved", exact=True)).to_be_visible()
+    shot(page, "11-replay-tagged", full_page=True)
+
+    # Kept on the server: the API shows them, and so does the page after a reload.
+    detail = web.api.get_episode(flow.episode_id)
+    assert "pilot" in detail["tags"] and detail["notes"] == "Played from the browser test."
+    assert {"step": 10, "label": "rally"} in [{"step": t["step"], "label": t["label"]} for t in detail["step_tags"]]
+    page.reload()
+    expect(page.get_by_role("list", name="Tags of the episode")).to_contain_text("pilot")
+    expect(page.get_by_label("Notes")).to_have_value("Played from the browser test.")
+
+
+def test_export_and_download(flow: Flow, tmp_path: Path) -> None:
+    """The download dialog builds an RLDS dataset of the selected episode with a progress bar, then the link
+    downloads a ZIP holding the TFDS layout."""
+    page = flow.designer
+    page.goto(f"/studies/{flow.study_id}/episodes")
+    page.get_by_label(f"Select episode {flow.episode_id[:8]}").check()
+    page.get_by_role("button", name="Download").click()
+    dialog = page.get_by_role("dialog", name="Download dataset")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("The 1 selected episode")).to_be_checked()
+    dialog.get_by_label("Dataset name").fill("browser_pilot")
+    shot(page, "12-export-dialog")
+    dialog.get_by_role("button", name="Export").click()
+
+    progress = dialog.get_by_role("progressbar", name="Export progress")
+    expect(progress).to_be_visible()
+    expect(dialog.get_by_text("Ready", exact=True)).to_be_visible(timeout=120_000)
+    expect(progress).to_have_attribute("aria-valuenow", "100")
+    link = dialog.get_by_role("link", name=re.compile(r"Download ZIP"))
+    shot(page, "13-export-ready")
+
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "dataset.zip"
+    download.value.save_as(saved)
+    assert zipfile.is_zipfile(saved), f"the download is not a ZIP: {saved.read_bytes()[:80]!r}"
+    names = zipfile.ZipFile(saved).namelist()
+    assert any(n.endswith("browser_pilot/1.0.0/dataset_info.json") for n in names), names[:20]
+    assert any(".tfrecord" in n for n in names), names[:20]
