@@ -104,7 +104,7 @@ def web(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:  # ty
     try:
         start_all(procs)
         # tenant() made the account (with a token, for the API checks); the browser signs in with a password.
-        pass  # TMPset_password(env["DATABASE_URL"], DESIGNER, PASSWORD)
+        set_password(env["DATABASE_URL"], DESIGNER, PASSWORD)
         yield Web(url=procs[0].url, database_url=env["DATABASE_URL"], designer=DESIGNER,
                   password=PASSWORD, api=Client(procs[0].url, own.designer_token), procs=procs)
     finally:
