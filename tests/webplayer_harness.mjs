@@ -1,29 +1,13 @@
-// A minimal DOM for frontend/play.js, to drive the web player against a real gateway from node (tests/test_web_player.py).
-// Prints what the page shows every 0.2 s as a JSON line.
-const [host, token, playjs] = process.argv.slice(2);
-const elements = {};
-function el(id) {
-  return (elements[id] ??= {
-    id, value: "", textContent: "", hidden: false, options: [{ value: 60 }], listeners: {}, width: 0, height: 0,
-    addEventListener(t, f) { (this.listeners[t] ??= []).push(f); },
-    replaceChildren() {}, append() {}, prepend() {}, contains() { return false; }, blur() {},
-    getContext() { return { drawImage() {} }; },
-  });
-}
-const documentListeners = {};
-globalThis.document = { getElementById: el, createElement: () => el("x" + Math.random()), querySelectorAll: () => [],
-  addEventListener(t, f) { (documentListeners[t] ??= []).push(f); } };
-globalThis.window = { addEventListener() {} };
-globalThis.navigator = {};
-globalThis.location = { search: "", protocol: "http:", host };
-globalThis.sessionStorage = { m: {}, getItem(k) { return this.m[k] ?? null; }, setItem(k, v) { this.m[k] = v; },
-  removeItem(k) { delete this.m[k]; } };
-globalThis.fetch = async () => ({ ok: false, json: async () => ({ detail: "" }) });
-globalThis.createImageBitmap = async () => ({ width: 1, height: 1 });
-globalThis.Option = class { constructor(t, v) { this.text = t; this.value = v; } };
+// Drives the web player's connection module (frontend/src/player/connection.ts, built by `make frontend` into
+// frontend/dist/player/connection.js) from node against a real gateway, as the player page does: select the
+// environment, hold a key once playing, reconnect and resume when the connection drops. Prints what the page shows
+// every 0.2 s as a JSON line (tests/webpage.py reads them).
+const [host, token, modulePath] = process.argv.slice(2);
+const { PlayConnection, describeState } = await import(modulePath);
+
 // Node 20's WebSocket fires no close after a failed handshake (browsers fire close 1006): do as a browser does.
 const Native = globalThis.WebSocket;
-globalThis.WebSocket = class extends Native {
+class BrowserLikeWebSocket extends Native {
   constructor(...args) {
     super(...args);
     let closed = false;
@@ -32,16 +16,31 @@ globalThis.WebSocket = class extends Native {
       if (!closed && this.onclose) { closed = true; this.onclose({ code: 1006 }); }
     }, 50));
   }
-};
-el("token").value = token;
-el("env").value = "live";
-await import(playjs);
-el("join").listeners.submit[0]({ preventDefault() {} });
+}
+const storage = { m: {}, getItem(k) { return this.m[k] ?? null; }, setItem(k, v) { this.m[k] = v; },
+  removeItem(k) { delete this.m[k]; } };
+
+const player = new PlayConnection({ url: `ws://${host}/ws/play`, token, storage, WebSocket: BrowserLikeWebSocket });
+player.start("live");
+
+// What the page's status line and state line show, in the words the resume test looks for.
+function status(s) {
+  if (s.phase === "playing") return `playing ${s.session.env_id}`;
+  if (s.phase === "reconnecting") return "reconnecting…";
+  return `${s.phase}: ${s.message}`;
+}
+function state(s) {
+  return s.state ? s.state.state + (s.state.reason ? ` (${s.state.reason})` : "") : "";
+}
+
 // Once playing, hold a key as a participant would: the episode runs.
 const press = setInterval(() => {
-  if (!el("status").textContent.startsWith("playing")) return;
+  if (player.snapshot.phase !== "playing") return;
   clearInterval(press);
-  for (const f of documentListeners.keydown) f({ key: "ArrowRight", target: {}, preventDefault() {} });
+  player.keyDown("ArrowRight");
 }, 100);
-setInterval(() => console.log(JSON.stringify({ status: el("status").textContent, state: el("state").textContent,
-  step: el("step").textContent, session: sessionStorage.m["playcorder-session"] ?? null })), 200);
+setInterval(() => {
+  const s = player.snapshot;
+  console.log(JSON.stringify({ status: status(s), state: state(s), shown: describeState(s), step: String(s.step),
+    session: storage.m["playcorder-session"] ?? null, rtt_ms: s.rttMs, fps: s.framesPerSecond }));
+}, 200);

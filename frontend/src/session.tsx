@@ -4,7 +4,7 @@ import { Center, Loader } from "@mantine/core";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import { Navigate, useLocation } from "react-router-dom";
 
-import { api, setUnauthorizedHandler, type Account, type SessionInfo } from "./api";
+import { api, cookie, setUnauthorizedHandler, type Account, type SessionInfo } from "./api";
 
 interface SessionState {
   /** undefined while loading, null when nobody is signed in */
@@ -34,7 +34,9 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
   useEffect(() => {
     // A participant's page needs no designer session: ask only on designer pages.
     const params = new URLSearchParams(location.search);
+    // No pc_csrf cookie: no session either (it comes with one), so no request that can only answer 401.
     if (location.pathname === "/play" || (location.pathname === "/" && params.get("token"))) setAccount(null);
+    else if (cookie("pc_csrf") === null) setAccount(null);
     else void refresh();
   }, [refresh]);
 
