@@ -7,9 +7,10 @@ export function useStudy(id: string): { data: StudyOut | null; error: unknown } 
   const [data, setData] = useState<StudyOut | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    const ctl = new AbortController();
     setData(null);
     setError(null);
+    if (!id) return; // not known yet
+    const ctl = new AbortController();
     api<StudyOut>("GET", `/api/studies/${encodeURIComponent(id)}`, undefined, { signal: ctl.signal })
       .then(setData)
       .catch((e) => {
