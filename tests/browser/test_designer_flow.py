@@ -53,7 +53,7 @@ def flow(browser: Browser, web: Web, new_page: Callable[[BrowserContext, str], P
 def test_sign_in(flow: Flow, web: Web, console: Console) -> None:
     page = flow.designer
     console.allow(SIGNIN_PROBE)
-    console.allow(r"status of 401 .*/api/session")
+    console.allow(r"status of 401 .*/api/session$")  # the wrong password below
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/signin"))
     page.get_by_label("Name").fill(web.designer)
@@ -69,6 +69,119 @@ def test_sign_in(flow: Flow, web: Web, console: Console) -> None:
     shot(page, "02-studies-empty")
 
 
+
+# --- the study --------------------------------------------------------------------------------------------------
+
+def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> None:
+    """Pong (with a typo in its id) and MiniGrid: the gateway tries both and refuses the typo, naming the field and
+    suggesting the registered id; one click takes the suggestion; Try shows a preview frame of each; Create saves."""
+    page = flow.designer
+    console.allow(r"status of 422 .*/api/studies")  # the refused create, answered at its field below
+    page.get_by_role("link", name="New study").click()
+    expect(page.get_by_role("heading", name="New study")).to_be_visible()
+    page.get_by_label("Study name").fill("Browser pilot")
+    page.get_by_label("Instructions for participants").fill("Move the paddle with the arrow keys.")
+    pong = page.get_by_role("group", name="Environment pong")
+    pong.get_by_label("Gymnasium id").fill("ALE/Pongg-v5")
+    pong.get_by_text("Turn-based", exact=True).click()
+    pong.get_by_label("Max steps per episode").fill(str(PONG_ACTIONS))
+
+    page.get_by_role("button", name="Add environment").click()
+    maze = page.get_by_role("group", name="Environment env2")
+    maze.get_by_label("Key").fill("maze")
+    maze = page.get_by_role("group", name="Environment maze")
+    maze.get_by_label("Gymnasium id").fill("MiniGrid-Empty-5x5-v0")
+    maze.get_by_text("Turn-based", exact=True).click()
+
+    page.get_by_role("button", name="Create study").click()
+    suggestion = pong.get_by_role("button", name="Did you mean ALE/Pong-v5? Use it")
+    expect(suggestion).to_be_visible(timeout=60_000)
+    expect(pong).to_contain_text("ALE/Pongg-v5")
+    expect(page).to_have_url(re.compile(r"/studies/new$"))  # nothing saved
+    shot(page, "03-study-refused")
+
+    suggestion.click()
+    expect(pong.get_by_label("Gymnasium id")).to_have_value("ALE/Pong-v5")
+    page.get_by_role("button", name="Try").click()
+    expect(page.get_by_role("status").filter(has_text="All 2 environments work.")).to_be_visible(timeout=60_000)
+    for key in ("pong", "maze"):
+        preview = page.get_by_role("img", name=f"Preview of {key}")
+        expect(preview).to_be_visible()
+        assert preview.evaluate("img => img.complete && img.naturalWidth > 0"), f"the preview of {key} is empty"
+    shot(page, "04-study-tried", full_page=True)
+
+    page.get_by_role("button", name="Create study").click()
+    expect(page).to_have_url(re.compile(r"/studies/[0-9a-f-]{36}$"), timeout=60_000)
+    expect(page.get_by_role("heading", name="Browser pilot", level=1)).to_be_visible()
+    expect(page.get_by_role("img", name="Preview of pong")).to_be_visible()
+    flow.study_id = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Create participant link").click()
+    link = page.get_by_label("Participant link", exact=True)
+    expect(link).to_have_value(re.compile(r"/\?token=."))
+    flow.participant_link = link.input_value()
+    shot(page, "05-study-saved")
+
+
+# --- a participant plays; the designer watches --------------------------------------------------------------------
+
+def press_until_step(page: Page, key: str, step: int) -> None:
+    """Press `key` on the game (one turn-based step per press) until the page's step counter shows `step`."""
+    counter = page.get_by_label("Step", exact=True)
+    for _ in range(step * 2):
+        now = int(counter.inner_text())
+        if now >= step:
+            break
+        page.keyboard.press(key)
+        expect(counter).not_to_have_text(str(now))
+    expect(counter).to_have_text(str(step))
+
+
+def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
+                                                     new_page: Callable[[BrowserContext, str], Page]) -> None:
+    player = new_page(flow.participant_context, "participant")
+    player.goto(flow.participant_link)
+    expect(player.get_by_role("heading", name="Browser pilot")).to_be_visible()
+    expect(player.get_by_text("Move the paddle with the arrow keys.")).to_be_visible()
+    player.get_by_label("Environment").select_option("pong")
+    shot(player, "06-player-start")
+    player.get_by_role("button", name="Play").click()
+    status = player.get_by_role("status").filter(has=player.get_by_label("Step", exact=True))
+    expect(status).to_contain_text("Ready — press a key to start", timeout=60_000)
+    expect(player.get_by_label("Game: press keys to play")).to_be_focused()
+    press_until_step(player, "ArrowUp", 3)
+    expect(status).to_contain_text("Playing — your move")
+    shot(player, "07-player-playing")
+
+    # The designer finds the session among the study's live sessions and watches it.
+    designer = flow.designer
+    watch = designer.get_by_role("link", name=re.compile(r"Watch session [0-9a-f]{8} live"))
+    expect(watch).to_be_visible(timeout=20_000)  # the list is polled
+    watch.click()
+    expect(designer.get_by_role("heading", name="Live view")).to_be_visible()
+    expect(designer.get_by_label("Connection")).to_have_text("watching")
+    live_step = designer.get_by_label("Step", exact=True)
+    press_until_step(player, "ArrowDown", 6)
+    expect(live_step).to_have_text("6")
+    inputs = designer.get_by_role("list", name="The participant's inputs, newest first")
+    expect(inputs).to_contain_text(re.compile(r"input: (Arrow)?Down"))
+    screen = designer.get_by_label("The participant's screen")
+    expect(screen).to_be_visible()
+    shot(designer, "08-live-view")
+
+    press_until_step(player, "ArrowUp", PONG_ACTIONS)
+    prompt = player.get_by_role("alertdialog")
+    expect(prompt).to_contain_text(f"Episode over after {PONG_STEPS} steps")
+    shot(player, "09-player-save-prompt")
+    prompt.get_by_role("button", name="Keep (y)").click()
+    expect(status).to_contain_text("Episode saved — press Enter for a new one")
+    expect(designer.get_by_role("status").filter(has_text="Episode saved")).to_be_visible()
+    shot(designer, "10-live-view-saved")
+
+    episodes = [e for e in web.api.list_episodes(flow.study_id) if e["state"] == "completed"]
+    assert len(episodes) == 1 and episodes[0]["num_steps"] == PONG_STEPS, episodes
+    flow.episode_id = episodes[0]["id"]
+
+
 # --- the recorded episode -------------------------------------------------------------------------------------------
 
 def test_episode_is_in_episodes(flow: Flow, web: Web) -> None:
@@ -82,7 +195,7 @@ def test_episode_is_in_episodes(flow: Flow, web: Web) -> None:
     thumbnail = row.get_by_role("img")
     expect(thumbnail).to_be_visible()
     assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0"), "the thumbnail did not load"
-    shot(page, "08-episodes")
+    shot(page, "11-episodes")
 
 
 def test_replay_to_step_10_and_back(flow: Flow) -> None:
@@ -93,13 +206,13 @@ def test_replay_to_step_10_and_back(flow: Flow) -> None:
     expect(counter).to_have_text(f"Step 0 of {PONG_STEPS - 1}")
     frame = page.get_by_role("img", name=re.compile(r"Frame shown at step 0"))
     expect(frame).to_be_visible()
-    shot(page, "09-replay-step-0")
+    shot(page, "12-replay-step-0")
 
     page.locator("body").press("Shift+ArrowRight")  # ten steps
     expect(counter).to_have_text(f"Step 10 of {PONG_STEPS - 1}")
     expect(page.get_by_role("img", name=re.compile(r"Frame shown at step 10"))).to_be_visible()
     expect(page.get_by_label("Raw input")).to_contain_text("ArrowUp")
-    shot(page, "10-replay-step-10")
+    shot(page, "13-replay-step-10")
 
     page.get_by_role("button", name="Previous step").click()
     expect(counter).to_have_text(f"Step 9 of {PONG_STEPS - 1}")
@@ -123,7 +236,7 @@ def test_tag_episode_and_step_and_write_a_note(flow: Flow, web: Web) -> None:
     page.get_by_label("Notes").fill("Played from the browser test.")
     page.get_by_role("button", name="Save notes").click()
     expect(page.get_by_text("Saved", exact=True)).to_be_visible()
-    shot(page, "11-replay-tagged", full_page=True)
+    shot(page, "14-replay-tagged", full_page=True)
 
     # Kept on the server: the API shows them, and so does the page after a reload.
     detail = web.api.get_episode(flow.episode_id)
@@ -145,7 +258,7 @@ def test_export_and_download(flow: Flow, tmp_path: Path) -> None:
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("The 1 selected episode")).to_be_checked()
     dialog.get_by_label("Dataset name").fill("browser_pilot")
-    shot(page, "12-export-dialog")
+    shot(page, "15-export-dialog")
     dialog.get_by_role("button", name="Export").click()
 
     progress = dialog.get_by_role("progressbar", name="Export progress")
@@ -153,7 +266,7 @@ def test_export_and_download(flow: Flow, tmp_path: Path) -> None:
     expect(dialog.get_by_text("Ready", exact=True)).to_be_visible(timeout=120_000)
     expect(progress).to_have_attribute("aria-valuenow", "100")
     link = dialog.get_by_role("link", name=re.compile(r"Download ZIP"))
-    shot(page, "13-export-ready")
+    shot(page, "16-export-ready")
 
     with page.expect_download() as download:
         link.click()
