@@ -81,15 +81,15 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
     page.get_by_label("Study name").fill("Browser pilot")
     page.get_by_label("Instructions for participants").fill("Move the paddle with the arrow keys.")
     pong = page.get_by_role("group", name="Environment pong")
-    pong.get_by_label("Gymnasium id").fill("ALE/Pongg-v5")
+    pong.get_by_label("Gymnasium id", exact=True).fill("ALE/Pongg-v5")
     pong.get_by_text("Turn-based", exact=True).click()
     pong.get_by_label("Max steps per episode").fill(str(PONG_ACTIONS))
 
     page.get_by_role("button", name="Add environment").click()
     maze = page.get_by_role("group", name="Environment env2")
-    maze.get_by_label("Key").fill("maze")
+    maze.get_by_label("Key", exact=True).fill("maze")
     maze = page.get_by_role("group", name="Environment maze")
-    maze.get_by_label("Gymnasium id").fill("MiniGrid-Empty-5x5-v0")
+    maze.get_by_label("Gymnasium id", exact=True).fill("MiniGrid-Empty-5x5-v0")
     maze.get_by_text("Turn-based", exact=True).click()
 
     page.get_by_role("button", name="Create study").click()
@@ -100,7 +100,7 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
     shot(page, "03-study-refused")
 
     suggestion.click()
-    expect(pong.get_by_label("Gymnasium id")).to_have_value("ALE/Pong-v5")
+    expect(pong.get_by_label("Gymnasium id", exact=True)).to_have_value("ALE/Pong-v5")
     page.get_by_role("button", name="Try").click()
     expect(page.get_by_role("status").filter(has_text="All 2 environments work.")).to_be_visible(timeout=60_000)
     for key in ("pong", "maze"):
