@@ -87,4 +87,6 @@ def test_api_docs_load_only_local_assets(web: str, path: str, marker: str) -> No
         loaded = httpx.get(web + ref)
         assert loaded.status_code == 200, f"{ref} of {path}: {loaded.status_code}"
         assert len(loaded.content) > 100
+        if ref.endswith(".js"):  # nor do the scripts fetch from a CDN themselves (ReDoc's logo did)
+            assert "https://cdn." not in loaded.text, f"{ref} loads from a CDN"
     assert "fonts.googleapis" not in r.text and "cdn.jsdelivr" not in r.text

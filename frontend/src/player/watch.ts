@@ -180,6 +180,7 @@ export class WatchConnection {
 
   private onInput(message: WatchedInput["message"]): void {
     if (!message || typeof message !== "object") return;
+    if (message.type === "resync") return; // the player's round-trip probe (connection.ts), not the participant's doing
     const patch: Partial<WatchSnapshot> = {
       inputs: [{ at: Date.now(), message }, ...this.snap.inputs].slice(0, INPUTS_KEPT),
     };

@@ -299,7 +299,7 @@ export function GameView({ connection, studyName, onLeave }: {
             data={session.cameras}
           />
         )}
-        <Button size="xs" variant="subtle" color="gray" onClick={onLeave}>
+        <Button size="xs" variant="default" onClick={onLeave} title="End the session (an unfinished episode is not kept)">
           Leave
         </Button>
       </div>

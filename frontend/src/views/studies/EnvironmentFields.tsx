@@ -125,7 +125,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               error={err("max_episode_steps")} allowDecimal={false} />
           </Group>
           <Textarea label="Keyword arguments (kwargs)" description="JSON or YAML for gymnasium.make, e.g. {frameskip: 4}"
-            autosize minRows={1} maxRows={8} value={env.kwargs} spellCheck={false} className="pc-code"
+            autosize minRows={1} maxRows={8} value={env.kwargs} spellCheck={false} classNames={{ input: "pc-mono" }}
             onChange={(e) => set("kwargs", e.currentTarget.value)} error={err("kwargs")} />
           <Stack gap={4}>
             <Text size="sm" fw={500}>Wrappers</Text>
@@ -138,7 +138,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
                 <TextInput label={`Wrapper ${j + 1} name`} value={w.name}
                   onChange={(e) => set("wrappers", env.wrappers.map((x, k) => (k === j ? { ...x, name: e.currentTarget.value } : x)))}
                   error={err(`wrappers.${j}.name`)} />
-                <TextInput label={`Wrapper ${j + 1} kwargs`} placeholder="{}" value={w.kwargs} className="pc-code"
+                <TextInput label={`Wrapper ${j + 1} kwargs`} placeholder="{}" value={w.kwargs} classNames={{ input: "pc-mono" }}
                   onChange={(e) => set("wrappers", env.wrappers.map((x, k) => (k === j ? { ...x, kwargs: e.currentTarget.value } : x)))}
                   error={err(`wrappers.${j}.kwargs`)} />
                 <ActionIcon variant="subtle" color="red" mt={24} style={{ flexGrow: 0 }} aria-label={`Remove wrapper ${j + 1}`}
@@ -153,7 +153,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               Add wrapper
             </Button>
           </Stack>
-          <Textarea label="Input map" autosize minRows={2} maxRows={14} spellCheck={false} className="pc-code"
+          <Textarea label="Input map" autosize minRows={2} maxRows={14} spellCheck={false} classNames={{ input: "pc-mono" }}
             description={`JSON or YAML; empty: the family's default. ${FAMILY_HINTS[family] ?? ""}`}
             placeholder='{"kind": "discrete", "bindings": {"Up": 2, "Down": 3}}'
             value={env.input_map} onChange={(e) => set("input_map", e.currentTarget.value)} error={err("input_map")} />
@@ -199,7 +199,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               onError={() => setPreviewFailed(true)} className="pc-preview" />
             <Text size="xs" c="dimmed">{trial?.preview_jpeg ? "Preview from the trial just now" : "Preview of the saved version"}</Text>
             {trial?.action_space && (
-              <Text size="xs" className="pc-code" ta="left" w="100%">
+              <Text size="xs" className="pc-mono" ta="left" w="100%">
                 Action space: {summarise(trial.action_space)}
                 <br />
                 Observation space: {summarise(trial.observation_space)}
