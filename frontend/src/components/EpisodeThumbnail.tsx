@@ -11,8 +11,13 @@ export function EpisodeThumbnail({ episode, size = 56 }: { episode: EpisodeOut; 
   if (failed || episode.num_steps === 0 || episode.state === "recording") {
     return (
       <Box
-        style={{ ...box, display: "flex", alignItems: "center", justifyContent: "center" }}
-        bg="var(--mantine-color-default-hover)"
+        style={{
+          ...box,
+          display: "flex",
+          alignItems: "center",
+          justifyContent: "center",
+          border: "1px dashed var(--mantine-color-default-border)",
+        }}
         role="img"
         aria-label="No image"
       >

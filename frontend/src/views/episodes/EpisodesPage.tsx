@@ -27,6 +27,7 @@ export function EpisodesPage() {
   const episodes = useEpisodes(id, search);
   const [selection, setSelection] = useState<RowSelectionState>({});
   const [exportOpen, setExportOpen] = useState(false);
+  const [toDelete, setToDelete] = useState<string[]>([]); // the selection when "Delete selected" was pressed
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [deleteError, setDeleteError] = useState<unknown>(null);
@@ -48,7 +49,7 @@ export function EpisodesPage() {
     setDeleteError(null);
     const done: string[] = [];
     const failures: string[] = [];
-    for (const episodeId of selectedIds) {
+    for (const episodeId of toDelete) {
       try {
         await api("DELETE", `/api/episodes/${encodeURIComponent(episodeId)}`);
         done.push(episodeId);
@@ -100,7 +101,11 @@ export function EpisodesPage() {
           <Button variant="default" onClick={episodes.reload} loading={episodes.loading && !episodes.items.length}>
             Refresh
           </Button>
-          <Button color="red" variant="light" disabled={!selectedIds.length} onClick={() => setConfirmDelete(true)}>
+          <Button color="red" variant="light" disabled={!selectedIds.length} onClick={() => {
+              setToDelete(selectedIds);
+              setDeleteError(null);
+              setConfirmDelete(true);
+            }}>
             Delete selected
           </Button>
           <Button onClick={() => setExportOpen(true)} disabled={!study.data}>
@@ -137,15 +142,15 @@ export function EpisodesPage() {
       <Modal opened={confirmDelete} onClose={() => setConfirmDelete(false)} title="Delete episodes">
         <Stack>
           <Text>
-            Delete {selectedIds.length} episode{selectedIds.length === 1 ? "" : "s"} and all their recorded steps? This
-            cannot be undone.
+            Delete {toDelete.length} episode{toDelete.length === 1 ? "" : "s"} and all their recorded steps? This cannot
+            be undone.
           </Text>
           <ErrorAlert error={deleteError} title="Some episodes were not deleted" />
           <Group justify="flex-end">
             <Button variant="default" onClick={() => setConfirmDelete(false)}>
               Cancel
             </Button>
-            <Button color="red" onClick={() => void deleteSelected()} loading={deleting} disabled={!selectedIds.length}>
+            <Button color="red" onClick={() => void deleteSelected()} loading={deleting} disabled={!toDelete.length}>
               Delete
             </Button>
           </Group>

@@ -54,31 +54,42 @@ export function ReplayPage() {
   const steps = useStepRows(id, episode ? episode.num_steps : null);
   const total = Math.max(episode?.num_steps ?? 0, steps.rows.length);
   const last = Math.max(total - 1, 0);
-  const requested = Number(params.get("step") ?? 0);
-  const step = Math.min(Math.max(Number.isInteger(requested) ? requested : 0, 0), last);
+  // the step lives in state (key repeats add up before a render) and is mirrored into the URL
+  const [wanted, setWanted] = useState(() => {
+    const n = Number(params.get("step") ?? 0);
+    return Number.isInteger(n) && n > 0 ? n : 0;
+  });
+  const step = Math.min(wanted, last);
   const frame = useFrame(id, step, total);
 
+  useEffect(() => {
+    if (!episode || params.get("step") === String(step)) return;
+    setParams(
+      (p) => {
+        const q = new URLSearchParams(p);
+        q.set("step", String(step));
+        return q;
+      },
+      { replace: true },
+    );
+  }, [episode, step, params, setParams]);
+
   const go = useCallback(
-    (to: number) => {
-      const next = Math.min(Math.max(Math.round(to), 0), last);
-      setParams(
-        (p) => {
-          const q = new URLSearchParams(p);
-          q.set("step", String(next));
-          return q;
-        },
-        { replace: true },
-      );
-    },
-    [last, setParams],
+    (to: number | ((current: number) => number)) =>
+      setWanted((w) => {
+        const from = Math.min(w, last);
+        const next = typeof to === "function" ? to(from) : to;
+        return Math.min(Math.max(Math.round(next), 0), last);
+      }),
+    [last],
   );
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.defaultPrevented || editable(e.target) || e.altKey || e.ctrlKey || e.metaKey) return;
       const by = e.shiftKey ? 10 : 1;
-      if (e.key === "ArrowLeft") go(step - by);
-      else if (e.key === "ArrowRight") go(step + by);
+      if (e.key === "ArrowLeft") go((s) => s - by);
+      else if (e.key === "ArrowRight") go((s) => s + by);
       else if (e.key === "Home") go(0);
       else if (e.key === "End") go(last);
       else return;
@@ -86,7 +97,7 @@ export function ReplayPage() {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [go, step, last]);
+  }, [go, last]);
 
   const series = useMemo(() => {
     const action = actionSeries(episode?.action_spec ?? {});
@@ -98,6 +109,7 @@ export function ReplayPage() {
       actionLabel: action.label,
     };
   }, [steps.rows, episode?.action_spec]);
+  const [plotArea, setPlotArea] = useState<{ left: number; width: number } | null>(null);
   const names = useMemo(() => leafNames(episode?.observation_spec ?? {}), [episode?.observation_spec]);
   const tagged = useMemo(() => Object.keys(stepTags).map(Number).filter((s) => stepTags[s]?.length).sort((a, b) => a - b), [stepTags]);
 
@@ -131,7 +143,7 @@ export function ReplayPage() {
     setStepTags((t) => ({ ...t, [out.step]: out.tags }));
   }
 
-  const nav = (label: string, text: string, to: number, disabled: boolean, hint: string) => (
+  const nav = (label: string, text: string, to: (s: number) => number, disabled: boolean, hint: string) => (
     <Tooltip label={hint} openDelay={500}>
       <Button variant="default" size="sm" aria-label={label} onClick={() => go(to)} disabled={disabled}>
         {text}
@@ -176,15 +188,15 @@ export function ReplayPage() {
             </Paper>
             <ErrorAlert error={frame.error} title="Could not load the frames" />
             <Group justify="center" gap="xs">
-              {nav("First step", "⏮", 0, step === 0, "Home")}
-              {nav("Back 10 steps", "−10", step - 10, step === 0, "Shift+Left")}
-              {nav("Previous step", "◀ Previous", step - 1, step === 0, "Left")}
+              {nav("First step", "First", () => 0, step === 0, "Home")}
+              {nav("Back 10 steps", "−10", (s) => s - 10, step === 0, "Shift+Left")}
+              {nav("Previous step", "◀ Previous", (s) => s - 1, step === 0, "Left")}
               <Text fw={600} miw={150} ta="center" role="status" aria-label="Step counter" aria-live="off">
                 Step {total ? step : "—"} / {total ? last : "—"}
               </Text>
-              {nav("Next step", "Next ▶", step + 1, step >= last, "Right")}
-              {nav("Forward 10 steps", "+10", step + 10, step >= last, "Shift+Right")}
-              {nav("Last step", "⏭", last, step >= last, "End")}
+              {nav("Next step", "Next ▶", (s) => s + 1, step >= last, "Right")}
+              {nav("Forward 10 steps", "+10", (s) => s + 10, step >= last, "Shift+Right")}
+              {nav("Last step", "Last", () => last, step >= last, "End")}
             </Group>
             {steps.rows.length > 0 && (
               <ReplayPlot
@@ -196,17 +208,20 @@ export function ReplayPage() {
                 current={step}
                 tagged={tagged}
                 onSeek={go}
+                onLayout={setPlotArea}
               />
             )}
             <Box
-              px={4}
+              ml={plotArea ? plotArea.left - 8 : 4}
+              w={plotArea ? plotArea.width + 16 : undefined}
+              px={8}
               onKeyDownCapture={(e) => {
                 // the slider's own arrow keys move by one; Shift moves by ten here as everywhere in the replay
                 if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
                   e.preventDefault();
                   e.stopPropagation();
                   const by = e.shiftKey ? 10 : 1;
-                  go(step + (e.key === "ArrowLeft" ? -by : by));
+                  go((s) => s + (e.key === "ArrowLeft" ? -by : by));
                 }
               }}
             >

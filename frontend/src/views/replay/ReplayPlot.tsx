@@ -1,6 +1,7 @@
 // Reward, input and action over the episode's steps (uPlot), drawn along the scrubber: a line marks the current
 // step, small ticks the tagged steps, and a click on the plot moves to the step under the pointer.
 import "uplot/dist/uPlot.min.css";
+import "./replay.css";
 
 import { Box } from "@mantine/core";
 import { useEffect, useRef } from "react";
@@ -15,16 +16,18 @@ interface Props {
   current: number;
   tagged: number[];
   onSeek: (step: number) => void;
+  /** where the plotting area lies in the container (CSS pixels), for the scrubber below to line up with it */
+  onLayout?: (area: { left: number; width: number }) => void;
   height?: number;
 }
 
 const COLORS = { reward: "#2f9e44", input: "#1c7ed6", action: "#e8590c", cursor: "#c2255c", tag: "#f59f00" };
 
-export function ReplayPlot({ steps, reward, input, action, actionLabel, current, tagged, onSeek, height = 160 }: Props) {
+export function ReplayPlot({ steps, reward, input, action, actionLabel, current, tagged, onSeek, onLayout, height = 160 }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const state = useRef({ current, tagged, onSeek });
-  state.current = { current, tagged, onSeek };
+  const state = useRef({ current, tagged, onSeek, onLayout, area: "" });
+  state.current = { ...state.current, current, tagged, onSeek, onLayout };
 
   // (re)build when the series change; a new step only redraws
   useEffect(() => {
@@ -34,7 +37,7 @@ export function ReplayPlot({ steps, reward, input, action, actionLabel, current,
       width: Math.max(el.clientWidth, 200),
       height,
       cursor: { y: false, drag: { x: false, y: false } },
-      legend: { show: true, live: true },
+      legend: { show: true, live: false },
       scales: { x: { time: false }, reward: {}, input: {} },
       axes: [
         { label: "Step", labelSize: 16, size: 36 },
@@ -50,6 +53,12 @@ export function ReplayPlot({ steps, reward, input, action, actionLabel, current,
       hooks: {
         draw: [
           (u) => {
+            const area = { left: u.bbox.left / uPlot.pxRatio, width: u.bbox.width / uPlot.pxRatio };
+            const key = `${area.left},${area.width}`;
+            if (key !== state.current.area) {
+              state.current.area = key;
+              state.current.onLayout?.(area);
+            }
             const ctx = u.ctx;
             const { top, height: h } = u.bbox;
             ctx.save();
@@ -103,6 +112,7 @@ export function ReplayPlot({ steps, reward, input, action, actionLabel, current,
   return (
     <Box
       ref={container}
+      className="replay-plot"
       role="img"
       aria-label="Reward, input and action over the steps; click to move to a step"
       style={{ cursor: "pointer" }}

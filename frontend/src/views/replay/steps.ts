@@ -66,6 +66,7 @@ export function describeInput(input: Record<string, unknown>): string {
   list(input.sixdof).forEach((a, i) => {
     if (typeof a === "number" && Math.abs(a) > DEAD_ZONE) parts.push(`${sixdof[i] ?? i} ${a.toFixed(2)}`);
   });
+  if (input.explicit) parts.push(parts.length ? "(and an explicit action)" : "an explicit action message (no keys held)");
   return parts.length ? parts.join(" + ") : "none";
 }
 
