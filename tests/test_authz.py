@@ -45,11 +45,13 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/studies/{study_id}/participants"): {"external_id": "authz"},
     ("PATCH", "/api/episodes/{episode_id}"): {"notes": "checked by the authorization test"},
     ("POST", "/api/studies/{study_id}/exports"): {"episode_ids": ["{episode_id}"]},
+    ("PUT", "/api/studies/{study_id}"): cartpole_study(),
+    ("PATCH", "/api/studies/{study_id}"): {"enabled": True},
 }
 # Endpoints whose successful call uses up what it acts on: the owner's call gets a fresh one (the other callers
 # are refused before anything happens).
 CONSUMING = {("DELETE", "/api/episodes/{episode_id}"), ("POST", "/api/participants/{participant_id}/revoke"),
-             ("DELETE", "/api/me/tokens/current")}
+             ("DELETE", "/api/me/tokens/current"), ("DELETE", "/api/studies/{study_id}")}
 
 
 def _walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -100,6 +102,8 @@ class World:
         if "{participant_id}" in path:
             return self.ids | {"participant_id": owner.create_participant(self.ids["study_id"])["participant_id"]}, \
                 self.owner
+        if path == "/api/studies/{study_id}":  # deleted: one without episodes
+            return self.ids | {"study_id": owner.create_study(cartpole_study())["id"]}, self.owner
         return self.ids, asyncio.run(create_designer_token(self.database_url, "authz-owner"))
 
 
@@ -128,7 +132,7 @@ def world(services, stack) -> World:  # type: ignore[no-untyped-def]
     owner.add_tag(episode, "authz", step=0)
     export = owner.create_export(study["id"], [episode])
     ids = {"study_id": study["id"], "participant_id": participant["participant_id"], "episode_id": episode,
-           "export_id": export["id"], "label": "authz", "step": "0"}
+           "export_id": export["id"], "label": "authz", "step": "0", "version": "1"}
     return World(services.url, stack.database_url, owner_token, other_token, participant["token"], ids, [spare])
 
 

@@ -154,3 +154,47 @@ def test_help_imports_no_http_yaml_rich_or_sdk() -> None:
             " 'playcorder.sdk' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.splitlines()[-1] == "[] False", out
+
+
+def test_a_study_is_edited_disabled_archived_and_deleted(cli_env: dict[str, str], played: dict[str, Any],
+                                                         client: Client, tmp_path: Path) -> None:
+    def record(*args: str) -> Any:
+        out = run(cli_env, *args)
+        assert out.returncode == 0 and not out.stderr, out
+        return json.loads(out.stdout)
+
+    study = played["study"]  # with episodes
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps({**client.get_study(study)["spec"], "instructions": "Keep it up."}))
+    assert record("studies", "update", study, str(path))["version"] == 2
+    assert record("studies", "update", study, str(path))["version"] == 2  # unchanged: no new version
+    assert [v["version"] for v in printed(cli_env, "studies", "versions", study)] == [1, 2]
+    table = run(cli_env, "studies", "versions", study)
+    assert all(text in table.stdout for text in ("version", "created", "cartpole (CartPole-v1)")), table
+    assert record("studies", "get", study, "--version", "1")["spec"]["instructions"] == ""
+    played_with = {v: [e["id"] for e in printed(cli_env, "episodes", "list", "--study", study, "--study-version", v)]
+                   for v in ("1", "2")}
+    assert played_with == {"1": [played["kept"], played["cancelled"]], "2": []}
+    path.write_text(json.dumps({"name": "s", "environments": [{"id": "c", "env_id": "CartPole-v1", "fpss": 1}]}))
+    assert refused(run(cli_env, "studies", "update", study, str(path))) == [
+        "environments.0.fpss: Extra inputs are not permitted; did you mean 'fps'?"]
+
+    assert record("studies", "disable", study, "--env", "cartpole")["disabled_environments"] == ["cartpole"]
+    assert "cartpole (disabled)" in run(cli_env, "studies", "list").stdout
+    assert record("studies", "enable", study, "--env", "cartpole")["disabled_environments"] == []
+    assert record("studies", "disable", study)["enabled"] is False
+    assert record("studies", "enable", study)["enabled"] is True
+
+    assert refused(run(cli_env, "studies", "delete", study)) == [
+        "HTTP 409: Expected a study without episodes to delete, got 2 episodes: archive it instead (PATCH "
+        "archived=true)"]
+    assert record("studies", "archive", study)["archived"] is True
+    assert study not in {s["id"] for s in printed(cli_env, "studies", "list")}
+    assert study in {s["id"] for s in printed(cli_env, "studies", "list", "--archived")}
+    assert record("studies", "archive", study, "--undo")["archived"] is False
+    assert study in {s["id"] for s in printed(cli_env, "studies", "list")}
+
+    empty = client.create_study(cartpole_study())["id"]
+    assert record("studies", "delete", empty) == {"study_id": empty, "deleted": True}
+    assert refused(run(cli_env, "studies", "get", empty)) == [
+        f"HTTP 404: Expected the id (32 hex digits) of one of your studies, got '{empty}'"]

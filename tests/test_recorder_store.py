@@ -113,6 +113,15 @@ async def test_presumed_end_yields_to_the_workers_own(store) -> None:  # type: i
     assert (episode.state, episode.num_steps, episode.num_chunks) == ("completed", 5, 2)  # type: ignore[union-attr]
 
 
+async def test_the_study_version_played_is_stored(store) -> None:  # type: ignore[no-untyped-def]
+    episodes, sessions, study_id = store
+    versioned, older = begin(study_id).model_copy(update={"study_version": 4}), begin(study_id)
+    assert "study_version" not in older.model_dump(exclude_defaults=True)  # what a worker from before versions sends
+    await episodes.begin([versioned, EpisodeBegin.model_validate_json(older.model_dump_json(exclude_defaults=True))])
+    assert (await row(sessions, versioned.episode_id)).study_version == 4  # type: ignore[union-attr]
+    assert (await row(sessions, older.episode_id)).study_version is None  # type: ignore[union-attr]
+
+
 async def test_deleted_episodes_stay_deleted(store) -> None:  # type: ignore[no-untyped-def]
     episodes, sessions, study_id = store
     b = begin(study_id)

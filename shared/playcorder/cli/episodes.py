@@ -28,9 +28,9 @@ COLUMNS = (
 def list_(ctx: typer.Context, study: Study, env: filters.Env = None, state: filters.States = None,
           participant: filters.Participant = None, tag: filters.Tags = None, since: filters.Since = None,
           until: filters.Until = None, min_reward: filters.MinReward = None, max_reward: filters.MaxReward = None,
-          as_json: Json = False) -> None:
+          study_version: filters.StudyVersion = None, as_json: Json = False) -> None:
     """List a study's episodes, filtered."""
-    f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward)
+    f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward, study_version)
     print_rows(connect(ctx).list_episodes(study, **f.query()), COLUMNS, as_json)
 
 

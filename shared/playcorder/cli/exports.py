@@ -71,6 +71,7 @@ def export(
     env: filters.Env = None, state: filters.States = None, participant: filters.Participant = None,
     tag: filters.Tags = None, since: filters.Since = None, until: filters.Until = None,
     min_reward: filters.MinReward = None, max_reward: filters.MaxReward = None,
+    study_version: filters.StudyVersion = None,
     dataset_format: Annotated[Format | None, typer.Option("--format", help="default: rlds")] = None,
     keep_metadata: Annotated[bool, typer.Option(
         "--keep-metadata", help="keep the image shown, raw input, info, tags and notes (stripped by default)")] = False,
@@ -98,7 +99,7 @@ def export(
     client = connect(ctx)
     options = {"format": dataset_format, "keep_metadata": keep_metadata, "end_tags": end_tag or None,
                "archive": not tree, "name": name, "version": version, "test_split": test_split}
-    f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward)
+    f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward, study_version)
     created = client.create_export(study, episode or None, expires_in, filter=f.for_export(),
                                    **{k: v for k, v in options.items() if v is not None})
     if wait or download:

@@ -17,6 +17,8 @@ Since = Annotated[str | None, typer.Option(metavar="TIME", help="started at or a
 Until = Annotated[str | None, typer.Option(metavar="TIME", help="started before this ISO time")]
 MinReward = Annotated[float | None, typer.Option(metavar="R", help="total reward at least R")]
 MaxReward = Annotated[float | None, typer.Option(metavar="R", help="total reward at most R")]
+StudyVersion = Annotated[int | None, typer.Option(metavar="N", min=1,
+                                                  help="played with version N of the study (`studies versions`)")]
 
 
 @dataclass(frozen=True)
@@ -29,18 +31,21 @@ class Filter:
     until: str | None = None
     min_reward: float | None = None
     max_reward: float | None = None
+    study_version: int | None = None
 
     @classmethod
     def of(cls, env: str | None, states: list[str] | None, participant: str | None, tags: list[str] | None,
-           since: str | None, until: str | None, min_reward: float | None, max_reward: float | None) -> Filter:
+           since: str | None, until: str | None, min_reward: float | None, max_reward: float | None,
+           study_version: int | None = None) -> Filter:
         """From the options above, as typer hands them over (None for a repeatable option not given)."""
-        return cls(env, tuple(states or ()), participant, tuple(tags or ()), since, until, min_reward, max_reward)
+        return cls(env, tuple(states or ()), participant, tuple(tags or ()), since, until, min_reward, max_reward,
+                   study_version)
 
     def for_export(self) -> dict[str, Any] | None:
         """The export's `filter`: the criteria given, or None for none (the export's default, completed episodes)."""
         given = {"env": self.env, "states": list(self.states), "participant": self.participant,
                  "tags": list(self.tags), "started_after": self.since, "started_before": self.until,
-                 "min_reward": self.min_reward, "max_reward": self.max_reward}
+                 "min_reward": self.min_reward, "max_reward": self.max_reward, "study_version": self.study_version}
         given = {k: v for k, v in given.items() if v is not None and v != []}  # a bound of 0 is a bound
         return given or None
 
@@ -48,4 +53,4 @@ class Filter:
         """The query parameters of `GET /api/studies/{id}/episodes` (repeated `state` and `tag`)."""
         return {"env": self.env, "state": list(self.states) or None, "participant": self.participant,
                 "tag": list(self.tags) or None, "started_after": self.since, "started_before": self.until,
-                "min_reward": self.min_reward, "max_reward": self.max_reward}
+                "min_reward": self.min_reward, "max_reward": self.max_reward, "version": self.study_version}
