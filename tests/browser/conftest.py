@@ -149,8 +149,10 @@ class Console:
 
     problems: list[str] = field(default_factory=list)
     allowed: list[re.Pattern[str]] = field(default_factory=list)
+    pages: dict[str, Page] = field(default_factory=dict)
 
     def watch(self, page: Page, label: str) -> Page:
+        self.pages[label] = page
         page.on("console", lambda msg: self._console(label, msg))
         page.on("pageerror", lambda error: self.problems.append(f"{label}: uncaught {error}"))
         page.on("crash", lambda _: self.problems.append(f"{label}: the page crashed"))
@@ -184,14 +186,31 @@ def console() -> Console:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """A console error or warning of any watched page during a test fails that test, naming each one."""
+    """A console error or warning of any watched page during a test fails that test, naming each one; a failed
+    test leaves a screenshot of every open page (artifacts/screenshots/failed-TEST-PAGE.png)."""
     CONSOLE.take()
-    outcome = yield
+    try:
+        outcome = yield
+    except BaseException:
+        _shoot_open_pages(item.name)
+        raise
     problems = CONSOLE.take()
     if problems:
+        _shoot_open_pages(item.name)
         raise AssertionError("Expected no console errors or warnings (nor requests beyond the gateway), got:\n"
                              + "\n".join(problems))
     return outcome
+
+
+def _shoot_open_pages(test: str) -> None:
+    for label, page in list(CONSOLE.pages.items()):
+        if page.is_closed():
+            del CONSOLE.pages[label]
+            continue
+        try:
+            shot(page, f"failed-{test}-{label}", full_page=True)
+        except Error:
+            pass
 
 
 @pytest.fixture(scope="session")
