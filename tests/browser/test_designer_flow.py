@@ -154,7 +154,7 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     status = player.get_by_role("status").filter(has=player.get_by_label("Step", exact=True))
     expect(status).to_contain_text("Ready — press a key to start", timeout=60_000)
     expect(player.get_by_label("Game: press keys to play")).to_be_focused()
-    press_until_step(player, "ArrowUp", 3)
+    press_until_step(player, "ArrowRight", 3)  # Pong: Right/Left move the paddle
     expect(status).to_contain_text("Playing — your move")
     shot(player, "07-player-playing")
 
@@ -166,15 +166,15 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     expect(designer.get_by_role("heading", name="Live view")).to_be_visible()
     expect(designer.get_by_label("Connection")).to_have_text("watching")
     live_step = designer.get_by_label("Step", exact=True)
-    press_until_step(player, "ArrowDown", 6)
+    press_until_step(player, "ArrowLeft", 6)
     expect(live_step).to_have_text("6")
     inputs = designer.get_by_role("list", name="The participant's inputs, newest first")
-    expect(inputs).to_contain_text(re.compile(r"input: (Arrow)?Down"))
+    expect(inputs).to_contain_text(re.compile(r"input: (Arrow)?Left"))
     screen = designer.get_by_label("The participant's screen")
     expect(screen).to_be_visible()
     shot(designer, "08-live-view")
 
-    press_until_step(player, "ArrowUp", PONG_ACTIONS)
+    press_until_step(player, "ArrowRight", PONG_ACTIONS)
     prompt = player.get_by_role("alertdialog")
     expect(prompt).to_contain_text(f"Episode over after {PONG_STEPS} steps")
     shot(player, "09-player-save-prompt")
@@ -217,7 +217,7 @@ def test_replay_to_step_10_and_back(flow: Flow) -> None:
     page.locator("body").press("Shift+ArrowRight")  # ten steps
     expect(counter).to_have_text(f"Step 10 of {PONG_STEPS - 1}")
     expect(page.get_by_role("img", name=re.compile(r"Frame shown at step 10"))).to_be_visible()
-    expect(page.get_by_label("Raw input")).to_contain_text("ArrowUp")
+    expect(page.get_by_label("Raw input")).to_contain_text("Right")
     shot(page, "13-replay-step-10")
 
     page.get_by_role("button", name="Previous step").click()
