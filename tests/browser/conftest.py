@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Locator,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
@@ -222,13 +231,28 @@ def new_page() -> Callable[[BrowserContext, str], Page]:
 
 # --- screenshots ------------------------------------------------------------------------------------------------
 
-def shot(page: Page, name: str, full_page: bool = False) -> Path:
-    """Keep what the page shows now as artifacts/screenshots/NAME.png (fonts loaded, animations finished)."""
+def shot(page: Page, name: str, at: Locator | None = None, full_page: bool = False) -> Path:
+    """Keep what the page shows now as artifacts/screenshots/NAME.png (fonts loaded, animations finished), the
+    window scrolled to put `at` in its middle when given (a full-page shot would draw the fixed header mid-page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    if at is not None:
+        at.evaluate("element => element.scrollIntoView({block: 'center', inline: 'nearest'})")
     try:
         page.evaluate("document.fonts.ready.then(() => true)")
     except Error:
         pass
     page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
+
+
+def assert_within_window(page: Page, *what: Locator) -> None:
+    """Each locator is wholly inside the window, and the page needs no scrolling: all of it is in sight."""
+    width, height = page.evaluate("[innerWidth, innerHeight]")
+    scroll = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert scroll[0] <= width and scroll[1] <= height, f"Expected no scrolling in {width}x{height}, got {scroll}"
+    for locator in what:
+        box = locator.bounding_box()
+        assert box is not None, f"{locator} is not shown"
+        assert box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width + 0.5 and \
+            box["y"] + box["height"] <= height + 0.5, f"Expected {locator} within {width}x{height}, got {box}"

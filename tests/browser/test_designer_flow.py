@@ -10,6 +10,7 @@ is kept as artifacts/screenshots/NN-view.png. Any console error or warning fails
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import Console, Web, new_context, shot
+from tests.browser.conftest import Console, Web, assert_within_window, new_context, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -104,7 +105,7 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
     expect(suggestion).to_be_visible(timeout=60_000)
     expect(pong).to_contain_text("ALE/Pongg-v5")
     expect(page).to_have_url(re.compile(r"/studies/new$"))  # nothing saved
-    shot(page, "03-study-refused")
+    shot(page, "03-study-refused", at=pong.get_by_label(required("Gymnasium id")))
 
     suggestion.click()
     expect(pong.get_by_label(required("Gymnasium id"))).to_have_value("ALE/Pong-v5")
@@ -114,7 +115,8 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
         preview = page.get_by_role("img", name=f"Preview of {key}")
         expect(preview).to_be_visible()
         assert preview.evaluate("img => img.complete && img.naturalWidth > 0"), f"the preview of {key} is empty"
-    shot(page, "04-study-tried", full_page=True)
+    shot(page, "04-study-tried", at=page.get_by_role("img", name="Preview of pong"))
+    shot(page, "04b-study-tried-minigrid", at=page.get_by_role("img", name="Preview of maze"))
 
     page.get_by_role("button", name="Create study").click()
     expect(page).to_have_url(re.compile(r"/studies/[0-9a-f]{32}$"), timeout=60_000)
@@ -156,6 +158,9 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     expect(player.get_by_label("Game: press keys to play")).to_be_focused()
     press_until_step(player, "ArrowRight", 3)  # Pong: Right/Left move the paddle
     expect(status).to_contain_text("Playing — your move")
+    # At 1280x720 the game and its controls fit the window.
+    assert_within_window(player, player.get_by_label("Game screen"),
+                         player.get_by_role("toolbar", name="Session controls"))
     shot(player, "07-player-playing")
 
     # The designer finds the session among the study's live sessions and watches it.
@@ -177,6 +182,7 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     press_until_step(player, "ArrowRight", PONG_ACTIONS)
     prompt = player.get_by_role("alertdialog")
     expect(prompt).to_contain_text(f"Episode over after {PONG_STEPS} steps")
+    assert_within_window(player, prompt.get_by_role("button", name="Keep (y)"))
     shot(player, "09-player-save-prompt")
     prompt.get_by_role("button", name="Keep (y)").click()
     expect(status).to_contain_text("Episode saved — press Enter for a new one")
@@ -247,7 +253,7 @@ def test_tag_episode_and_step_and_write_a_note(flow: Flow, web: Web) -> None:
     page.get_by_label("Notes").fill("Played from the browser test.")
     page.get_by_role("button", name="Save notes").click()
     expect(page.get_by_text("Saved", exact=True)).to_be_visible()
-    shot(page, "14-replay-tagged", full_page=True)
+    shot(page, "14-replay-tagged", at=page.get_by_label("Notes"))
 
     # Kept on the server: the API shows them, and so does the page after a reload.
     detail = web.api.get_episode(flow.episode_id)
@@ -284,6 +290,10 @@ def test_export_and_download(flow: Flow, tmp_path: Path) -> None:
     saved = tmp_path / "dataset.zip"
     download.value.save_as(saved)
     assert zipfile.is_zipfile(saved), f"the download is not a ZIP: {saved.read_bytes()[:80]!r}"
-    names = zipfile.ZipFile(saved).namelist()
-    assert any(n.endswith("browser_pilot/1.0.0/dataset_info.json") for n in names), names[:20]
-    assert any(".tfrecord" in n for n in names), names[:20]
+    with zipfile.ZipFile(saved) as dataset:
+        names = dataset.namelist()
+        info = next((n for n in names if n.endswith("browser_pilot/1.0.0/dataset_info.json")), None)
+        assert info is not None and any(".tfrecord" in n for n in names), names[:20]
+        splits = json.loads(dataset.read(info))["splits"]
+    # One episode, in the train split (the test split is 0).
+    assert [(s["name"], sum(int(n) for n in s["shardLengths"])) for s in splits] == [("train", 1)], splits
