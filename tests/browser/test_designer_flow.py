@@ -297,3 +297,30 @@ def test_export_and_download(flow: Flow, tmp_path: Path) -> None:
         splits = json.loads(dataset.read(info))["splits"]
     # One episode, in the train split (the test split is 0).
     assert [(s["name"], sum(int(n) for n in s["shardLengths"])) for s in splits] == [("train", 1)], splits
+
+
+def test_minigrid_on_a_phone(flow: Flow, browser: Browser, web: Web,
+                             new_page: Callable[[BrowserContext, str], Page]) -> None:
+    """Another participant plays the MiniGrid environment on a phone-sized touch screen with the on-screen
+    buttons: the game, its buttons and the controls fit the screen without scrolling."""
+    link = web.api.create_participant(flow.study_id)["play_url"]
+    phone = new_context(browser, web, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        player = new_page(phone, "phone")
+        player.goto(link)
+        player.get_by_label("Environment").select_option("maze")
+        player.get_by_role("button", name="Play").click()
+        status = player.get_by_role("status").filter(has=player.get_by_label("Step", exact=True))
+        expect(status).to_contain_text("Ready — press a key to start", timeout=60_000)
+        buttons = player.get_by_role("group", name="On-screen controls").get_by_role("button")
+        expect(buttons.first).to_be_visible()
+        counter = player.get_by_label("Step", exact=True)
+        for step in (1, 2):
+            buttons.first.tap()
+            expect(counter).to_have_text(str(step))
+        expect(status).to_contain_text("Playing — your move")
+        assert_within_window(player, player.get_by_label("Game screen"), buttons.first,
+                             player.get_by_role("toolbar", name="Session controls"))
+        shot(player, "17-player-phone-minigrid")
+    finally:
+        phone.close()
