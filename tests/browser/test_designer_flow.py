@@ -303,7 +303,7 @@ def test_minigrid_on_a_phone(flow: Flow, browser: Browser, web: Web,
                              new_page: Callable[[BrowserContext, str], Page]) -> None:
     """Another participant plays the MiniGrid environment on a phone-sized touch screen with the on-screen
     buttons: the game, its buttons and the controls fit the screen without scrolling."""
-    link = web.api.create_participant(flow.study_id)["play_url"]
+    link = flow.participant_link.split("?token=")[0] + "?token=" + web.api.create_participant(flow.study_id)["token"]
     phone = new_context(browser, web, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
     try:
         player = new_page(phone, "phone")
