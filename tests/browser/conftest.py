@@ -144,8 +144,8 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 
 
 def new_context(browser: Browser, web: Web, **options: object) -> BrowserContext:
-    context = browser.new_context(base_url=web.url, viewport=VIEWPORT, accept_downloads=True,  # type: ignore[arg-type]
-                                  **options)
+    context = browser.new_context(**{"base_url": web.url, "viewport": VIEWPORT, "accept_downloads": True,  # type: ignore[arg-type]
+                                     **options})
     context.set_default_timeout(15_000)
     return context
 
