@@ -1,14 +1,16 @@
 // A canvas that draws JPEG frames as they come (decoded off the main thread, the newest wins) and fills its box
-// with the frame's aspect kept.
+// with the frame's aspect kept (the player and the live view).
 import { useEffect, useRef, useState } from "react";
 
 import type { Frame } from "../player/connection";
 
-export function FrameCanvas({ subscribe, label, className }: {
+export function FrameCanvas({ subscribe, label, className, children }: {
   /** registers a frame listener; returns its removal */
   subscribe(listener: (frame: Frame) => void): () => void;
   label: string;
   className?: string;
+  /** shown over the frame (prompts) */
+  children?: React.ReactNode;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -52,10 +54,11 @@ export function FrameCanvas({ subscribe, label, className }: {
   }, [size]);
 
   return (
-    <div ref={box} className={className} style={{ display: "flex", alignItems: "center", justifyContent: "center",
-      minHeight: 0, minWidth: 0 }}>
+    <div ref={box} className={className} style={{ position: "relative", display: "flex", alignItems: "center",
+      justifyContent: "center", minHeight: 0, minWidth: 0 }}>
       <canvas ref={canvas} width={size[0]} height={size[1]} role="img" aria-label={label}
-        style={{ width: fit[0], height: fit[1], imageRendering: "pixelated", background: "#000" }} />
+        style={{ width: fit[0], height: fit[1], imageRendering: "pixelated", background: "#000", display: "block" }} />
+      {children}
     </div>
   );
 }

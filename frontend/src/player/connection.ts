@@ -15,6 +15,7 @@ const SLOW_RETRY_MS = 5000; // after RETRY_FAST_FOR_MS without a session: keep t
 const RETRY_FAST_FOR_MS = 60000;
 const RTT_INTERVAL_MS = 2000;
 const RTT_GIVE_UP_MS = 10000;
+const METER_MS = 500;
 const POLL_MS = 50; // gamepads have no events for axis moves: poll them
 const LOG_MAX = 50;
 const GONE = ["session_gone", "unknown_session"];
@@ -238,6 +239,7 @@ export class PlayConnection {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private rttTimer: ReturnType<typeof setInterval> | null = null;
+  private meterTimer: ReturnType<typeof setInterval> | null = null;
   private pingSentAt: number | null = null;
   private frameTimes: number[] = [];
   private readonly held = new Set<string>();
@@ -304,11 +306,9 @@ export class PlayConnection {
     this.timers(false);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.ws) {
-      this.ws.onclose = null;
-      this.ws.close(4000); // not 1000: the worker keeps the session for its grace (a reload resumes it)
-      this.ws = null;
-    }
+    // not 1000: the worker keeps the session for its grace (a reload resumes it)
+    if (this.ws) closeQuietly(this.ws, 4000);
+    this.ws = null;
   }
 
   /** Skip the wait and try to connect now (the "Retry now" button). */
@@ -321,8 +321,11 @@ export class PlayConnection {
 
   // ------------------------------------------------------------ controls
 
+  /** Pause a running episode, resume a paused one (between episodes, or awaiting an answer, there is none). */
   togglePause(): void {
-    this.send({ type: this.snap.state?.state === "running" ? "pause" : "resume" });
+    const state = this.snap.state?.state;
+    if (state === "running") this.send({ type: "pause" });
+    else if (state === "paused" || state === undefined) this.send({ type: "resume" });
   }
 
   newEpisode(): void {
@@ -573,12 +576,19 @@ export class PlayConnection {
   }
 
   private timers(on: boolean): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.rttTimer) clearInterval(this.rttTimer);
-    this.pollTimer = this.rttTimer = null;
+    for (const timer of [this.pollTimer, this.rttTimer, this.meterTimer]) if (timer) clearInterval(timer);
+    this.pollTimer = this.rttTimer = this.meterTimer = null;
     if (!on) return;
     if (this.options.pads) this.pollTimer = setInterval(() => this.sendInput(), POLL_MS);
     this.rttTimer = setInterval(() => this.ping(), RTT_INTERVAL_MS);
+    this.meterTimer = setInterval(() => this.countFrames(), METER_MS);
+  }
+
+  /** Frames of the last second, recounted when no frame comes (paused, or the connection is gone). */
+  private countFrames(): void {
+    const now = Date.now();
+    while (this.frameTimes.length && this.frameTimes[0] < now - 1000) this.frameTimes.shift();
+    if (this.frameTimes.length !== this.snap.framesPerSecond) this.update({ framesPerSecond: this.frameTimes.length });
   }
 
   private remember(id: string | null): void {
@@ -595,6 +605,17 @@ export class PlayConnection {
     this.snap = { ...this.snap, ...patch };
     for (const listener of this.listeners) listener(this.snap);
   }
+}
+
+/** Close a socket without events; one still connecting is closed once open (closing it earlier makes the browser
+ * warn "closed before the connection is established", as React's StrictMode remounts would). */
+export function closeQuietly(ws: WebSocket, code: number): void {
+  ws.onmessage = null;
+  ws.onclose = null;
+  if (ws.readyState === 0) {
+    ws.onopen = () => ws.close(code);
+    ws.onerror = null;
+  } else ws.close(code);
 }
 
 /** Letters in one case, so that a key pressed with Shift and released without it is released. */

@@ -2,7 +2,7 @@
 // receives the session's frames (the play protocol's binary frames), its events, and each message the participant
 // sent as {"type": "watched_input", "message": {...}}; it reconnects after a dropped connection and stops for good
 // when the session is unknown, ended or not the designer's.
-import { parseFrame, type EpisodeEnded, type EpisodeFinished, type Frame, type SessionEvent,
+import { closeQuietly, parseFrame, type EpisodeEnded, type EpisodeFinished, type Frame, type SessionEvent,
   type StateEvent } from "./connection";
 
 const BACKOFF_FIRST_MS = 500;
@@ -91,11 +91,8 @@ export class WatchConnection {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.ws) {
-      this.ws.onclose = null;
-      this.ws.close(1000);
-      this.ws = null;
-    }
+    if (this.ws) closeQuietly(this.ws, 1000);
+    this.ws = null;
   }
 
   private connect(): void {

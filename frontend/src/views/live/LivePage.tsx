@@ -72,7 +72,7 @@ export function LivePage() {
                     <Table.Tr><Table.Th>Environment</Table.Th><Table.Td>{w.env} ({w.env_id ?? "?"})</Table.Td></Table.Tr>
                     <Table.Tr><Table.Th>Participant</Table.Th><Table.Td><code>{w.participant_id.slice(0, 12)}</code></Table.Td></Table.Tr>
                     <Table.Tr><Table.Th>Started</Table.Th><Table.Td>{new Date(w.started_at).toLocaleString()}</Table.Td></Table.Tr>
-                    <Table.Tr><Table.Th>Episode</Table.Th><Table.Td>{snap.episodeIndex ?? "–"}</Table.Td></Table.Tr>
+                    <Table.Tr><Table.Th>Episode</Table.Th><Table.Td>{snap.episodeIndex ?? "started before you joined"}</Table.Td></Table.Tr>
                   </Table.Tbody>
                 </Table>
               ) : <Text size="sm" c="dimmed">{snap.message}</Text>}

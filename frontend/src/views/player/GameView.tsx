@@ -2,9 +2,10 @@
 // in words, step, return, fps, round trip), the keep/discard prompt over the frame, on-screen controls and the
 // session's controls. Keys go to the game while the game area (or nothing) has focus; Tab moves through controls.
 import { Badge, Button, Group, NativeSelect, Popover, Slider, Text } from "@mantine/core";
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 
-import { describeState, type PlayConnection, type Snapshot } from "../../player/connection";
+import { FrameCanvas } from "../../components/FrameCanvas";
+import { describeState, type Frame, type PlayConnection, type Snapshot } from "../../player/connection";
 import "./player.css";
 
 const QUALITIES = [
@@ -56,51 +57,11 @@ export function GameView({ connection, studyName, onLeave }: {
 }) {
   const snapshot = useSnapshot(connection);
   const { session, state, finished } = snapshot;
-  const canvasRef = useRef<HTMLCanvasElement>(null);
-  const stageRef = useRef<HTMLDivElement>(null);
   const gameRef = useRef<HTMLDivElement>(null);
-  const [frameSize, setFrameSize] = useState<[number, number]>([160, 210]);
-  const [fit, setFit] = useState<[number, number]>([0, 0]);
   const [speed, setSpeed] = useState<number | null>(null);
   useTicking(snapshot.retryAt !== null);
 
-  // Frames: decode off the main thread, draw the newest (an older one decoded later is dropped).
-  useEffect(() => {
-    let drawn = 0;
-    let seq = 0;
-    return connection.onFrame(async (frame) => {
-      const mine = ++seq;
-      const bitmap = await createImageBitmap(new Blob([frame.jpeg], { type: "image/jpeg" }));
-      const canvas = canvasRef.current;
-      if (!canvas || mine < drawn) {
-        bitmap.close();
-        return;
-      }
-      drawn = mine;
-      if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
-        canvas.width = bitmap.width;
-        canvas.height = bitmap.height;
-        setFrameSize([bitmap.width, bitmap.height]);
-      }
-      canvas.getContext("2d")?.drawImage(bitmap, 0, 0);
-      bitmap.close();
-    });
-  }, [connection]);
-
-  // The canvas fills the stage with the frame's aspect kept.
-  useEffect(() => {
-    const stage = stageRef.current;
-    if (!stage) return;
-    const measure = () => {
-      const { width, height } = stage.getBoundingClientRect();
-      const scale = Math.min(width / frameSize[0], height / frameSize[1]);
-      setFit([Math.max(1, Math.floor(frameSize[0] * scale)), Math.max(1, Math.floor(frameSize[1] * scale))]);
-    };
-    measure();
-    const observer = new ResizeObserver(measure);
-    observer.observe(stage);
-    return () => observer.disconnect();
-  }, [frameSize]);
+  const frames = useCallback((listener: (f: Frame) => void) => connection.onFrame(listener), [connection]);
 
   // Keys: to the game unless a control has focus (Tab, and shortcuts with Ctrl/Meta, stay the browser's).
   useEffect(() => {
@@ -169,7 +130,7 @@ export function GameView({ connection, studyName, onLeave }: {
       </header>
 
       <div className="pc-player-status" role="status" aria-live="polite">
-        <span className="pc-player-state" data-state={state?.state ?? snapshot.phase}>
+        <span className="pc-player-state" data-state={snapshot.phase === "playing" && state ? state.state : snapshot.phase}>
           {waiting ? `${snapshot.message}${seconds > 0 ? ` (${seconds} s)` : ""}` : stateText}
         </span>
         <span className="pc-player-numbers">
@@ -185,15 +146,7 @@ export function GameView({ connection, studyName, onLeave }: {
         aria-label="Game: press keys to play"
         onMouseDown={() => gameRef.current?.focus()}
       >
-        <div className="pc-player-stage" ref={stageRef}>
-          <canvas
-            ref={canvasRef}
-            width={frameSize[0]}
-            height={frameSize[1]}
-            style={{ width: fit[0], height: fit[1] }}
-            aria-label="Game screen"
-            role="img"
-          />
+        <FrameCanvas subscribe={frames} label="Game screen" className="pc-player-stage">
           {finished && (
             <div className="pc-player-prompt" role="alertdialog" aria-labelledby="save-question">
               <Text fw={700} id="save-question">
@@ -218,7 +171,7 @@ export function GameView({ connection, studyName, onLeave }: {
               )}
             </div>
           )}
-        </div>
+        </FrameCanvas>
       </div>
 
       {session && session.touch_controls.length > 0 && (
@@ -234,6 +187,14 @@ export function GameView({ connection, studyName, onLeave }: {
               onPointerCancel={() => connection.touch(name, false)}
               onPointerLeave={() => connection.touch(name, false)}
               onContextMenu={(e) => e.preventDefault()}
+              onKeyDown={(e) => {
+                if ((e.key === " " || e.key === "Enter") && !e.repeat) {
+                  e.preventDefault();
+                  connection.touch(name, true);
+                }
+              }}
+              onKeyUp={(e) => (e.key === " " || e.key === "Enter") && connection.touch(name, false)}
+              onBlur={() => connection.touch(name, false)}
             >
               {name}
             </button>
@@ -243,7 +204,7 @@ export function GameView({ connection, studyName, onLeave }: {
 
       <div className="pc-player-controls" role="toolbar" aria-label="Session controls">
         <Button size="xs" variant="default" onClick={(e) => { connection.togglePause(); backToGame(e); }}
-          disabled={!session || over}>
+          disabled={!session || over || state?.state === "idle" || state?.state === "awaiting_save"}>
           {paused ? "Resume (Esc)" : "Pause (Esc)"}
         </Button>
         <Button size="xs" variant="default" onClick={(e) => { connection.newEpisode(); backToGame(e); }}

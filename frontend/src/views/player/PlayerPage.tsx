@@ -126,6 +126,11 @@ export function PlayerPage() {
               <Stack>
                 {study.description && <Text>{study.description}</Text>}
                 {study.instructions && <Text c="dimmed">{study.instructions}</Text>}
+                {study.enabled === false && (
+                  <Alert color="yellow" role="status" title="Closed right now">
+                    This study is not taking new sessions at the moment. Try again later.
+                  </Alert>
+                )}
                 {study.environments.length === 0 ? (
                   <Alert color="yellow" role="status">
                     This study has no environment to play right now.
@@ -146,7 +151,7 @@ export function PlayerPage() {
                   An episode starts paused: your first input starts it. Escape pauses and resumes; Enter starts a
                   new episode; y / n keeps or discards a finished one.
                 </Text>
-                <Button type="submit" size="md" disabled={!env}>
+                <Button type="submit" size="md" disabled={!env || study.enabled === false}>
                   Play
                 </Button>
               </Stack>

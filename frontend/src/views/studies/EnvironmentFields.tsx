@@ -2,7 +2,7 @@
 // the family's default as a hint), render options, instructions, timings; its preview frame and what the trial
 // found; whether participants may pick it.
 import {
-  ActionIcon, Badge, Button, Card, Collapse, Group, Image, NativeSelect, NumberInput, SegmentedControl, SimpleGrid,
+  ActionIcon, Badge, Button, Card, Collapse, Grid, Group, Image, NativeSelect, NumberInput, SegmentedControl,
   Stack, Switch, Text, TextInput, Textarea, Title,
 } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
@@ -94,10 +94,11 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
         </Group>
       </Group>
 
-      <SimpleGrid cols={{ base: 1, md: preview && !previewFailed ? 2 : 1 }} spacing="md">
+      <Grid gutter="md">
+        <Grid.Col span={{ base: 12, md: preview && !previewFailed ? 7 : 12 }}>
         <Stack gap="sm">
           <Group grow align="flex-start">
-            <TextInput label="Key" description="how participants and the CLI pick it" required value={env.id}
+            <TextInput label="Environment key" description="how participants and the CLI pick it" required value={env.id}
               onChange={(e) => set("id", e.currentTarget.value)} error={err("id")} />
             <TextInput label="Gymnasium id" description="e.g. ALE/Pong-v5, procgen/coinrun, MiniGrid-Empty-5x5-v0"
               required value={env.env_id} onChange={(e) => set("env_id", e.currentTarget.value)} error={err("env_id")} />
@@ -193,7 +194,9 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
             </Stack>
           </Collapse>
         </Stack>
+        </Grid.Col>
         {preview && !previewFailed && (
+          <Grid.Col span={{ base: 12, md: 5 }}>
           <Stack gap="xs" align="center">
             <Image src={preview} alt={`Preview of ${label}`} fit="contain" mah={360} maw="100%" radius="sm"
               onError={() => setPreviewFailed(true)} className="pc-preview" />
@@ -213,8 +216,9 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               </Text>
             )}
           </Stack>
+          </Grid.Col>
         )}
-      </SimpleGrid>
+      </Grid>
     </Card>
   );
 }

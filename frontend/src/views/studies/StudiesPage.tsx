@@ -24,7 +24,7 @@ export function StudiesPage() {
     let live = true;
     setStudies(null);
     allPages<StudyOut>(`/api/studies${archived ? "?archived=true" : ""}`)
-      .then((s) => live && setStudies(s))
+      .then((s) => live && setStudies([...s].reverse())) // newest first (the API pages oldest first)
       .catch((e) => live && setError(e));
     return () => {
       live = false;
