@@ -107,7 +107,7 @@ function columns(showVersion: boolean): ColumnDef<EpisodeOut>[] {
       cell: ({ row }) => (
         <Group gap={4}>
           {row.original.tags.map((t) => (
-            <Badge key={t} size="sm" variant="outline" tt="none">
+            <Badge key={t} size="sm" variant="outline" tt="none" style={{ flex: "none" }}>
               {t}
             </Badge>
           ))}
