@@ -71,3 +71,9 @@ def test_episodes_list_asks_for_every_state_at_once(gateway: FakeGateway) -> Non
     assert [r["state"] for r in rows] == ["completed", "rejected"]
     assert [(q["state"], q["tag"], q["min_reward"]) for q in gateway.calls] == [(["completed", "rejected"], ["good"],
                                                                                 0.0)]
+
+
+def test_the_study_version_is_a_filter_of_both(gateway: FakeGateway) -> None:
+    assert exported_filter(gateway, "--study-version", "2") == {"study_version": 2}
+    invoke("episodes", "list", "--study", "s", "--study-version", "3")
+    assert gateway.calls[-1]["version"] == 3

@@ -68,6 +68,7 @@ async def test_an_edit_makes_a_version_and_each_episode_keeps_its_own(client: Cl
     assert [e["id"] for e in client.list_episodes(sid, version=1)] == [first["id"]]
     assert [e["id"] for e in client.list_episodes(sid, version=2)] == [second_id]
     assert client.list_episodes(sid, version=3) == []
+    assert client.create_export(sid, filter={"study_version": 2})["episodes"] == 1  # an export picks them alike
     versions = client.list_study_versions(sid)
     assert [(v["version"], v["spec"]["environments"][0]["fps"]) for v in versions] == [(1, 15), (2, 20)]
     assert client.get_study_version(sid, 1)["spec"] == created["spec"]
