@@ -222,6 +222,21 @@ def _shoot_open_pages(test: str) -> None:
             pass
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """In a module marked `incremental` (one flow in steps), remember the first step that failed."""
+    report: pytest.TestReport = yield
+    if report.failed and item.get_closest_marker("incremental") is not None:
+        item.module.__dict__.setdefault("_failed_step", item.name)  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    failed = getattr(getattr(item, "module", None), "_failed_step", None)
+    if failed is not None and item.get_closest_marker("incremental") is not None:
+        pytest.skip(f"needs what {failed} (failed) makes")
+
+
 @pytest.fixture(scope="session")
 def new_page() -> Callable[[BrowserContext, str], Page]:
     def make(context: BrowserContext, label: str) -> Page:

@@ -4,8 +4,10 @@ previews; a participant plays it from the link in another browser (another cooki
 the episode while the designer watches live; the designer finds it in Episodes, replays it to step 10 and back,
 tags it and a step, writes a note, exports with the progress bar and downloads the dataset through the link.
 
-The tests run in order and share one module's designer and participant browsers (each a fresh profile); every view
-is kept as artifacts/screenshots/NN-view.png. Any console error or warning fails the test that caused it.
+The tests run in order (after a failure the rest are skipped: each needs what the one before made) and share one
+module's designer and participant browsers (each a fresh profile); every view is kept as
+artifacts/screenshots/NN-view.png. Any console error or warning fails the test that caused it. A last test plays
+the MiniGrid environment on a phone-sized touch screen.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import Console, Web, assert_within_window, new_context, shot
 
-pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.incremental]
 
 PONG_ACTIONS = 15  # a turn-based Pong episode: one step per key press, then the save prompt
 PONG_STEPS = PONG_ACTIONS + 1  # the record holds the first observation as a step too
@@ -95,7 +97,7 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
 
     page.get_by_role("button", name="Add environment").click()
     maze = page.get_by_role("group", name="Environment env2")
-    maze.get_by_label(required("Key")).fill("maze")
+    maze.get_by_label(required("Environment key")).fill("maze")
     maze = page.get_by_role("group", name="Environment maze")
     maze.get_by_label(required("Gymnasium id")).fill("MiniGrid-Empty-5x5-v0")
     maze.get_by_text("Turn-based", exact=True).click()
