@@ -1,7 +1,8 @@
 """Browser fixtures: Debian's Chromium driven by playwright through the gateway of a real stack serving the web app.
 
 - `web`: the four services on the suite's NATS/PostgreSQL/S3 (a database and subjects of their own), the gateway
-  serving frontend/dist (built here when missing or older than its sources), and a designer with a password set
+  serving the web app (by default a development build, so that React's warnings fail the tests: `built_frontend`),
+  and a designer with a password set
   by the CLI, as an operator would (`playcorder accounts password NAME --password-stdin`).
 - `browser`: Chromium from apt (`make chromium`), headless, a fresh profile; never a downloaded browser.
 - `new_page(context)`: a page whose console errors and warnings and uncaught page errors FAIL the running test
@@ -59,25 +60,32 @@ def _newest(root: Path, skip: tuple[str, ...] = ()) -> float:
 
 
 def built_frontend() -> Path:
-    """frontend/dist, built with npm (`npm ci` when node_modules is missing or older than the lockfile, then
-    `npm run build`) when it is missing or older than any source: the tests always see the checkout's app."""
-    dist, lock = FRONTEND / "dist", FRONTEND / "package-lock.json"
+    """The web app as the browser tests serve it, built with npm when missing or older than any source (`npm ci`
+    first when node_modules is missing or older than the lockfile): by default a development build of the same
+    sources (frontend/build/dev-app), so that React's own checks (keys, effects run twice under StrictMode, ...)
+    warn on the console and fail the test; PLAYCORDER_BROWSER_APP=dist serves the production build (`make frontend`)."""
+    lock = FRONTEND / "package-lock.json"
+    production = os.environ.get("PLAYCORDER_BROWSER_APP", "dev") == "dist"
+    app = FRONTEND / "dist" if production else FRONTEND / "build" / "dev-app"
     if not (FRONTEND / "package.json").exists():
         pytest.fail(f"Expected the web app's sources in {FRONTEND}/package.json, got none")
-    if (dist / "index.html").exists() and _newest(dist) >= _newest(FRONTEND, skip=("dist", "node_modules")):
-        return dist
+    if (app / "index.html").exists() and _newest(app) >= _newest(FRONTEND, skip=("dist", "build", "node_modules")):
+        return app
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip(f"the browser tests need the web app built in {dist}; got no npm to build it (install Node.js)")
+        pytest.skip(f"the browser tests need the web app built in {app}; got no npm to build it (install Node.js)")
     installed = FRONTEND / "node_modules" / ".package-lock.json"
     steps = [[npm, "ci", "--no-audit", "--no-fund"]] if not installed.exists() or _newest(lock) > _newest(
         installed) else []
-    for step in [*steps, [npm, "run", "build"]]:
-        done = subprocess.run(step, cwd=FRONTEND, capture_output=True, text=True, timeout=600)
+    build = [npm, "run", "build"] if production else [
+        npm, "exec", "--", "vite", "build", "--mode", "development", "--outDir", str(app), "--emptyOutDir"]
+    for step in [*steps, build]:
+        env = os.environ if production or step is not build else {**os.environ, "NODE_ENV": "development"}
+        done = subprocess.run(step, cwd=FRONTEND, capture_output=True, text=True, timeout=600, env=env)
         if done.returncode != 0:
             pytest.fail(f"Expected `{' '.join(step[1:])}` in {FRONTEND} to succeed, got exit {done.returncode}:\n"
                         f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return dist
+    return app
 
 
 @dataclass
