@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import Console, Web, assert_within_window, new_context, shot
 
@@ -33,6 +33,14 @@ PONG_STEPS = PONG_ACTIONS + 1  # the record holds the first observation as a ste
 def required(label: str) -> re.Pattern[str]:
     """A field's label, with the asterisk a required one shows."""
     return re.compile(rf"^{re.escape(label)}( \*)?$")
+
+
+def image_width(img: Locator) -> int:
+    """The width of the picture an <img> shows once it has loaded (0: it failed to)."""
+    return int(img.evaluate("""img => img.complete ? img.naturalWidth : new Promise(done => {
+        img.addEventListener("load", () => done(img.naturalWidth));
+        img.addEventListener("error", () => done(0));
+    })"""))
 
 
 SIGNIN_PROBE = r"status of 401 .*/api/session\)$"  # GET /api/session before signing in: Chromium logs the 401
@@ -116,7 +124,7 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
     for key in ("pong", "maze"):
         preview = page.get_by_role("img", name=f"Preview of {key}")
         expect(preview).to_be_visible()
-        assert preview.evaluate("img => img.complete && img.naturalWidth > 0"), f"the preview of {key} is empty"
+        assert image_width(preview) > 0, f"the preview of {key} is empty"
     shot(page, "04-study-tried", at=page.get_by_role("img", name="Preview of pong"))
     shot(page, "04b-study-tried-minigrid", at=page.get_by_role("img", name="Preview of maze"))
 
@@ -208,7 +216,7 @@ def test_episode_is_in_episodes(flow: Flow, web: Web) -> None:
     expect(row).to_contain_text(str(PONG_STEPS))
     thumbnail = row.get_by_role("img")
     expect(thumbnail).to_be_visible()
-    assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0"), "the thumbnail did not load"
+    assert image_width(thumbnail) > 0, "the thumbnail did not load"
     shot(page, "11-episodes")
 
 
