@@ -36,7 +36,7 @@ $(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt r
 run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on http://127.0.0.1:8000
 	FRONTEND_DIR=$(CURDIR)/frontend/dist $(BIN)/playcorder dev --root .run
 
-test: install ## the whole suite, on real servers it starts on free ports
+test: install chromium ## the whole suite, on real servers it starts on free ports
 	$(BIN)/python -m pytest
 
 lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/
@@ -48,3 +48,19 @@ test-fast: install ## everything but the end-to-end tests
 
 clean:
 	rm -rf $(VENV) .run $(WEB)/dist $(WEB)/node_modules
+
+# The browser tests (tests/browser/) drive Debian's Chromium through playwright; it comes from apt, never a download.
+CHROMIUM ?= /usr/lib/chromium/chromium
+.PHONY: chromium
+chromium: ## Debian's chromium for the browser tests, installed with apt-get when missing (as root, else with sudo)
+	@test -x $(CHROMIUM) || { \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "Expected Debian's chromium at $(CHROMIUM) for tests/browser/, got none and no apt-get to install it:" \
+	         "install chromium with your package manager and set CHROMIUM=its binary" >&2; exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "Expected Debian's chromium at $(CHROMIUM) for tests/browser/, got none; as root run:" \
+	            "apt-get install chromium" >&2; exit 1; fi; \
+	  echo "installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	}
