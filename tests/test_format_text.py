@@ -5,6 +5,9 @@ gives."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +120,19 @@ def _same_rows(expected: list[Any], got: Any) -> bool:
     return got.shape == want.shape and got.tobytes() == want.tobytes()
 
 
+_CHILD = "PLAYCORDER_TEST_CHILD"
+
+
 def test_rlds_holds_sequences_and_graphs(tmp_path: Path) -> None:
+    """Run in a child process: tfds serializes nested sequences with TensorFlow, which crashes in a process that has
+    loaded MuJoCo's EGL renderer, as the suite's process may have (tests/tensorflow_side.py)."""
+    if os.environ.get(_CHILD) != "1":
+        here = Path(__file__).resolve()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               f"{here}::test_rlds_holds_sequences_and_graphs"], cwd=here.parent.parent,
+                              env={**os.environ, _CHILD: "1"}, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        return
     config, episodes = make_episodes("sequences", spaces=(SEQUENCES, GRAPH_OBS["map"]), lengths=(8, 3))
     assert list(format_limits(config.observation_spec, config.action_spec)) == ["envlogger", "minari", "lerobot"]
     writer = open_writer("rlds", tmp_path, config)
