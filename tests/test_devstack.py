@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import socket
 
 import asyncpg
@@ -13,6 +14,7 @@ from minio import Minio
 from minio.error import S3Error
 from nats.errors import Error as NatsError
 
+from playcorder.bus import RECORD_MAX_BYTES
 from playcorder.devstack.nats import NatsServer
 from playcorder.devstack.postgres import PostgresServer
 from playcorder.devstack.s3 import S3Server
@@ -65,6 +67,30 @@ def test_nats_jetstream_survives_restart(tmp_path_factory: pytest.TempPathFactor
         server.stop()
         server.stop()
     assert not _listening(server.address)
+
+
+async def _add_record_sized_streams(url: str, count: int) -> int:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for i in range(count):
+            await js.add_stream(name=f"RESERVE{i}", subjects=[f"reserve{i}.>"], max_bytes=RECORD_MAX_BYTES)
+        return count
+    finally:
+        await nc.close()
+
+
+def test_many_stacks_share_one_dev_nats_whatever_the_free_disk(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each stack on a server (each test's subject prefix) reserves its record stream's max_bytes; the dev server must
+    take more of them than the free disk would (the suite runs many stacks on one server, writing megabytes)."""
+    free = shutil.disk_usage(tmp_path_factory.getbasetemp()).free
+    count = free // RECORD_MAX_BYTES + 2  # past what 75% of the free disk (nats-server's default) allows
+    server = NatsServer(tmp_path_factory.mktemp("nats-reserve"))
+    server.start()
+    try:
+        assert asyncio.run(_add_record_sized_streams(server.url, count)) == count
+    finally:
+        server.stop()
 
 
 async def _anonymous_connect(address: str) -> str:

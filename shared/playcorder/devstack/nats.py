@@ -22,6 +22,9 @@ USER = "playcorder"
 CREDENTIALS_FILE = "credentials.json"
 
 
+DEV_MAX_FILE_STORE = 1 << 40  # bytes the dev server may reserve for streams (1 TiB; see _config)
+
+
 class NatsServer:
     def __init__(self, data_dir: Path, port: int | None = None, max_payload: int = 1 << 20) -> None:
         self.data_dir = Path(data_dir)
@@ -101,8 +104,11 @@ class NatsServer:
                 f"http: {json.dumps(f'{HOST}:{self.monitor_port}')}",
                 f"max_payload: {self.max_payload}",
                 f"authorization: {{ user: {json.dumps(USER)}, password: {json.dumps(self.password)} }}",
-                # nats-server keeps its streams in a jetstream/ dir it makes below store_dir.
-                f"jetstream: {{ store_dir: {json.dumps(str(self.data_dir))} }}",
+                # nats-server keeps its streams in a jetstream/ dir it makes below store_dir. Each stack (each test's
+                # subject prefix) reserves its streams' max_bytes (bus.RECORD_MAX_BYTES) out of max_file_store, which
+                # defaults to 75% of the free disk: a few stacks on one server would be refused streams on a disk
+                # that holds their few megabytes many times over. The dev server reserves nothing it would not use.
+                f"jetstream: {{ store_dir: {json.dumps(str(self.data_dir))}, max_file_store: {DEV_MAX_FILE_STORE} }}",
                 "",
             ]
         )
