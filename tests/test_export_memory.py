@@ -29,6 +29,7 @@ from playcorder.settings import S3Settings
 from playcorder.storage import ObjectStore, chunk_key
 from playcorder_env_worker.envs import encode_jpeg
 from tests.conftest import tenant
+from tests.factories import untried_study
 
 pytestmark = pytest.mark.e2e
 EPISODES, STEPS, CHUNK = 50, 2000, 250
@@ -105,9 +106,10 @@ async def store(env: dict[str, str], study_id: str) -> None:
 
 def test_a_100k_step_export_stays_within_its_memory_bound(cluster) -> None:  # type: ignore[no-untyped-def]
     client, exporter, env = cluster
-    created = client.create_study(
-        {"name": "big", "environments": [{"id": "pong", "env_id": "ALE/Pong-v5"}]})
-    asyncio.run(store(env, created["id"]))
+    # This cluster has no env-worker to try a study: the study is stored as one tried elsewhere would be.
+    study_id = asyncio.run(untried_study(env["DATABASE_URL"], client,
+                                         {"name": "big", "environments": [{"id": "pong", "env_id": "ALE/Pong-v5"}]}))
+    asyncio.run(store(env, study_id))
     process = psutil.Process(exporter.process.pid)
     baseline, peak, stop = process.memory_info().rss, [0], threading.Event()
 
@@ -120,7 +122,7 @@ def test_a_100k_step_export_stays_within_its_memory_bound(cluster) -> None:  # t
     sampler.start()
     started = time.monotonic()
     try:
-        export = client.create_export(created["id"])
+        export = client.create_export(study_id)
         export = client.wait_export(export["id"], timeout=600)
     finally:
         stop.set()
