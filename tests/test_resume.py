@@ -237,6 +237,8 @@ async def test_the_web_player_reconnects_and_resumes_after_a_gateway_kill(cluste
     page = Page(cluster.url, token_for(client, realtime_study(client)), tmp_path / "node.log")
     try:
         running = await asyncio.to_thread(page.until, lambda p: p["state"].startswith("running") and p["session"])
+        # realtime: the round trip is measured too (the meter shows a number, not "– ms")
+        assert (await asyncio.to_thread(page.until, lambda p: p["rtt_ms"] is not None, 1.5))["rtt_ms"] >= 0
         cluster.gateway.kill()
         await asyncio.to_thread(page.until, lambda p: p["status"] == "reconnecting…")
         await asyncio.to_thread(cluster.gateway.start)

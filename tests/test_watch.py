@@ -61,6 +61,7 @@ async def test_a_designer_watches_frames_events_and_inputs_without_touching_the_
     assert watcher.ws.subprotocol == "playcorder"
     watching = await watcher.until("watching")
     assert (watching["session_id"], watching["env"], watching["env_id"]) == (session_id, "cartpole", "CartPole-v1")
+    await watcher.until("state", state="paused", timeout=2)  # the session's state as the watcher joins
     await asyncio.sleep(1.0)  # long enough for several of the participant's gateway's keepalives (every 0.25 s)
 
     actions = [0, 1, 1, 0, 1]
@@ -110,6 +111,31 @@ async def test_a_designer_watches_frames_events_and_inputs_without_touching_the_
     # An ended session cannot be watched.
     event, code = await refused(await watch(client.url, session_id, designer_token))
     assert (event["code"], code) == ("not_running", 4404)
+
+
+async def test_a_watcher_joining_mid_episode_learns_the_sessions_state_at_once(
+        client: Client, designer_token: str) -> None:
+    _, player, session_id = await playing(client)
+    for action in (0, 1, 1):
+        await player.send(type="action", action=action)
+        await player.until("frame")
+    assert player.events[-1]["type"] == "state" and player.events[-1]["state"] == "running"
+    await player.drain(0.5)
+    before = len(player.events)
+
+    # The participant does nothing more: the watcher still learns at once that the session runs, and at what fps.
+    watcher = await watch(client.url, session_id, designer_token)
+    await watcher.until("watching")
+    state = await watcher.until("state", timeout=2)
+    assert (state["state"], state["fps"]) == ("running", player.events[before - 1]["fps"])
+    # The session goes on untouched: no frame, no step; the participant is only told its state again.
+    await player.drain(1.0)
+    assert player.frames[-1].step == 3 and [e["type"] for e in player.events[before:]] == ["state"]
+    assert player.events[-1]["state"] == "running"
+    assert not [e for e in watcher.events if e["type"] == "watched_input"]  # the watcher's resync is no input
+    await player.send(type="action", action=0)
+    assert (await watcher.until("frame")).step == 4
+    await player.close()
 
 
 async def test_only_the_studys_designer_may_watch(client: Client, services: Services, stack: Any) -> None:

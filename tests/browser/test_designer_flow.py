@@ -115,7 +115,9 @@ def test_create_a_study_fixing_the_refused_id(flow: Flow, console: Console) -> N
     expect(suggestion).to_be_visible(timeout=60_000)
     expect(pong).to_contain_text("ALE/Pongg-v5")
     expect(page).to_have_url(re.compile(r"/studies/new$"))  # nothing saved
-    shot(page, "03-study-refused", at=pong.get_by_label(required("Gymnasium id")))
+    expect(pong.get_by_label(required("Gymnasium id"))).to_be_focused()  # the page took the designer to the problem
+    expect(pong.get_by_label(required("Gymnasium id"))).to_be_in_viewport()
+    shot(page, "03-study-refused")
 
     suggestion.click()
     expect(pong.get_by_label(required("Gymnasium id"))).to_have_value("ALE/Pong-v5")
@@ -171,6 +173,7 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     # At 1280x720 the game and its controls fit the window.
     assert_within_window(player, player.get_by_label("Game screen"),
                          player.get_by_role("toolbar", name="Session controls"))
+    expect(player.get_by_label("Round-trip time")).to_have_text(re.compile(r"^\d+ ms$"))
     shot(player, "07-player-playing")
 
     # The designer finds the session among the study's live sessions and watches it.
@@ -180,6 +183,9 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     watch.click()
     expect(designer.get_by_role("heading", name="Live view")).to_be_visible()
     expect(designer.get_by_label("Connection")).to_have_text("watching")
+    # Joined mid-episode, with the participant idle: the state shows at once, not at the session's next change.
+    expect(designer.get_by_role("status").filter(has_text="Playing")).to_be_visible(timeout=3_000)
+    expect(designer.get_by_role("link", name="Browser pilot")).to_be_visible()  # the breadcrumb names the study
     live_step = designer.get_by_label("Step", exact=True)
     press_until_step(player, "ArrowLeft", 6)
     expect(live_step).to_have_text("6")
@@ -239,7 +245,7 @@ def test_replay_to_step_10_and_back(flow: Flow) -> None:
     expect(counter).to_have_text(at_step(10))
     expect(page.get_by_role("img", name=re.compile(r"Frame shown at step 10"))).to_be_visible()
     expect(page.get_by_label("Raw input")).to_contain_text("Right")
-    shot(page, "13-replay-step-10")
+    shot(page, "13-replay-step-10", at=page.get_by_role("img", name=re.compile(r"^Reward, input and action")))
 
     page.get_by_role("button", name="Previous step").click()
     expect(counter).to_have_text(at_step(9))
@@ -329,6 +335,7 @@ def test_minigrid_on_a_phone(flow: Flow, browser: Browser, web: Web,
             buttons.first.tap()
             expect(counter).to_have_text(str(step))
         expect(status).to_contain_text("Playing — your move")
+        expect(player.get_by_label("Round-trip time")).to_have_text(re.compile(r"^\d+ ms$"))
         assert_within_window(player, player.get_by_label("Game screen"), buttons.first,
                              player.get_by_role("toolbar", name="Session controls"))
         shot(player, "17-player-phone-minigrid")

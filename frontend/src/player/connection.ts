@@ -4,8 +4,8 @@
 // 6-DOF controllers into `input` messages, and measures frames per second and the round-trip time.
 //
 // Round trip: the protocol has no ping; `resync` ("send the session's state again") is its one message with an
-// answer and no effect on the episode, so every RTT_INTERVAL_MS the client sends one and times the `state` that
-// answers it (gateway -> NATS -> worker -> back, the path every input takes).
+// answer and no effect on the episode, so at the session's first `state` and then every RTT_INTERVAL_MS the client
+// sends one and times the `state` that answers it (gateway -> NATS -> worker -> back, the path every input takes).
 
 export const HEADER_BYTES = 16; // binary frame header, then JPEG (shared/playcorder/frames.py)
 const SIXDOF = /3dconnexion|spacemouse|space ?navigator|space ?pilot/i; // such pads report x, y, z, rx, ry, rz
@@ -483,6 +483,9 @@ export class PlayConnection {
           this.pingSentAt = null;
           const rttMs = this.snap.rttMs === null ? rtt : Math.round(0.7 * this.snap.rttMs + 0.3 * rtt);
           this.update({ rttMs });
+        } else if (this.snap.rttMs === null) {
+          // the session's first state (its episode is ready): measure now, not a whole interval later
+          this.ping();
         }
         this.update({
           state: event, finished: event.state === "awaiting_save" ? this.snap.finished : null,

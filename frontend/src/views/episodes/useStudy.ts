@@ -1,4 +1,5 @@
-// One study (GET /api/studies/{id}), for the Episodes view's title, environments and the export's default name.
+// One study (GET /api/studies/{id}), for the Episodes view's title, environments and the export's default name (and the
+// Replay and Live views' breadcrumbs).
 import { useEffect, useState } from "react";
 
 import { api, type StudyOut } from "../../api";

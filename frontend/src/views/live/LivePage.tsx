@@ -8,6 +8,7 @@ import { FrameCanvas } from "../../components/FrameCanvas";
 import { describeState, type Frame, type Snapshot } from "../../player/connection";
 import { describeInput, WatchConnection, watchUrl, type WatchSnapshot } from "../../player/watch";
 import { usePageTitle } from "../../usePageTitle";
+import { useStudy } from "../episodes/useStudy";
 
 const PHASE_COLOR = { connecting: "blue", watching: "green", reconnecting: "yellow", ended: "gray", refused: "red" };
 
@@ -34,6 +35,7 @@ export function LivePage() {
 
   const frames = useCallback((listener: (f: Frame) => void) => connection.onFrame(listener), [connection]);
   const w = snap.watching;
+  const study = useStudy(w?.study_id ?? "");
   const held = [...snap.held.keys, ...snap.held.touch.map((t) => `touch ${t}`),
     ...snap.held.buttons.map((b, i) => (b > 0.5 ? `Button${i}` : "")).filter(Boolean)];
 
@@ -41,7 +43,7 @@ export function LivePage() {
     <Stack maw={1400} mx="auto">
       <Breadcrumbs>
         <Anchor component={Link} to="/">Studies</Anchor>
-        {w && <Anchor component={Link} to={`/studies/${w.study_id}`}>Study</Anchor>}
+        {w && <Anchor component={Link} to={`/studies/${w.study_id}`}>{study.data?.name ?? "Study"}</Anchor>}
         <Text>Live session {sessionId.slice(0, 8)}</Text>
       </Breadcrumbs>
       <Group gap="sm">

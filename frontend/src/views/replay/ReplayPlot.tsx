@@ -21,6 +21,12 @@ interface Props {
   height?: number;
 }
 
+/** A scale's range: uPlot's own with 10 % room, and -1..1 around a flat series (uPlot would make 0..100 of all 0). */
+function around(_u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
+  if (min === null || max === null) return [0, 1];
+  return min === max ? [min - 1, max + 1] : uPlot.rangeNum(min, max, 0.1, true);
+}
+
 const COLORS = { reward: "#2f9e44", input: "#1c7ed6", action: "#e8590c", cursor: "#c2255c", tag: "#f59f00" };
 
 export function ReplayPlot({ steps, reward, input, action, actionLabel, current, tagged, onSeek, onLayout, height = 160 }: Props) {
@@ -38,7 +44,7 @@ export function ReplayPlot({ steps, reward, input, action, actionLabel, current,
       height,
       cursor: { y: false, drag: { x: false, y: false } },
       legend: { show: true, live: false },
-      scales: { x: { time: false }, reward: {}, input: {} },
+      scales: { x: { time: false }, reward: { range: around }, input: { range: around } },
       axes: [
         { label: "Step", labelSize: 16, size: 36 },
         { scale: "reward", label: "Reward", labelSize: 16, size: 48, stroke: COLORS.reward },

@@ -202,7 +202,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
               onError={() => setPreviewFailed(true)} className="pc-preview" />
             <Text size="xs" c="dimmed">{trial?.preview_jpeg ? "Preview from the trial just now" : "Preview of the saved version"}</Text>
             {trial?.action_space && (
-              <Text size="xs" className="pc-mono" ta="left" w="100%">
+              <Text size="xs" className="pc-mono pc-wrap" ta="left" w="100%">
                 Action space: {summarise(trial.action_space)}
                 <br />
                 Observation space: {summarise(trial.observation_space)}

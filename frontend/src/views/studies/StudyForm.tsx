@@ -1,8 +1,9 @@
 // The whole study spec as a form: name, description, instructions, the environments (add, remove, each with its
 // fields), "Try" (POST /api/studies/trial: preview frames and problems at their fields, nothing saved) and Save
-// (the caller's: POST to create, PUT to edit). A 422 of either puts each problem at its field.
+// (the caller's: POST to create, PUT to edit). A 422 of either puts each problem at its field; a refused save
+// scrolls to the first field with a problem and focuses it.
 import { Alert, Button, Group, List, Stack, Text, TextInput, Textarea } from "@mantine/core";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 
 import { api, ApiError, type StudySpec, type TrialReply } from "../../api";
 import { EnvironmentFields } from "./EnvironmentFields";
@@ -33,6 +34,16 @@ export function StudyForm(props: StudyFormProps) {
   const [busy, setBusy] = useState<"try" | "save" | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [tried, setTried] = useState<string | null>(null);
+  const [refusals, setRefusals] = useState(0); // counts refused saves: each one shows its first problem
+  const formRef = useRef<HTMLFormElement>(null);
+
+  useEffect(() => {
+    const form = formRef.current;
+    if (!refusals || !form) return;
+    const first = form.querySelector<HTMLElement>('[aria-invalid="true"]') ?? form.querySelector<HTMLElement>('[role="alert"]');
+    first?.scrollIntoView({ block: "center" });
+    first?.focus({ preventScroll: true });
+  }, [refusals]);
 
   const suggest = (problem: Problem, suggestion: string) => {
     const next = applySuggestion(form, problem, suggestion);
@@ -50,11 +61,15 @@ export function StudyForm(props: StudyFormProps) {
     return local.length ? null : spec;
   };
 
-  const explain = (e: unknown) => {
-    if (e instanceof ApiError && e.status === 422 && e.items.length) setProblems(problemsOfDetail(e.items));
-    else if (e instanceof ApiError && e.status === 503) {
+  /** Shows why the server refused; true when it named problems at fields. */
+  const explain = (e: unknown): boolean => {
+    if (e instanceof ApiError && e.status === 422 && e.items.length) {
+      setProblems(problemsOfDetail(e.items));
+      return true;
+    } else if (e instanceof ApiError && e.status === 503) {
       setFailure(`${e.message}${e.retryAfter ? ` (try again in ${e.retryAfter} s)` : ""}`);
     } else setFailure(e instanceof Error ? e.message : String(e));
+    return false;
   };
 
   const tryIt = async () => {
@@ -76,12 +91,15 @@ export function StudyForm(props: StudyFormProps) {
 
   const save = async () => {
     const spec = prepare();
-    if (!spec) return;
+    if (!spec) {
+      setRefusals((n) => n + 1);
+      return;
+    }
     setBusy("save");
     try {
       await props.onSave(spec);
     } catch (e) {
-      explain(e);
+      if (explain(e)) setRefusals((n) => n + 1);
     } finally {
       setBusy(null);
     }
@@ -93,6 +111,7 @@ export function StudyForm(props: StudyFormProps) {
 
   return (
     <form
+      ref={formRef}
       onSubmit={(e) => {
         e.preventDefault();
         void save();

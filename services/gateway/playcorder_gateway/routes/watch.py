@@ -1,7 +1,10 @@
 """The live view WebSocket: a designer watches a running session of one of their studies, read-only. It gets the
 worker's frames and events as the participant does (through the same dropping queue, so a slow watcher loses
 display frames and input copies only) and each message the participant's gateway forwarded to the worker, as
-`watched_input`. A watcher publishes nothing: no keepalive, no input, so the session cannot tell it is watched.
+`watched_input`. A watcher publishes one thing, once: a `resync` as it joins, so that the worker sends the session's
+`state` (and a finished episode's `episode_finished`) again and a watcher joining mid-episode learns where the session
+stands at once; the participant gets those again too, which changes nothing. Beyond that no keepalive and no input:
+the session cannot tell it is watched.
 
 Authentication: the designer token as subprotocol `token.<token>` (like /ws/play), or the browser session cookie;
 with the cookie the Origin must be this gateway's own (a page of another site could open the socket with the
@@ -24,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from playcorder.db.models import PlaySession, Study
 from playcorder.db.queries import valid_browser_session, valid_token
 from playcorder.fields import PathId, is_id
-from playcorder.messages import SessionEnded
+from playcorder.messages import Resync, SessionEnded
 from playcorder.specs import StudySpec
 
 from ..deps import SESSION_COOKIE, Bus, BusSubjects, DbSessions, GatewaySettings
@@ -37,8 +40,9 @@ router = APIRouter()
 
 CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4403, 4404
 WATCH_INPUT_QUEUE = 64  # copies of the participant's input queued for a slow watcher before the oldest are dropped
-# What the gateways themselves send a worker on the session's input subject: no input of the participant's.
-_GATEWAY_ONLY = (b'{"type":"keepalive"', b'{"type":"detach"')
+# What the gateways themselves send a worker on the session's input subject: no input of the participant's (resync
+# is also the player's round-trip probe, and a watcher's join: "send the state again", not the participant's doing).
+_GATEWAY_ONLY = (b'{"type":"keepalive"', b'{"type":"detach"', b'{"type":"resync"')
 
 
 class Watching(BaseModel):
@@ -127,6 +131,8 @@ async def watch(ws: WebSocket, session_id: PathId, sessions: DbSessions, nc: Bus
 
     subs = [await nc.subscribe(subjects.session_out_all(watching.session_id), cb=out.from_worker),
             await nc.subscribe(subjects.session_input(watching.session_id), cb=participant_input)]
+    # Joined mid-episode: ask the worker for the session's state now rather than waiting for its next change.
+    await nc.publish(subjects.session_input(watching.session_id), Resync(type="resync").model_dump_json().encode())
 
     async def silent(seconds: float) -> None:  # the worker no longer holds the session, or died
         async with sessions() as db:
