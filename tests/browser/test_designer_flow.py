@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -205,7 +206,11 @@ def test_participant_plays_while_the_designer_watches(flow: Flow, web: Web,
     expect(designer.get_by_role("status").filter(has_text="Episode saved")).to_be_visible()
     shot(designer, "10-live-view-saved")
 
-    episodes = [e for e in web.api.list_episodes(flow.study_id) if e["state"] == "completed"]
+    # "Saved" is the worker's word; the recorder stores the episode's end from JetStream a moment later.
+    deadline = time.monotonic() + 60
+    while not (episodes := [e for e in web.api.list_episodes(flow.study_id) if e["state"] == "completed"]):
+        assert time.monotonic() < deadline, "the kept episode was never stored as completed"
+        time.sleep(0.2)
     assert len(episodes) == 1 and episodes[0]["num_steps"] == PONG_STEPS, episodes
     flow.episode_id = episodes[0]["id"]
 
