@@ -142,6 +142,9 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
         prepared.env.step(idle)
         stage = "render"
         frame = prepared.render()
+    except EnvProblem as err:  # e.g. a frame larger than the limits
+        reply.problems.append(_problem(err.field, err.message, err.suggestions))
+        return
     except Exception as err:
         reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to {stage} (reset, one idle step, "
                                                  f"render), got {type(err).__name__}: {err}"))
