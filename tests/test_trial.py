@@ -192,6 +192,8 @@ async def test_hanging_trials_leave_live_play_and_later_trials_alone(stack: DevS
                                         name="live-while-trying"))
     player = await Player.join(client.url, client.create_participant(created["id"])["token"], "pong")
     await player.until("episode_started")
+    await player.send(type="resume")
+    await player.until("state", state="running")
     nc = await connect(NatsSettings(url=stack.nats_url), "test-hanging-trials")
     try:
         # more hanging trials than the worker has threads (WORKER_THREADS 4), as the probe sent them
@@ -204,6 +206,7 @@ async def test_hanging_trials_leave_live_play_and_later_trials_alone(stack: DevS
         replies = [TrialReply.model_validate_json(m.data) for m in await asyncio.gather(*asks)]
         assert all(not r.ok and "timed out" in r.problems[0].message for r in replies), replies
         assert during >= 4 * 10, during  # ~15 fps all along
+        print(f"\nframes while 6 trials hung: {during} in 4 s")
         (pong,) = await asyncio.to_thread(client.try_study, study(PONG))
         assert pong["ok"], pong["problems"]
         await player.send(type="input", keys=[])
