@@ -16,7 +16,7 @@ import numpy as np
 
 from playcorder.gym_spaces import space_spec
 from playcorder.inputs import ContinuousMap, DiscreteMap, InputMap, parse_combo
-from playcorder.messages import TrialProblem, TrialReply, TrialRequest
+from playcorder.messages import TrialProblem, TrialReply
 from playcorder.spaces import format_limits
 from playcorder.specs import EnvironmentSpec
 

@@ -27,7 +27,7 @@ def _child_init() -> None:
         os.nice(NICE)
     except OSError:  # pragma: no cover - a platform without nice
         pass
-    import gymnasium  # noqa: F401
+    import gymnasium
 
     from . import trial  # noqa: F401  (the families, spaces and JPEG encoder)
     try:
