@@ -119,10 +119,12 @@ class TrialPool:
             await asyncio.to_thread(slot.replace)
             return self._timed_out(spec, timeout)
         except BrokenProcessPool as err:
+            if self.closed:
+                return TrialReply(env=spec.id, ok=False, problems=[_problem(
+                    f"Expected {spec.env_id!r} to be tried, got no result: the env-worker is stopping")])
             code = slot.exit_code()
             log.warning("trial of %s (%s): its process died (exit code %s)", spec.id, spec.env_id, code)
-            if not self.closed:
-                await asyncio.to_thread(slot.replace)
+            await asyncio.to_thread(slot.replace)
             return TrialReply(env=spec.id, ok=False, problems=[_problem(
                 f"Expected {spec.env_id!r} to build, reset, step and render, got no result: the trial process died "
                 f"(exit code {code}{', killed: out of memory?' if code == -9 else ''}): {err}")])
