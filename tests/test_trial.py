@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,19 @@ from fastapi import HTTPException
 
 from playcorder.bus import connect
 from playcorder.devstack.stack import DevStack
-from playcorder.messages import TrialRequest
+from playcorder.messages import TrialReply, TrialRequest
 from playcorder.sdk import ApiError, Client
 from playcorder.settings import NatsSettings
 from playcorder.specs import EnvironmentSpec, StudySpec
 from playcorder.subjects import Subjects
-from playcorder_env_worker import trial
+from playcorder_env_worker.families.access import EnvAccess
 from playcorder_env_worker.trial import try_environment
+from playcorder_env_worker.trial_pool import TrialPool
 from playcorder_gateway.settings import Settings as GatewaySettings
 from playcorder_gateway.trial import NoTrialWorker, checked, try_spec
 from tests.factories import study
 from tests.test_cli import refused, run
+from tests.wsclient import Player
 
 PONG = {"id": "pong", "env_id": "ALE/Pong-v5", "mode": "turn_based"}
 MINIGRID = {"id": "grid", "env_id": "MiniGrid-Empty-5x5-v0", "mode": "turn_based",
@@ -152,11 +153,99 @@ async def test_no_worker_to_try_the_spec_is_a_503(stack: DevStack) -> None:
 
 
 # ---------------------------------------------------------------- the worker's trial, in process
-def test_a_trial_that_takes_too_long_answers_timed_out() -> None:
-    request = TrialRequest(environment=EnvironmentSpec(**PONG), timeout_s=0.001)
-    with ThreadPoolExecutor(1) as pool:
-        reply = asyncio.run(trial.handle(request, pool))
-    assert not reply.ok and reply.problems[0].field == "env_id" and "timed out" in reply.problems[0].message
+HANGS = {"id": "hang", "env_id": "ALE/Pong-v5", "kwargs": {"frameskip": 1_000_000_000}}  # a step that never ends
+
+
+async def test_a_trial_that_hangs_is_killed_and_the_next_one_succeeds() -> None:
+    pool = TrialPool(1, EnvAccess())
+    pool.start()
+    try:
+        started = time.monotonic()
+        reply = await pool.run(EnvironmentSpec(**HANGS), timeout=2.0)
+        assert not reply.ok and reply.problems[0].field == "env_id" and "timed out" in reply.problems[0].message
+        assert time.monotonic() - started < 4
+        started = time.monotonic()
+        after = await pool.run(EnvironmentSpec(**PONG), timeout=30.0)  # in a fresh process, the stuck one killed
+        assert after.ok, after.problems
+        again = await pool.run(EnvironmentSpec(**PONG), timeout=30.0)
+        assert again.ok and again.seconds is not None and again.seconds < 1  # imports stay warm in the child
+        print(f"\nfirst Pong trial in a fresh trial process: {time.monotonic() - started - again.seconds:.2f} s, "
+              f"then {again.seconds:.2f} s")
+    finally:
+        pool.close()
+
+
+async def test_a_trial_process_that_dies_is_a_problem_and_is_replaced() -> None:
+    pool = TrialPool(1, EnvAccess(modules=frozenset({"tests.trial_envs"})))
+    pool.start()
+    try:
+        reply = await pool.run(EnvironmentSpec(id="d", env_id="tests.trial_envs:Die-v0"), timeout=30.0)
+        assert not reply.ok and "the trial process died (exit code 3)" in reply.problems[0].message, reply.problems
+        assert (await pool.run(EnvironmentSpec(**PONG), timeout=30.0)).ok
+    finally:
+        pool.close()
+
+
+@pytest.mark.e2e
+async def test_hanging_trials_leave_live_play_and_later_trials_alone(stack: DevStack, client: Client) -> None:
+    created = client.create_study(study({"id": "pong", "env_id": "ALE/Pong-v5", "mode": "realtime", "fps": 15},
+                                        name="live-while-trying"))
+    player = await Player.join(client.url, client.create_participant(created["id"])["token"], "pong")
+    await player.until("episode_started")
+    await player.send(type="resume")
+    await player.until("state", state="running")
+    nc = await connect(NatsSettings(url=stack.nats_url), "test-hanging-trials")
+    try:
+        # more hanging trials than the worker has threads (WORKER_THREADS 4), as the probe sent them
+        request = TrialRequest(environment=EnvironmentSpec(**HANGS), timeout_s=3.0).model_dump_json().encode()
+        asks = [asyncio.create_task(nc.request(Subjects(prefix="pc").trial, request, timeout=10)) for _ in range(6)]
+        during = 0
+        for _ in range(4):
+            await player.send(type="input", keys=["ArrowUp"])  # a participant playing (no idle pause)
+            during += await player.drain(1.0)
+        replies = [TrialReply.model_validate_json(m.data) for m in await asyncio.gather(*asks)]
+        assert all(not r.ok and "timed out" in r.problems[0].message for r in replies), replies
+        assert during >= 4 * 10, during  # ~15 fps all along
+        print(f"\nframes while 6 trials hung: {during} in 4 s")
+        (pong,) = await asyncio.to_thread(client.try_study, study(PONG))
+        assert pong["ok"], pong["problems"]
+        await player.send(type="input", keys=[])
+        assert await player.drain(1.0) >= 10
+    finally:
+        await nc.close()
+        await player.close()
+
+
+@pytest.mark.parametrize("env,field,says", [
+    ({"env_id": "MiniGrid-Empty-5x5-v0", "kwargs": {"size": 600}}, "kwargs", "got 19200x19200"),
+    ({"env_id": "ALE/Pong-v5", "wrappers": [{"name": "FrameStackObservation", "kwargs": {"stack_size": 1000}}]},
+     "observation_space", "of at most 16.0 MiB per value (MAX_OBSERVATION_BYTES), got 96.1 MiB"),
+    ({"env_id": "HalfCheetah-v5", "kwargs": {"xml_file": "/etc/passwd"}}, "kwargs.xml_file",
+     "designers may not make the worker read files"),
+    ({"env_id": "CartPole-v1", "wrappers": [{"name": "RecordEpisodeStatistics", "kwargs": {"stats_dir": "/"}}]},
+     "wrappers.0.kwargs.stats_dir", "Expected kwargs that name no file or folder"),
+])
+def test_a_spec_may_not_blow_up_memory_or_read_files(env: dict[str, Any], field: str, says: str) -> None:
+    reply = try_environment(EnvironmentSpec(id="e", **env))
+    assert not reply.ok and [p.field for p in reply.problems] == [field], reply.problems
+    assert says in reply.problems[0].message, reply.problems[0].message
+
+
+def test_large_renders_and_sizes_stay_within_the_limits() -> None:
+    for env in ({"env_id": "HalfCheetah-v5", "render": {"width": 1920, "height": 1920}},
+                {"env_id": "procgen/coinrun", "render": {"width": 1920, "height": 1920}},
+                {"env_id": "MiniGrid-Empty-5x5-v0", "kwargs": {"size": 50}}):
+        reply = try_environment(EnvironmentSpec(id="e", **env))
+        assert reply.ok, (env, reply.problems)
+
+
+def test_a_json_list_is_the_tuple_a_wrapper_expects() -> None:
+    reply = try_environment(EnvironmentSpec(id="r", env_id="ALE/Pong-v5",
+                                            wrappers=[{"name": "ResizeObservation", "kwargs": {"shape": [84, 84]}}]))
+    assert all("tuple" not in p.message for p in reply.problems), reply.problems
+    # (opencv, which ResizeObservation resizes with, is not a dependency of the worker)
+    assert reply.ok and reply.observation_space is not None and reply.observation_space["shape"] == [84, 84, 3] \
+        or "opencv" in reply.problems[0].message, reply.problems
 
 
 @pytest.mark.parametrize("env,field,meant", [

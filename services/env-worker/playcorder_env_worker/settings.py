@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     worker_id: str = Field(default_factory=_default_worker_id, description="env WORKER_ID")
     worker_capacity: int = Field(8, ge=1, description="env WORKER_CAPACITY: sessions this process accepts")
     worker_threads: int = Field(4, ge=1, description="env WORKER_THREADS: threads stepping, rendering and encoding")
+    trial_processes: int = Field(1, ge=1, le=16, description="env TRIAL_PROCESSES: child processes trying specs "
+                                 "(at nice 10; one past its time limit is killed and replaced)")
+    max_observation_bytes: int = Field(16 << 20, ge=1024, description="env MAX_OBSERVATION_BYTES: the largest "
+                                       "observation (or action) one step may produce; bigger spaces are refused")
     heartbeat_interval: float = Field(1.0, gt=0, description="env HEARTBEAT_INTERVAL: seconds between announcements")
     chunk_max_steps: int = Field(64, ge=1, description="env CHUNK_MAX_STEPS: steps per recorded chunk at most")
     chunk_max_age: float = Field(0.5, gt=0, description="env CHUNK_MAX_AGE: seconds a step may wait before publish "

@@ -1,29 +1,29 @@
 """Trying an environment spec before a study is saved (the gateway asks on `Subjects.trial`, queue group "trial"):
 build it through its family, check its input map against the action space and that its spaces can be recorded,
 reset, take one idle step, render a preview (JPEG, at most 640 px wide) and close it. Every problem is reported
-at the field of the spec that causes it, with the values probably meant; the env runs only on the worker's pool."""
+at the field of the spec that causes it, with the values probably meant; the env runs only in a trial process
+(trial_pool.py), never on the sessions' threads."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import math
 import time
-from concurrent.futures import Executor
 
 import gymnasium as gym
 import numpy as np
 
 from playcorder.gym_spaces import space_spec
 from playcorder.inputs import ContinuousMap, DiscreteMap, InputMap, parse_combo
-from playcorder.messages import TrialProblem, TrialReply, TrialRequest
+from playcorder.messages import TrialProblem, TrialReply
 from playcorder.spaces import format_limits
 from playcorder.specs import EnvironmentSpec
 
 from .controls import Controls
 from .envs import encode_jpeg
 from .families import PreparedEnv, make_env
+from .families.access import EnvAccess
 from .families.problems import EnvProblem
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,9 @@ def _spaces(prepared: PreparedEnv, reply: TrialReply) -> None:
         reply.format_limits = format_limits(reply.observation_space, reply.action_space)
 
 
-def _build(spec: EnvironmentSpec, reply: TrialReply) -> PreparedEnv | None:
+def _build(spec: EnvironmentSpec, reply: TrialReply, access: EnvAccess | None) -> PreparedEnv | None:
     try:
-        return make_env(spec)
+        return make_env(spec, access)
     except EnvProblem as err:
         reply.problems.append(_problem(err.field, err.message, err.suggestions))
     except Exception as err:  # the env's own code failed: a message for the designer, never a crash
@@ -142,6 +142,9 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
         prepared.env.step(idle)
         stage = "render"
         frame = prepared.render()
+    except EnvProblem as err:  # e.g. a frame larger than the limits
+        reply.problems.append(_problem(err.field, err.message, err.suggestions))
+        return
     except Exception as err:
         reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to {stage} (reset, one idle step, "
                                                  f"render), got {type(err).__name__}: {err}"))
@@ -150,11 +153,12 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
     reply.preview_jpeg = base64.b64encode(jpeg).decode()
 
 
-def try_environment(spec: EnvironmentSpec) -> TrialReply:
-    """Build, check, reset, step once, render and close `spec`'s environment (blocking: call it on the pool)."""
+def try_environment(spec: EnvironmentSpec, access: EnvAccess | None = None) -> TrialReply:
+    """Build, check, reset, step once, render and close `spec`'s environment (blocking: the worker calls it in a
+    trial process)."""
     started = time.perf_counter()
     reply = TrialReply(env=spec.id, ok=False)
-    prepared = _build(spec, reply)
+    prepared = _build(spec, reply, access)
     if prepared is not None:
         reply.family = prepared.family
         try:
@@ -171,20 +175,6 @@ def try_environment(spec: EnvironmentSpec) -> TrialReply:
     reply.ok = not reply.problems
     reply.seconds = round(time.perf_counter() - started, 4)
     return reply
-
-
-async def handle(request: TrialRequest, executor: Executor) -> TrialReply:
-    """The trial of one environment within the request's time limit (a trial still running then goes on in its
-    thread and closes its env when it ends; its answer is the problem 'timed out')."""
-    spec = request.environment
-    future = asyncio.get_running_loop().run_in_executor(executor, try_environment, spec)
-    try:
-        return await asyncio.wait_for(asyncio.shield(future), request.timeout_s)
-    except TimeoutError:
-        log.warning("trial of %s (%s) timed out after %s s", spec.id, spec.env_id, request.timeout_s)
-        return TrialReply(env=spec.id, ok=False, problems=[_problem(
-            "env_id", f"Expected {spec.env_id!r} to build, reset, step and render within {request.timeout_s:g} s "
-                      f"(TRIAL_TIMEOUT), got no result: timed out")])
 
 
 def bad_request(data: bytes, err: Exception) -> TrialReply:

@@ -29,10 +29,12 @@ from playcorder.messages import (
 )
 
 from . import trial
+from .families.access import EnvAccess
 from .liveness import ClientLink, Reattached
 from .publisher import RecordingPublisher
 from .session import PlaySession
 from .settings import Settings
+from .trial_pool import TrialPool
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +51,15 @@ class Worker:
         self.started_at = datetime.now(UTC)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._alive_task: asyncio.Task[None] | None = None
-        # trials at once: each takes a pool thread, which the sessions' steps share
-        self.trials = asyncio.Semaphore(max(1, settings.worker_threads // 2))
+        # trials run in child processes of their own (TRIAL_PROCESSES), never on the sessions' threads
+        self.trials = TrialPool(settings.trial_processes, EnvAccess.of(settings))
 
     @property
     def ready(self) -> bool:
         return self.nc is not None and self.nc.is_connected and not self.draining
 
     async def start(self) -> None:
+        self.trials.start()
         self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}",
                                 on_reconnect=self._resync_sessions)
         await ensure_streams(self.nc, self.subjects)
@@ -71,6 +74,7 @@ class Worker:
     async def stop(self) -> None:
         """Drain: stop taking sessions, end the running ones as abandoned, flush their recordings."""
         self.draining = True
+        self.trials.close()  # a stuck trial must not hold up the stop
         await self._heartbeat()
         for session in list(self.sessions.values()):
             session.inputs.put_nowait(CloseSession(type="close"))
@@ -139,11 +143,7 @@ class Worker:
             await msg.respond(trial.bad_request(msg.data, err).model_dump_json().encode())
             return
         try:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            async with self.trials:  # the time waiting for a turn counts against the request's limit
-                left = max(0.001, request.timeout_s - (loop.time() - started))
-                reply = await trial.handle(request.model_copy(update={"timeout_s": left}), self.executor)
+            reply = await self.trials.run(request.environment, request.timeout_s)
             log.info("trial of %s (%s): %s in %s s", request.environment.id, request.environment.env_id,
                      "ok" if reply.ok else [p.field for p in reply.problems], reply.seconds)
             await msg.respond(reply.model_dump_json().encode())

@@ -16,7 +16,7 @@ from gymnasium.envs.registration import load_env_creator
 from playcorder.inputs import InputMap
 from playcorder.specs import EnvironmentSpec
 
-from . import wrappers
+from . import limits, wrappers
 from .access import EnvAccess, family_of_entry, split_module, worker_access
 from .problems import EnvProblem, closest, unexpected_keyword
 from .signature import accepted_kwargs
@@ -48,6 +48,7 @@ class PreparedEnv:
             frame = np.repeat(frame[:, :, None], 3, axis=2)
         elif frame.shape[-1] == 4:
             frame = frame[:, :, :3]
+        limits.check_frame(frame)
         if frame.dtype != np.uint8:
             frame = np.clip(frame, 0, 255).astype(np.uint8)
         return frame
@@ -80,7 +81,8 @@ class PreparedEnv:
 def make_gym(spec: EnvironmentSpec, access: EnvAccess | None = None, **extra: Any) -> gym.Env:
     """gym.make with the spec's kwargs (plus `extra`), max_episode_steps and render_mode="rgb_array", then the spec's
     wrappers (wrappers.py). It is given the registry entry, not the id: gym.make would import the module of a
-    'module:EnvId' id itself. Unknown kwargs are an EnvProblem naming the ones meant."""
+    'module:EnvId' id itself. Unknown kwargs, kwargs naming files and spaces over MAX_OBSERVATION_BYTES are an
+    EnvProblem (limits.py)."""
     access = access or worker_access()
     entry = _lookup(spec.env_id)
     check_kwargs(spec, entry)
@@ -97,7 +99,13 @@ def make_gym(spec: EnvironmentSpec, access: EnvAccess | None = None, **extra: An
                          closest(bad, names) if bad else []) from err
     except gym.error.Error as err:
         raise ValueError(f"Expected a makeable Gymnasium environment {spec.env_id!r}: {err}") from err
-    return wrappers.apply(env, spec.wrappers, access)
+    env = wrappers.apply(env, spec.wrappers, access)
+    try:
+        limits.check_spaces(env, access.max_observation_bytes)
+    except BaseException:
+        env.close()
+        raise
+    return env
 
 
 # what gym.make itself takes, besides the environment's own keyword arguments; render_mode is the worker's
@@ -117,6 +125,7 @@ def entry_kwargs(entry: gym.envs.registration.EnvSpec) -> tuple[set[str], bool]:
 
 def check_kwargs(spec: EnvironmentSpec, entry: gym.envs.registration.EnvSpec) -> None:
     """EnvProblem for the first kwarg the environment does not take, with the names probably meant."""
+    limits.check_paths(spec.kwargs, "kwargs")
     names, open_ended = entry_kwargs(entry)
     for key in spec.kwargs:
         if key in _WORKER_KWARGS:

@@ -18,10 +18,11 @@ _ENTRY_MODULES = {"ale_py": "atari", "playcorder_env_worker.families.procgen": "
 class EnvAccess:
     families: frozenset[str] = frozenset(FAMILIES)
     modules: frozenset[str] = frozenset()
+    max_observation_bytes: int = 16 << 20  # one observation (or action) at most (MAX_OBSERVATION_BYTES)
 
     @classmethod
     def of(cls, settings: Settings) -> EnvAccess:
-        return cls(settings.enabled_families, settings.allowed_modules)
+        return cls(settings.enabled_families, settings.allowed_modules, settings.max_observation_bytes)
 
     def check_family(self, family: str, env_id: str) -> None:
         if family not in self.families:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 import gymnasium as gym
 import gymnasium.wrappers
@@ -15,6 +16,7 @@ import gymnasium.wrappers
 from playcorder.specs import WrapperSpec
 
 from .access import EnvAccess
+from .limits import check_paths
 from .problems import EnvProblem, closest, unexpected_keyword
 from .signature import accepted_kwargs
 
@@ -81,11 +83,19 @@ def resolve(name: str, access: EnvAccess, field: str) -> type[gym.Wrapper]:
                             f"{refused if name in REFUSED else ''}", closest(name, names))
 
 
+def _json_to_python(value: Any) -> Any:
+    """JSON has no tuples: a list of numbers (shape=[84, 84]) becomes the tuple a wrapper expects."""
+    if isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    return value
+
+
 def apply(env: gym.Env, wrappers: list[WrapperSpec], access: EnvAccess) -> gym.Env:
     """`env` inside each wrapper in order; on a problem the env is closed and EnvProblem names the wrapper."""
     try:
         for i, spec in enumerate(wrappers):
             cls = resolve(spec.name, access, f"wrappers.{i}.name")
+            check_paths(spec.kwargs, f"wrappers.{i}.kwargs")
             names, open_ended = accepted_kwargs(cls)
             names.discard("env")
             unknown = [k for k in spec.kwargs if k not in names] if not open_ended else []
@@ -94,7 +104,7 @@ def apply(env: gym.Env, wrappers: list[WrapperSpec], access: EnvAccess) -> gym.E
                                  f"Expected keyword arguments of {spec.name} among {sorted(names) or 'none'}, got "
                                  f"{unknown[0]!r}", closest(unknown[0], names))
             try:
-                env = cls(env, **spec.kwargs)
+                env = cls(env, **{k: _json_to_python(v) for k, v in spec.kwargs.items()})
             except TypeError as err:
                 bad = unexpected_keyword(err)
                 if bad is not None or "argument" in str(err):
