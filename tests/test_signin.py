@@ -144,6 +144,60 @@ def test_failed_sign_ins_are_limited_per_name_for_all_gateways_together(services
     assert sign_in(services.url, name).status_code == 200
 
 
+def test_a_flood_of_sign_ins_with_made_up_names_gets_429_never_5xx_and_designers_go_on(
+        services: Services, designer_token: str) -> None:
+    flooder = {"X-Forwarded-For": "198.51.100.7"}  # via the local proxy uvicorn trusts: an address of its own
+
+    async def flood() -> tuple[list[httpx.Response], httpx.Response]:
+        async with httpx.AsyncClient(base_url=services.url, timeout=120,
+                                     limits=httpx.Limits(max_connections=400)) as http:
+            attempts = [http.post("/api/session", headers=flooder,
+                                  json={"name": f"nobody{uuid.uuid4().hex}", "password": "x" * 200})
+                        for _ in range(320)]
+            pending = asyncio.gather(*attempts)
+            await asyncio.sleep(0.2)  # the flood is under way
+            studies = await http.get("/api/studies", headers={"Authorization": f"Bearer {designer_token}"})
+            return await pending, studies
+
+    responses, studies = asyncio.run(flood())
+    assert studies.status_code == 200, studies.text  # the designer was answered during the flood
+    statuses = {r.status_code for r in responses}
+    assert statuses <= {401, 429}, [r.text for r in responses if r.status_code not in (401, 429)][:3]
+    busy = [r for r in responses if "sign-ins in progress" in r.text]
+    assert busy and busy[0].json()["detail"] == ("Expected at most 16 sign-ins in progress at once, got more: retry "
+                                                 "after 1 s") and busy[0].headers["Retry-After"] == "1"
+
+
+def test_failed_sign_ins_are_limited_per_client_address(services: Services, stack: Any) -> None:
+    name = designer(stack)
+    guesser = {"X-Forwarded-For": "203.0.113.9"}
+
+    async def guesses() -> list[int]:
+        async with httpx.AsyncClient(base_url=services.url, timeout=120) as http:
+            statuses: list[int] = []
+            for _ in range(5):  # 50 failures, of 50 names, in waves the per-gateway concurrency lets through
+                wave = await asyncio.gather(*(http.post("/api/session", headers=guesser, json={
+                    "name": f"nobody-{uuid.uuid4().hex[:8]}", "password": "a guess"}) for _ in range(10)))
+                statuses += [r.status_code for r in wave]
+            return statuses
+
+    assert asyncio.run(guesses()) == [401] * 50
+    refused = httpx.post(f"{services.url}/api/session", headers=guesser, json={"name": name, "password": PASSWORD})
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 900
+    assert refused.json()["detail"].startswith("Expected at most 50 failed sign-ins from 203.0.113.9 within 900 s")
+    assert sign_in(services.url, name).status_code == 200  # the same name from another address
+
+
+def test_a_refused_sign_in_body_never_echoes_the_password(services: Services) -> None:
+    for body, kind in (("name=mallory&password=hunter2-secret", "application/x-www-form-urlencoded"),
+                       ("name=mallory&password=hunter2-secret", "text/plain"),
+                       ('{"name": "mallory", "password": "hunter2-secret", "extra": 1}', "application/json"),
+                       ('{"name": "", "password": "hunter2-secret"}', "application/json")):
+        response = httpx.post(f"{services.url}/api/session", content=body, headers={"Content-Type": kind})
+        assert response.status_code == 422, response.text
+        assert "hunter2" not in response.text and response.json()["detail"][0]["msg"], response.text
+
+
 def test_sign_out_ends_the_session_on_the_server(services: Services, stack: Any) -> None:
     name = designer(stack)
     http, csrf = browser(services.url, name)

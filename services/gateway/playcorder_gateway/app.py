@@ -35,6 +35,7 @@ from .routes import (
     workers,
 )
 from .settings import Settings
+from .signin_gate import SigninGate
 
 ROUTERS = (health, signin, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
            tokens, play, watch)
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.relayed = settings, relayed
+    app.state.signin_gate = SigninGate(settings.signin_concurrency, settings.signin_max_address_failures,
+                                       settings.signin_window)
     for module in ROUTERS:
         app.include_router(module.router)
     web.install_docs(app)
