@@ -26,6 +26,7 @@ from playcorder.auth import token_hash
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.db.models import BrowserSession, SigninFailure
 from playcorder.devstack.launcher import _designer_password
+from playcorder.devstack.services import ServiceProcess
 from playcorder.sdk import Client
 from tests.conftest import Services
 from tests.factories import cartpole_study
@@ -142,6 +143,64 @@ def test_failed_sign_ins_are_limited_per_name_for_all_gateways_together(services
     asyncio.run(_update(stack.database_url, update(SigninFailure).where(col(SigninFailure.name) == name)
                         .values(at=datetime.now(UTC) - timedelta(minutes=16))))
     assert sign_in(services.url, name).status_code == 200
+
+
+def test_a_flood_of_sign_ins_with_made_up_names_gets_429_never_5xx_and_designers_go_on(
+        services: Services, designer_token: str) -> None:
+    flooder = {"X-Forwarded-For": "198.51.100.7"}  # via the local proxy uvicorn trusts: an address of its own
+
+    async def flood() -> tuple[list[httpx.Response], httpx.Response]:
+        async with httpx.AsyncClient(base_url=services.url, timeout=120,
+                                     limits=httpx.Limits(max_connections=400)) as http:
+            attempts = [http.post("/api/session", headers=flooder,
+                                  json={"name": f"nobody{uuid.uuid4().hex}", "password": "x" * 200})
+                        for _ in range(320)]
+            pending = asyncio.gather(*attempts)
+            await asyncio.sleep(0.2)  # the flood is under way
+            studies = await http.get("/api/studies", headers={"Authorization": f"Bearer {designer_token}"})
+            return await pending, studies
+
+    responses, studies = asyncio.run(flood())
+    assert studies.status_code == 200, studies.text  # the designer was answered during the flood
+    statuses = {r.status_code for r in responses}
+    assert statuses <= {401, 429}, [r.text for r in responses if r.status_code not in (401, 429)][:3]
+    busy = [r for r in responses if "sign-ins in progress" in r.text]
+    assert busy and busy[0].json()["detail"] == ("Expected at most 16 sign-ins in progress at once, got more: retry "
+                                                 "after 1 s") and busy[0].headers["Retry-After"] == "1"
+
+
+def test_failed_sign_ins_are_limited_per_client_address(services: Services, stack: Any, tmp_path: Path) -> None:
+    name = designer(stack)
+    guesser = {"X-Forwarded-For": "203.0.113.9"}  # via the local proxy uvicorn trusts
+    gateway = ServiceProcess("gateway", services.env | {"SIGNIN_MAX_ADDRESS_FAILURES": "12"}, tmp_path,
+                             name="address-limited-gateway")  # the suite's gateway has no such limit (conftest)
+    gateway.start()
+    try:
+        gateway.wait_ready()
+
+        async def guesses() -> list[int]:  # 12 failures, of 12 names (each name limited only after 10)
+            async with httpx.AsyncClient(base_url=gateway.url, timeout=120) as http:
+                return [r.status_code for r in await asyncio.gather(*(http.post("/api/session", headers=guesser, json={
+                    "name": f"nobody-{uuid.uuid4().hex[:8]}", "password": "a guess"}) for _ in range(12)))]
+
+        assert asyncio.run(guesses()) == [401] * 12
+        refused = httpx.post(f"{gateway.url}/api/session", headers=guesser, json={"name": name, "password": PASSWORD})
+        assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 900
+        assert refused.json()["detail"].startswith("Expected at most 12 failed sign-ins from 203.0.113.9 within "
+                                                   "900 s, got as many: try again in ")
+        assert sign_in(gateway.url, name).status_code == 200  # the same name from another address
+    finally:
+        gateway.stop()
+
+
+def test_a_refused_sign_in_body_never_echoes_the_password(services: Services) -> None:
+    for body, kind in (("name=mallory&password=hunter2-secret", "application/x-www-form-urlencoded"),
+                       ("name=mallory&password=hunter2-secret", "text/plain"),
+                       ('{"name": "mallory", "password": "hunter2-secret", "extra": 1}', "application/json"),
+                       ('{"name": "", "password": "hunter2-secret"}', "application/json")):
+        response = httpx.post(f"{services.url}/api/session", content=body, headers={"Content-Type": kind})
+        assert response.status_code == 422, response.text
+        assert "hunter2" not in response.text and response.json()["detail"][0]["msg"], response.text
 
 
 def test_sign_out_ends_the_session_on_the_server(services: Services, stack: Any) -> None:

@@ -4,6 +4,7 @@ without; an episode's thumbnail and the image of any step."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -169,3 +170,23 @@ async def test_the_thumbnail_and_step_images_are_the_jpegs_shown(client: Client,
     with pytest.raises(ApiError) as anonymous:
         other.episode_image(eid)
     assert anonymous.value.status == 401
+
+
+async def test_edits_racing_a_delete_get_404_never_500(client: Client) -> None:
+    bearer = {"Authorization": client._http.headers["Authorization"]}
+    for _ in range(2):  # the race lands differently each time
+        spec = cartpole_study()
+        sid = client.create_study(spec)["id"]
+        changed = {**spec, "environments": [{**CARTPOLE, "fps": 20}]}
+        async with httpx.AsyncClient(base_url=client.url, headers=bearer, timeout=120) as http:
+            responses = await asyncio.gather(
+                *(http.delete(f"/api/studies/{sid}") for _ in range(10)),
+                *(http.put(f"/api/studies/{sid}", json=changed) for _ in range(3)),
+                *(http.patch(f"/api/studies/{sid}", json={"enabled": False}) for _ in range(3)))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 204, 404, 409}, [r.text for r in responses if r.status_code >= 500]
+        assert statuses[:10].count(204) == 1  # deleted once; the other deletes find no study
+        gone = [r.json()["detail"] for r in responses if r.status_code == 404]
+        assert gone and all(d.startswith("Expected the id") and sid in d for d in gone)
+        assert (await asyncio.to_thread(httpx.get, f"{client.url}/api/studies/{sid}", headers=bearer)).status_code \
+            == 404

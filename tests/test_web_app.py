@@ -4,6 +4,8 @@ those load; the API's own paths still answer as the API does (a JSON 404), never
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +92,34 @@ def test_api_docs_load_only_local_assets(web: str, path: str, marker: str) -> No
         if ref.endswith(".js"):  # nor do the scripts fetch from a CDN themselves (ReDoc's logo did)
             assert "https://cdn." not in loaded.text, f"{ref} loads from a CDN"
     assert "fonts.googleapis" not in r.text and "cdn.jsdelivr" not in r.text
+
+
+APP_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
+           "base-uri 'self'; form-action 'self'; connect-src 'self' ws: wss:; script-src 'self'")
+SAFE = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
+
+
+@pytest.mark.parametrize("path", ["/", "/?token=abc", "/studies/x", "/api/studies", "/api/no-such-thing", "/healthz",
+                                  "/openapi.json", "/assets/missing.js", "/docs", "/redoc"])
+def test_every_response_carries_the_security_headers(web: str, path: str) -> None:
+    r = httpx.get(web + path)
+    assert {k: r.headers.get(k) for k in SAFE} == SAFE, path  # no Referer leaks a participant's ?token=
+    if '<div id="root">' in r.text:  # the app's pages: only its own scripts
+        assert r.headers["content-security-policy"] == APP_CSP
+    elif not path.startswith(("/docs", "/redoc")):
+        assert "content-security-policy" not in r.headers
+
+
+def test_a_refused_request_carries_them_too(web: str) -> None:
+    too_large = httpx.post(web + "/api/studies", content=b"x" * (2 << 20))
+    assert too_large.status_code == 413 and too_large.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+def test_the_api_docs_allow_only_their_own_inline_scripts(web: str, path: str) -> None:
+    r = httpx.get(web + path)
+    policy = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    assert policy["frame-ancestors"] == "'none'" and policy["default-src"] == "'self'"
+    inline = re.findall(r"<script>(.*?)</script>", r.text, re.DOTALL)
+    hashes = {"'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in inline}
+    assert set(policy["script-src"].split()) == {"'self'", *hashes}  # no 'unsafe-inline'

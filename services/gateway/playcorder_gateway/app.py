@@ -1,5 +1,5 @@
 """The gateway application: the lifespan that starts its services, the REST routers (with their body cap, error
-handlers and documented errors), the play and watch WebSockets, health endpoints and the web UI."""
+handlers, documented errors and security headers), the play and watch WebSockets, health endpoints and the web UI."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ from .routes import (
     watch,
     workers,
 )
+from .security_headers import SecurityHeaders
 from .settings import Settings
+from .signin_gate import SigninGate
 
 ROUTERS = (health, signin, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
            tokens, play, watch)
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.relayed = settings, relayed
+    app.state.signin_gate = SigninGate(settings.signin_concurrency, settings.signin_max_address_failures,
+                                       settings.signin_window)
     for module in ROUTERS:
         app.include_router(module.router)
     web.install_docs(app)
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app, settings.db_retry_after, [r for module in ROUTERS for r in module.router.routes],
                    s3_retry_after=settings.s3_retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: on every response, a 413 too
     if settings.frontend_dir is not None:
         web.install_app(app, settings.frontend_dir)
     return app

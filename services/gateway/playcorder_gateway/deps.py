@@ -24,6 +24,7 @@ from playcorder.subjects import Subjects
 
 from .placement import WorkerDirectory
 from .settings import Settings
+from .signin_gate import SigninGate
 
 _bearer = HTTPBearer(auto_error=False)
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -65,6 +66,10 @@ def _relayed(conn: HTTPConnection) -> set[str]:
     return conn.app.state.relayed
 
 
+def _signin_gate(conn: HTTPConnection) -> SigninGate:
+    return conn.app.state.signin_gate
+
+
 GatewaySettings = Annotated[Settings, Depends(_settings)]
 # The session factory, for a WebSocket: it outlives any one transaction, so it opens short sessions itself.
 DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
@@ -74,6 +79,7 @@ Objects = Annotated[ObjectStore, Depends(_objects)]
 Directory = Annotated[WorkerDirectory, Depends(_directory)]
 # Ids of the sessions whose WebSocket this gateway holds (their workers are asked to resync after a reconnect).
 RelayedSessions = Annotated[set[str], Depends(_relayed)]
+SigninGates = Annotated[SigninGate, Depends(_signin_gate)]
 
 
 async def db_session(sessions: DbSessions) -> AsyncIterator[AsyncSession]:

@@ -1,4 +1,5 @@
-"""Error bodies and the handlers that make them: a 422 that never echoes a large input, and a 503 with Retry-After
+"""Error bodies and the handlers that make them: a 422 that never echoes a large input (nor any input of a sign-in
+or of a field named like a password), and a 503 with Retry-After
 while the database or S3 cannot be reached (instead of a 500)."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from playcorder import storage
 log = logging.getLogger(__name__)
 ECHO_MAX = 200  # characters of a rejected input (or of a ctx value, a loc element) a 422 shows
 MAX_ERRORS = 20  # validation errors listed in one 422
+SECRET_PATHS = ("/api/session",)  # whose 422 never shows an input: the body carries a password, whatever its form
 
 
 class ErrorOut(BaseModel):
@@ -61,11 +63,15 @@ def _short(value: Any) -> Any:
     return json.loads(text) if len(text) <= ECHO_MAX else None
 
 
-def _small(error: dict[str, Any]) -> dict[str, Any]:
+def _secret(loc: list[str | int]) -> bool:
+    return any(isinstance(p, str) and "password" in p.lower() for p in loc)
+
+
+def _small(error: dict[str, Any], echo: bool = True) -> dict[str, Any]:
     loc = [p if isinstance(p, int) else _sendable(str(p)[:ECHO_MAX]) for p in error.get("loc", ())]
     out: dict[str, Any] = {"loc": loc, "msg": _sendable(str(error.get("msg", ""))[:2 * ECHO_MAX]),
                            "type": error.get("type", "")}
-    if "input" in error and (shown := _short(error["input"])) is not None:
+    if echo and not _secret(loc) and "input" in error and (shown := _short(error["input"])) is not None:
         out["input"] = shown
     ctx = {k: v if isinstance(v, int | float | bool) else str(v) for k, v in (error.get("ctx") or {}).items()}
     if ctx and (shown := _short(ctx)) is not None:
@@ -75,7 +81,8 @@ def _small(error: dict[str, Any]) -> dict[str, Any]:
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_small(e) for e in exc.errors()]
+    echo = request.url.path.rstrip("/") not in SECRET_PATHS
+    errors = [_small(e, echo) for e in exc.errors()]
     if len(errors) > MAX_ERRORS:
         more = len(errors) - MAX_ERRORS
         errors = errors[:MAX_ERRORS] + [{"loc": [], "msg": f"and {more} more errors", "type": "too_many_errors"}]

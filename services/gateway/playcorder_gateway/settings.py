@@ -51,6 +51,12 @@ class Settings(ServiceSettings):
     signin_max_failures: int = Field(10, ge=1, description="env SIGNIN_MAX_FAILURES: failed sign-ins per name within "
                                      "SIGNIN_WINDOW (all gateways together) before sign-ins of that name get 429")
     signin_window: int = Field(15 * 60, ge=1, description="env SIGNIN_WINDOW: seconds over which failed sign-ins count")
+    signin_concurrency: int = Field(16, ge=1, description="env SIGNIN_CONCURRENCY: sign-ins one gateway has in "
+                                    "progress at once (each waits for one of the password hashing slots); beyond "
+                                    "it a sign-in gets 429 at once")
+    signin_max_address_failures: int = Field(50, ge=1, description="env SIGNIN_MAX_ADDRESS_FAILURES: failed sign-ins "
+                                             "from one client address (any names) within SIGNIN_WINDOW, counted by "
+                                             "each gateway, before its sign-ins get 429")
     export_link_expiry: int = Field(3600, ge=1, le=7 * 24 * 3600, description="env EXPORT_LINK_EXPIRY: default seconds")
     frontend_dir: Path | None = Field(None, description="env FRONTEND_DIR: static web UI served at /")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="env MAX_BODY_BYTES: largest request body accepted "

@@ -1,7 +1,9 @@
 """Failed sign-ins, counted per name tried in the database, so that every gateway replica counts the same ones:
 beyond SIGNIN_MAX_FAILURES within SIGNIN_WINDOW, sign-ins of that name are refused (429, Retry-After) until the
 oldest of those failures leaves the window. A name's attempts take turns across all gateways (a PostgreSQL advisory
-lock for the attempt's transaction), so parallel guesses cannot slip past the count."""
+lock for the attempt's transaction) to be counted: each attempt is counted as a failure before its password is
+checked (outside that transaction, holding no database connection), and forgotten with the name's other failures
+when the password was right, so parallel guesses cannot slip past the count."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The web app and the API docs, served without internet: `/docs` (Swagger UI) and `/redoc` (ReDoc) load their
 scripts from the built web app's `vendor/` folder (frontend/vite.config.ts copies them there), and every other GET
 outside the API that names no file of the app is answered with its `index.html`, so that the app's own routes
-(`/studies/...`, `/episodes/...`, `/live/...`) load on a reload or from a link."""
+(`/studies/...`, `/episodes/...`, `/live/...`) load on a reload or from a link. Its pages and the docs carry a
+Content-Security-Policy each (security_headers.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from .security_headers import APP_CSP, docs_csp
+
 SWAGGER_JS = "/vendor/swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = "/vendor/swagger-ui/swagger-ui.css"
 SWAGGER_ICON = "/vendor/swagger-ui/favicon-32x32.png"
@@ -26,24 +29,30 @@ NOT_THE_APP = ("/api/", "/ws/", "/docs", "/redoc", "/openapi.json", "/healthz", 
 FILES_ONLY = ("/assets/", "/vendor/")
 
 
+def _with_csp(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body).decode())
+    return page
+
+
 def install_docs(app: FastAPI) -> None:
-    """`/docs` and `/redoc` with local assets (create the app with docs_url=None, redoc_url=None)."""
+    """`/docs` and `/redoc` with local assets (create the app with docs_url=None, redoc_url=None), each with a
+    Content-Security-Policy allowing its inline scripts by hash."""
     openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} — API docs",
-                                   swagger_js_url=SWAGGER_JS, swagger_css_url=SWAGGER_CSS,
-                                   swagger_favicon_url=SWAGGER_ICON, oauth2_redirect_url=OAUTH2_REDIRECT)
+        return _with_csp(get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} — API docs",
+                                             swagger_js_url=SWAGGER_JS, swagger_css_url=SWAGGER_CSS,
+                                             swagger_favicon_url=SWAGGER_ICON, oauth2_redirect_url=OAUTH2_REDIRECT))
 
     @app.get(OAUTH2_REDIRECT, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        return _with_csp(get_swagger_ui_oauth2_redirect_html())
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} — ReDoc", redoc_js_url=REDOC_JS,
-                              redoc_favicon_url=SWAGGER_ICON, with_google_fonts=False)
+        return _with_csp(get_redoc_html(openapi_url=openapi_url, title=f"{app.title} — ReDoc", redoc_js_url=REDOC_JS,
+                                        redoc_favicon_url=SWAGGER_ICON, with_google_fonts=False))
 
 
 class SinglePageApp(StaticFiles):
@@ -68,6 +77,7 @@ class SinglePageApp(StaticFiles):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         elif response.media_type == "text/html" or url_path.endswith(".html") or url_path == "/":
             response.headers["Cache-Control"] = "no-cache"
+            response.headers["Content-Security-Policy"] = APP_CSP
         return response
 
     @staticmethod

@@ -1,6 +1,7 @@
 """Signing in in the browser: a designer's name and password open a session, kept in an httpOnly cookie, with a
-CSRF token the page sends back on every change; GET says who is signed in, DELETE signs out. Failed sign-ins are
-limited per name (signin_limit.py). The CLI's bearer tokens are untouched by all of it."""
+CSRF token the page sends back on every change; GET says who is signed in, DELETE signs out. Sign-ins in progress
+and failures per client address are limited by each gateway (signin_gate.py), failed sign-ins per name by all
+together (signin_limit.py). The CLI's bearer tokens are untouched by all of it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,17 @@ from playcorder.fields import NAME_MAX, NO_NUL
 from playcorder.passwords import MAX_LENGTH, hash_async, needs_rehash, verify_async
 
 from .. import signin_limit
-from ..deps import CSRF_COOKIE, SESSION_COOKIE, DbSession, GatewaySettings, SessionCookie, check_csrf, signed_in
+from ..deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    DbSession,
+    DbSessions,
+    GatewaySettings,
+    SessionCookie,
+    SigninGates,
+    check_csrf,
+    signed_in,
+)
 from ..errors import ErrorOut
 
 router = APIRouter(tags=["session"])
@@ -58,40 +69,55 @@ def _cookie_options(request: Request) -> dict[str, object]:
 @router.post("/api/session", response_model=SignedIn, responses={
     401: {"model": ErrorOut, "description": "unknown name, wrong password, or an account without a password"},
     429: {"model": ErrorOut, "description": "too many failed sign-ins of this name lately (SIGNIN_MAX_FAILURES "
-                                            "within SIGNIN_WINDOW); retry after Retry-After seconds",
+                                            "within SIGNIN_WINDOW), or from this client address "
+                                            "(SIGNIN_MAX_ADDRESS_FAILURES), or too many sign-ins in progress on "
+                                            "this gateway (SIGNIN_CONCURRENCY); retry after Retry-After seconds",
           "headers": _RETRY_AFTER}})
-async def sign_in(body: SignIn, request: Request, response: Response, db: DbSession,
-                  settings: GatewaySettings) -> SignedIn:
+async def sign_in(body: SignIn, request: Request, response: Response, sessions: DbSessions,
+                  settings: GatewaySettings, gate: SigninGates) -> SignedIn:
     """Sign in with a designer's name and password (set with `playcorder accounts password NAME`): sets the session
     cookie pc_session (httpOnly, SameSite=Strict, SESSION_TTL seconds) and pc_csrf, whose value the page sends back
     as header X-CSRF-Token on every change."""
-    now, window = datetime.now(UTC), timedelta(seconds=settings.signin_window)
-    await signin_limit.take_turn(db, body.name)
-    wait = await signin_limit.refused_for(db, body.name, now, settings.signin_max_failures, window)
-    if wait is not None:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                            f"Expected at most {settings.signin_max_failures} failed sign-ins of {body.name!r} within "
-                            f"{settings.signin_window} s, got as many: try again in {wait} s",
-                            headers={"Retry-After": str(wait)})
-    account = (await db.exec(select(Account).where(Account.name == body.name))).first()
-    stored = account.password_hash if account is not None else None
-    if account is None or stored is None or not await verify_async(stored, body.password):
-        if stored is None:  # the same time spent as on a wrong password: timing does not tell names apart
-            await verify_async(None, body.password)
-        await signin_limit.failed(db, body.name, now, window)
-        await db.commit()
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, _WRONG)
-    await signin_limit.succeeded(db, body.name)
-    if needs_rehash(stored):
-        account.password_hash = await hash_async(body.password)
-        db.add(account)
-    cookie, expires_at = new_session_token(), now + timedelta(seconds=settings.session_ttl)
-    db.add(BrowserSession(token_hash=token_hash(cookie), account_id=account.id, expires_at=expires_at))
-    await db.commit()
+    address = request.client.host if request.client is not None else "unknown"
+    with gate.admitted(address):  # before any database work: a flood gets 429 here
+        now, window = datetime.now(UTC), timedelta(seconds=settings.signin_window)
+        async with sessions() as db:  # counted as a failure until the password proves right
+            await signin_limit.take_turn(db, body.name)
+            wait = await signin_limit.refused_for(db, body.name, now, settings.signin_max_failures, window)
+            if wait is not None:
+                raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                    f"Expected at most {settings.signin_max_failures} failed sign-ins of "
+                                    f"{body.name!r} within {settings.signin_window} s, got as many: try again in "
+                                    f"{wait} s", headers={"Retry-After": str(wait)})
+            account = (await db.exec(select(Account).where(Account.name == body.name))).first()
+            account_id, stored = (account.id, account.password_hash) if account is not None else (None, None)
+            await signin_limit.failed(db, body.name, now, window)
+            await db.commit()  # the turn and the connection are given back before the (slow) hashing
+        async with gate.hashing:  # no hash (unknown name): the same time spent, so timing tells no names apart
+            right = await verify_async(stored, body.password) and stored is not None
+        if not right or account_id is None or stored is None:
+            gate.failed(address)
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, _WRONG)
+        rehashed = None
+        if needs_rehash(stored):
+            async with gate.hashing:
+                rehashed = await hash_async(body.password)
+        async with sessions() as db:
+            await signin_limit.succeeded(db, body.name)
+            account = await db.get(Account, account_id)
+            if account is None or account.password_hash != stored:  # deleted or given a new password meanwhile
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED, _WRONG)
+            if rehashed is not None:
+                account.password_hash = rehashed
+                db.add(account)
+            cookie, expires_at = new_session_token(), now + timedelta(seconds=settings.session_ttl)
+            db.add(BrowserSession(token_hash=token_hash(cookie), account_id=account.id, expires_at=expires_at))
+            await db.commit()
+            signed = _signed_in(account, cookie, expires_at)
     options = _cookie_options(request) | {"max_age": settings.session_ttl}
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, **options)  # type: ignore[arg-type]
     response.set_cookie(CSRF_COOKIE, csrf_token(cookie), **options)  # type: ignore[arg-type]
-    return _signed_in(account, cookie, expires_at)
+    return signed
 
 
 @router.get("/api/session", response_model=SignedIn, responses={

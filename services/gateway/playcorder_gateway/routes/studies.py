@@ -20,7 +20,7 @@ from playcorder.fields import PathId, PositiveInt32
 from playcorder.specs import StudySpec
 from playcorder.storage import MissingObject, preview_key
 
-from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy
+from ..deps import Bus, BusSubjects, DbSession, Designer, GatewaySettings, Objects, OwnedStudy, not_found
 from ..errors import ErrorOut, ValidationErrorOut
 from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, decode, encode, page
 from ..schemas import ParticipantIn, ParticipantOut, StudyOut, StudyPatch, StudyVersionOut, TrialOut
@@ -123,7 +123,8 @@ async def edit_study(spec: StudySpec, study: OwnedStudy, db: DbSession, designer
     replies = await checked(spec, nc, subjects, settings)  # the 422 or 503 before any lock
     # Locked: two edits at once make two versions, one after the other.
     locked = await db.get(Study, study.id, with_for_update=True, populate_existing=True)
-    assert locked is not None  # rows are deleted only with no episodes, never under an edit (the lock)
+    if locked is None:  # deleted while its environments were tried (the delete does not wait for a trial)
+        raise not_found("one of your studies", study.id)
     if _same_spec(locked.spec, new):
         await db.commit()
         return await _one(db, locked)
@@ -143,20 +144,24 @@ async def edit_study(spec: StudySpec, study: OwnedStudy, db: DbSession, designer
 async def set_study(body: StudyPatch, study: OwnedStudy, db: DbSession) -> StudyOut:
     """Enable or disable the study or some of its environments, archive or unarchive it; no new version. Sessions
     already running go on; new ones follow the new settings."""
+    # Locked, and read afresh: a delete or an edit in between is seen (a deleted study is a 404, not a stale row).
+    locked = await db.get(Study, study.id, with_for_update=True, populate_existing=True)
+    if locked is None:
+        raise not_found("one of your studies", study.id)
     if body.disabled_environments is not None:
-        keys = [e["id"] for e in study.spec["environments"]]
+        keys = [e["id"] for e in locked.spec["environments"]]
         if unknown := [k for k in body.disabled_environments if k not in keys]:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                                 f"Expected environment keys of the study in {keys}, got unknown {unknown}")
-        study.disabled_environments = list(dict.fromkeys(body.disabled_environments))
+        locked.disabled_environments = list(dict.fromkeys(body.disabled_environments))
     if body.enabled is not None:
-        study.enabled = body.enabled
-    if body.archived is not None and body.archived != (study.archived_at is not None):
-        study.archived_at = now() if body.archived else None
-    study.updated_at = now()
-    db.add(study)
+        locked.enabled = body.enabled
+    if body.archived is not None and body.archived != (locked.archived_at is not None):
+        locked.archived_at = now() if body.archived else None
+    locked.updated_at = now()
+    db.add(locked)
     await db.commit()
-    return await _one(db, study)
+    return await _one(db, locked)
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -164,8 +169,10 @@ async def set_study(body: StudyPatch, study: OwnedStudy, db: DbSession) -> Study
 async def delete_study(study: OwnedStudy, db: DbSession, objects: Objects) -> Response:
     """Delete a study without episodes, with its versions, participants, tokens and sessions. One with episodes is
     archived instead (PATCH archived=true): deleting it would delete recorded data."""
-    # Locked: an episode stored meanwhile waits for this to finish (and then finds no study), or it counts.
-    await db.get(Study, study.id, with_for_update=True, populate_existing=True)
+    # Locked: an episode stored meanwhile waits for this to finish (and then finds no study), or it counts; a
+    # delete or an edit that held the lock first is seen (deleted: a 404).
+    if await db.get(Study, study.id, with_for_update=True, populate_existing=True) is None:
+        raise not_found("one of your studies", study.id)
     episodes = (await _episode_counts(db, [study.id]))[study.id]
     if episodes:
         raise HTTPException(status.HTTP_409_CONFLICT, f"Expected a study without episodes to delete, got {episodes} "

@@ -1,0 +1,48 @@
+"""Security headers: every HTTP response says nosniff, sends no Referer (participant links carry `?token=`, which
+must not leak to another site through it) and may not be framed; the web app's pages get a Content-Security-Policy
+that allows only its own scripts, and the API docs one that allows only their own inline scripts, by hash."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+_COMMON = ("default-src 'self'", "img-src 'self' data: blob:", "style-src 'self' 'unsafe-inline'",
+           "frame-ancestors 'none'", "base-uri 'self'", "form-action 'self'")
+# The web app: Mantine writes inline styles; frames arrive as blob: and data: images; the player's WebSocket.
+APP_CSP = "; ".join((*_COMMON, "connect-src 'self' ws: wss:", "script-src 'self'"))
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def docs_csp(html: str) -> str:
+    """The policy of a docs page (Swagger UI, ReDoc): its own scripts, the inline ones it has by their SHA-256, and
+    ReDoc's search worker (a blob:)."""
+    hashes = [base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in _INLINE_SCRIPT.findall(html)]
+    scripts = " ".join(["'self'", *(f"'sha256-{h}'" for h in hashes)])
+    return "; ".join((*_COMMON, "connect-src 'self'", f"script-src {scripts}", "worker-src 'self' blob:"))
+
+
+class SecurityHeaders:
+    """Adds HEADERS to every HTTP response that does not set them itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
