@@ -42,7 +42,7 @@ def _settings(conn: HTTPConnection) -> Settings:
     return conn.app.state.settings
 
 
-def _sessions(conn: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+def session_factory(conn: HTTPConnection) -> async_sessionmaker[AsyncSession]:
     return conn.app.state.sessions
 
 
@@ -72,7 +72,7 @@ def _signin_gate(conn: HTTPConnection) -> SigninGate:
 
 GatewaySettings = Annotated[Settings, Depends(_settings)]
 # The session factory, for a WebSocket: it outlives any one transaction, so it opens short sessions itself.
-DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(session_factory)]
 Bus = Annotated[NATS, Depends(_bus)]
 BusSubjects = Annotated[Subjects, Depends(_subjects)]
 Objects = Annotated[ObjectStore, Depends(_objects)]

@@ -54,7 +54,9 @@ def errors_of(route: APIRoute) -> dict[int, dict[str, Any]]:
         out[413] = _error(ErrorOut, "request body larger than MAX_BODY_BYTES")
     if _has_params(route.dependant):
         out[422] = _error(ValidationErrorOut, "a parameter or the body is not as expected")
-    backends = [name for name, call in (("the database", deps.db_session), ("S3", _OBJECTS)) if call in calls]
+    # a route opening its own short sessions (sign-in: none held while a password is checked) reaches it too
+    database = {deps.db_session, deps.session_factory}
+    backends = [name for name, needed in (("the database", database), ("S3", {_OBJECTS})) if needed & calls]
     if backends:
         out[503] = _error(ErrorOut, f"{' or '.join(backends)} unreachable; retry after Retry-After seconds",
                           headers=_RETRY_AFTER)
