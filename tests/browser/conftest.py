@@ -73,7 +73,8 @@ def built_frontend() -> Path:
         return app
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip(f"the browser tests need the web app built in {app}; got no npm to build it (install Node.js)")
+        # make install needs npm too (make frontend): the browser tests never pass silently without the web app
+        pytest.fail(f"Expected npm (Node.js 20+) to build the web app into {app} for the browser tests, got none")
     installed = FRONTEND / "node_modules" / ".package-lock.json"
     steps = [[npm, "ci", "--no-audit", "--no-fund"]] if not installed.exists() or _newest(lock) > _newest(
         installed) else []
