@@ -98,6 +98,21 @@ export interface Frame {
 }
 
 /** A display frame (the 16-byte header of docs/protocol.md, then the JPEG); null when it is not one. */
+/** Frames shown in the last second: `add` one as it arrives, `count` again when none comes. */
+export class FrameRate {
+  private times: number[] = [];
+
+  add(now = Date.now()): number {
+    this.times.push(now);
+    return this.count(now);
+  }
+
+  count(now = Date.now()): number {
+    while (this.times.length && this.times[0] < now - 1000) this.times.shift();
+    return this.times.length;
+  }
+}
+
 export function parseFrame(buffer: ArrayBuffer): Frame | null {
   if (buffer.byteLength < HEADER_BYTES) return null;
   const view = new DataView(buffer);
@@ -241,7 +256,7 @@ export class PlayConnection {
   private rttTimer: ReturnType<typeof setInterval> | null = null;
   private meterTimer: ReturnType<typeof setInterval> | null = null;
   private pingSentAt: number | null = null;
-  private frameTimes: number[] = [];
+  private frameRate = new FrameRate();
   private readonly held = new Set<string>();
   private readonly touched = new Set<string>();
   private lastInput = "";
@@ -460,11 +475,8 @@ export class PlayConnection {
   private onBinary(buffer: ArrayBuffer): void {
     const frame = parseFrame(buffer);
     if (!frame) return;
-    const now = Date.now();
-    this.frameTimes.push(now);
-    while (this.frameTimes.length && this.frameTimes[0] < now - 1000) this.frameTimes.shift();
     this.update({ step: frame.step, reward: frame.reward, episodeReturn: frame.episodeReturn,
-      framesPerSecond: this.frameTimes.length });
+      framesPerSecond: this.frameRate.add() });
     for (const listener of this.frameListeners) listener(frame);
   }
 
@@ -589,9 +601,8 @@ export class PlayConnection {
 
   /** Frames of the last second, recounted when no frame comes (paused, or the connection is gone). */
   private countFrames(): void {
-    const now = Date.now();
-    while (this.frameTimes.length && this.frameTimes[0] < now - 1000) this.frameTimes.shift();
-    if (this.frameTimes.length !== this.snap.framesPerSecond) this.update({ framesPerSecond: this.frameTimes.length });
+    const framesPerSecond = this.frameRate.count();
+    if (framesPerSecond !== this.snap.framesPerSecond) this.update({ framesPerSecond });
   }
 
   private remember(id: string | null): void {

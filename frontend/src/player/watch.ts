@@ -2,7 +2,7 @@
 // receives the session's frames (the play protocol's binary frames), its events, and each message the participant
 // sent as {"type": "watched_input", "message": {...}}; it reconnects after a dropped connection and stops for good
 // when the session is unknown, ended or not the designer's.
-import { closeQuietly, parseFrame, type EpisodeEnded, type EpisodeFinished, type Frame, type SessionEvent,
+import { closeQuietly, FrameRate, parseFrame, type EpisodeEnded, type EpisodeFinished, type Frame, type SessionEvent,
   type StateEvent } from "./connection";
 
 const BACKOFF_FIRST_MS = 500;
@@ -56,7 +56,7 @@ export class WatchConnection {
   private stopped = false;
   private backoff = BACKOFF_FIRST_MS;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private frameTimes: number[] = [];
+  private frameRate = new FrameRate();
   private listeners = new Set<(s: WatchSnapshot) => void>();
   private frameListeners = new Set<(f: Frame) => void>();
   private snap: WatchSnapshot = {
@@ -129,10 +129,7 @@ export class WatchConnection {
   private onBinary(buffer: ArrayBuffer): void {
     const frame = parseFrame(buffer);
     if (!frame) return;
-    const now = Date.now();
-    this.frameTimes.push(now);
-    while (this.frameTimes.length && this.frameTimes[0] < now - 1000) this.frameTimes.shift();
-    this.update({ step: frame.step, episodeReturn: frame.episodeReturn, framesPerSecond: this.frameTimes.length });
+    this.update({ step: frame.step, episodeReturn: frame.episodeReturn, framesPerSecond: this.frameRate.add() });
     for (const l of this.frameListeners) l(frame);
   }
 

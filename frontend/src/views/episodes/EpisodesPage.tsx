@@ -1,15 +1,16 @@
 // Episodes (/studies/:id/episodes): a study's recorded episodes, filtered on the server (state, environment,
 // participant, tags, reward, date, version), a page of 100 at a time; sortable, selectable, deleted in bulk after a
 // confirmation, and downloaded as a dataset through the download dialog.
-import { Anchor, Breadcrumbs, Button, Group, Loader, Modal, Stack, Text, Title } from "@mantine/core";
+import { Button, Group, Loader, Modal, Stack, Text, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import type { RowSelectionState } from "@tanstack/react-table";
 import { useMemo, useState } from "react";
-import { Link, useParams, useSearchParams } from "react-router-dom";
+import { useParams, useSearchParams } from "react-router-dom";
 
 import { ApiError, api, type StudyOut } from "../../api";
 import { ErrorAlert } from "../../components/ErrorAlert";
 import { ExportDialog } from "../../components/ExportDialog";
+import { StudyCrumbs } from "../../components/StudyCrumbs";
 import { usePageTitle } from "../../usePageTitle";
 import { useStudy } from "./useStudy";
 import { EpisodeFilters } from "./EpisodeFilters";
@@ -72,15 +73,9 @@ export function EpisodesPage() {
 
   return (
     <Stack gap="md">
-      <Breadcrumbs aria-label="Breadcrumbs">
-        <Anchor component={Link} to="/">
-          Studies
-        </Anchor>
-        <Anchor component={Link} to={`/studies/${id}`}>
-          {study.data?.name ?? "Study"}
-        </Anchor>
+      <StudyCrumbs studyId={id} name={study.data?.name}>
         <Text>Episodes</Text>
-      </Breadcrumbs>
+      </StudyCrumbs>
       <Title order={1}>Episodes{study.data ? ` of ${study.data.name}` : ""}</Title>
       <ErrorAlert error={study.error} title="Could not load the study" />
       <EpisodeFilters

@@ -1,10 +1,11 @@
 // /live/:sessionId: a designer watches a running session read-only (/ws/watch): its frames, its state, and the
 // participant's inputs as they arrive (what is held now, and a list of every message).
-import { Anchor, Badge, Breadcrumbs, Card, Grid, Group, Kbd, ScrollArea, Stack, Table, Text, Title } from "@mantine/core";
+import { Badge, Card, Grid, Group, Kbd, ScrollArea, Stack, Table, Text, Title } from "@mantine/core";
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { useParams } from "react-router-dom";
 
 import { FrameCanvas } from "../../components/FrameCanvas";
+import { StudyCrumbs } from "../../components/StudyCrumbs";
 import { describeState, type Frame, type Snapshot } from "../../player/connection";
 import { describeInput, WatchConnection, watchUrl, type WatchSnapshot } from "../../player/watch";
 import { usePageTitle } from "../../usePageTitle";
@@ -41,11 +42,9 @@ export function LivePage() {
 
   return (
     <Stack maw={1400} mx="auto">
-      <Breadcrumbs>
-        <Anchor component={Link} to="/">Studies</Anchor>
-        {w && <Anchor component={Link} to={`/studies/${w.study_id}`}>{study.data?.name ?? "Study"}</Anchor>}
+      <StudyCrumbs studyId={w?.study_id} name={study.data?.name}>
         <Text>Live session {sessionId.slice(0, 8)}</Text>
-      </Breadcrumbs>
+      </StudyCrumbs>
       <Group gap="sm">
         <Title order={1}>Live view</Title>
         <Badge color={PHASE_COLOR[snap.phase]} variant="light" aria-label="Connection">{snap.phase}</Badge>

@@ -2,12 +2,13 @@
 // scrubber (Left/Right move a step, Shift+Left/Right ten, Home/End to the ends) with reward, input and action
 // plotted along it; the step's raw input, action, reward and observation summary; the episode's metadata, and its
 // tags, notes and step tags edited in place. The current step is kept in the URL (?step=N).
-import { Anchor, Box, Breadcrumbs, Button, Grid, Group, Loader, Paper, Slider, Stack, Text, Title, Tooltip } from "@mantine/core";
+import { Anchor, Box, Button, Grid, Group, Loader, Paper, Slider, Stack, Text, Title, Tooltip } from "@mantine/core";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 
 import { api, type EpisodeDetail } from "../../api";
 import { ErrorAlert } from "../../components/ErrorAlert";
+import { StudyCrumbs } from "../../components/StudyCrumbs";
 import { usePageTitle } from "../../usePageTitle";
 import { shortId } from "../episodes/format";
 import { useStudy } from "../episodes/useStudy";
@@ -153,18 +154,12 @@ export function ReplayPage() {
 
   return (
     <Stack gap="md">
-      <Breadcrumbs aria-label="Breadcrumbs">
-        <Anchor component={Link} to="/">
-          Studies
-        </Anchor>
-        <Anchor component={Link} to={`/studies/${episode.study_id}`}>
-          {study.data?.name ?? "Study"}
-        </Anchor>
+      <StudyCrumbs studyId={episode.study_id} name={study.data?.name}>
         <Anchor component={Link} to={`/studies/${episode.study_id}/episodes`}>
           Episodes
         </Anchor>
         <Text>Episode {shortId(episode.id)}</Text>
-      </Breadcrumbs>
+      </StudyCrumbs>
       <Title order={1}>Replay of episode {shortId(episode.id)}</Title>
       <Grid gutter="lg">
         <Grid.Col span={{ base: 12, md: 8 }}>
