@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,3 +62,6 @@ class ServiceSettings(BaseSettings):
     )
 
     log_level: str = Field("INFO", description="env LOG_LEVEL")
+    metrics_token: SecretStr | None = Field(
+        None, description="env METRICS_TOKEN: when set, /metrics asks for `Authorization: Bearer <token>`; unset, "
+                          "the internal services serve it openly, the internet-facing gateway not at all")

@@ -7,6 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 
+from playcorder import metrics
+
+from . import metrics as worker_metrics
 from .settings import Settings
 from .worker import Worker
 
@@ -23,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Playcorder env-worker", lifespan=lifespan)
     app.state.worker = worker
+    worker_metrics.WORKER.info({"worker_id": settings.worker_id})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -35,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"ready": ok, "worker_id": settings.worker_id, "sessions": len(worker.sessions),
                 "capacity": settings.worker_capacity}
 
+    metrics.install(app, settings.metrics_token)
     return app

@@ -4,6 +4,7 @@ block for milliseconds, and the event loop serves every session of the process."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from playcorder.specs import EnvironmentSpec
 
 from .envs import encode_jpeg
 from .families import PreparedEnv, make_env
+from .metrics import STEP_SECONDS
 
 T = TypeVar("T")
 
@@ -54,5 +56,8 @@ class EnvCalls:
         return obs, info, self._render(quality)
 
     def _step(self, action: Any, quality: int) -> tuple[Any, float, bool, bool, dict[str, Any], bytes]:
+        started = time.thread_time()  # CPU time of this thread: what the step costs, not how long it waited
         obs, reward, terminated, truncated, info = self.prepared.env.step(action)
-        return obs, float(reward), bool(terminated), bool(truncated), info, self._render(quality)
+        image = self._render(quality)
+        STEP_SECONDS.observe(time.thread_time() - started)
+        return obs, float(reward), bool(terminated), bool(truncated), info, image

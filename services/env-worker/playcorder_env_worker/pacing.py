@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from playcorder.messages import SessionEnded, SessionState
 
+from .metrics import TICK_LATENESS
+
 if TYPE_CHECKING:
     from .session import PlaySession
 
@@ -64,6 +66,8 @@ class Pacer:
                 if self._ticking():
                     now = self.loop.time()
                     dt, self.last_tick = now - self.last_tick, now
+                    if self.spec.mode == "realtime":  # scheduled at next_t - one period (advanced above)
+                        TICK_LATENESS.observe(max(0.0, now - next_t + 1.0 / s.fps))
                     await s.step(s.controls.action(min(dt, _MAX_DT)))
 
     async def watchdog(self) -> None:

@@ -22,6 +22,8 @@ from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.records import Step, encode_chunk
 from playcorder.subjects import Subjects
 
+from .metrics import CHUNKS_PUBLISHED
+
 log = logging.getLogger(__name__)
 _CLOSE = object()
 _HEADROOM = 4096  # bytes of a JetStream message beyond its payload: subject, headers
@@ -117,6 +119,7 @@ class RecordingPublisher:
         chunks, error = await asyncio.to_thread(self._encode, self._episode, self._seq, steps)
         for data in chunks:  # the steps before one that cannot be stored are kept
             await self._publish(self.subjects.record(eid, "chunk"), data, f"{eid}.chunk.{self._seq}")
+            CHUNKS_PUBLISHED.inc()
             self._seq += 1
         if error is not None:
             raise error

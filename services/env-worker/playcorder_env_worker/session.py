@@ -40,6 +40,7 @@ from .episode import Episode
 from .handlers import HANDLERS, Handler
 from .liveness import ClientLink, ClientLost, Reattached, client_lost, reattached
 from .mapping import touch_controls
+from .metrics import STEPS
 from .pacing import Pacer
 from .publisher import RecordingPublisher
 
@@ -202,6 +203,7 @@ class PlaySession:
         ep, controls, env = self.episode, self.controls, self.env
         assert ep is not None and controls is not None and env is not None
         obs, reward, terminated, truncated, info, image = await env.step(action, self.quality)
+        STEPS.inc()
         self.publisher.add(ep.transition(action, reward, controls.raw(), obs, info, image))
         done = terminated or truncated
         flags = (frames.IS_LAST if done else 0) | (frames.IS_TERMINAL if terminated else 0)

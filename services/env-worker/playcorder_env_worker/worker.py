@@ -28,7 +28,7 @@ from playcorder.messages import (
     gateway_input,
 )
 
-from . import trial
+from . import metrics, trial
 from .families.access import EnvAccess
 from .liveness import ClientLink, Reattached
 from .publisher import RecordingPublisher
@@ -97,7 +97,7 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         assert self.nc is not None
-        await self.nc.publish(self.subjects.heartbeat, self.load().model_dump_json().encode())
+        await self.nc.publish(self.subjects.heartbeat, metrics.observed(self.load()).model_dump_json().encode())
 
     async def _heartbeat_loop(self) -> None:
         while True:

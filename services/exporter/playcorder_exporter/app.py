@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 
+from playcorder import metrics
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.storage import ObjectStore
@@ -49,4 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response.status_code = 200 if ok else 503
         return {"ready": ok, "jobs_done": app.state.service.jobs_done}
 
+    metrics.install(app, settings.metrics_token)
     return app

@@ -21,6 +21,7 @@ from playcorder.specs import StudySpec
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
+from . import metrics
 from .build import build_export
 from .plan import EpisodeSource, dataset_name
 
@@ -61,10 +62,12 @@ class ExportService:
                 await self._job(msg)
 
     async def _job(self, msg: Msg) -> None:
-        job = ExportJob.model_validate_json(msg.data)
+        job, timer = ExportJob.model_validate_json(msg.data), metrics.JobTimer()
         try:
             await self._build(job.export_id, msg)
+            timer.end("done")
         except Exception as err:
+            timer.end("failed")
             log.exception("export %s failed", job.export_id)
             await self._update(job.export_id, state="failed", error=f"{type(err).__name__}: {err}",
                                finished_at=datetime.now(UTC))
@@ -113,9 +116,10 @@ class ExportService:
         env = spec.environment(sources[0].env) if sources else None
         total = sum(s.num_steps for s in sources)
         await self._update(export_id, state="running", steps_total=total, steps_done=0)
-        loop = asyncio.get_running_loop()
+        loop, count_steps = asyncio.get_running_loop(), metrics.counting_steps()
 
         def progress(done: int) -> None:
+            count_steps(done)
             # Called from the build thread: hop onto the loop for the database and the ack timer.
             asyncio.run_coroutine_threadsafe(self._update(export_id, steps_done=done), loop)
             asyncio.run_coroutine_threadsafe(msg.in_progress(), loop)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from playcorder import metrics
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.messages import Resync
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app, settings.db_retry_after, [r for module in ROUTERS for r in module.router.routes],
                    s3_retry_after=settings.s3_retry_after)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: on every response, a 413 too
+    app.add_middleware(SecurityHeaders)  # on every response, a 413 too
+    metrics.install(app, settings.metrics_token, internet_facing=True)  # outermost: counts every answer
     if settings.frontend_dir is not None:
         web.install_app(app, settings.frontend_dir)
     return app

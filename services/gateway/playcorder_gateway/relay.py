@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 
 from playcorder.messages import CloseSession, Detach, ErrorEvent, Keepalive
 
+from .metrics import FRAMES_DROPPED, FRAMES_SENT
 from .settings import Settings
 
 # Events after which the worker has ended the session: deliver them, then close the socket.
@@ -40,8 +41,9 @@ class OutgoingQueue:
     """What goes to one client, in order: events always, display frames (and a watcher's copies of the
     participant's input) only the latest few, the oldest dropped first when the client reads too slowly."""
 
-    def __init__(self, max_frames: int, max_inputs: int = 0) -> None:
+    def __init__(self, max_frames: int, max_inputs: int = 0, socket: str = "play") -> None:
         self.max_frames, self.max_inputs = max_frames, max_inputs
+        self._dropped_metric, self._sent_metric = FRAMES_DROPPED.labels(socket), FRAMES_SENT.labels(socket)
         self._items: deque[tuple[int, bytes]] = deque()  # (kind, payload)
         self._queued = {_FRAME: 0, _INPUT: 0}
         self._ready = asyncio.Event()
@@ -74,7 +76,9 @@ class OutgoingQueue:
         return dropped
 
     def put_frame(self, data: bytes) -> None:
-        self.dropped_frames += self._put_droppable(_FRAME, data, self.max_frames)
+        if self._put_droppable(_FRAME, data, self.max_frames):
+            self.dropped_frames += 1
+            self._dropped_metric.inc()
 
     def put_input(self, text: bytes) -> None:
         """A JSON text message that may be dropped like a frame (a watcher's copy of the participant's input)."""
@@ -92,6 +96,7 @@ class OutgoingQueue:
                 if kind == _FRAME:
                     self._queued[kind] -= 1
                     await ws.send_bytes(data)
+                    self._sent_metric.inc()
                     continue
                 if kind == _INPUT:
                     self._queued[kind] -= 1

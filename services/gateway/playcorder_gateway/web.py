@@ -24,7 +24,7 @@ SWAGGER_ICON = "/vendor/swagger-ui/favicon-32x32.png"
 REDOC_JS = "/vendor/redoc/redoc.standalone.js"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 # Paths the gateway itself answers: an unknown one there is a 404 of the API, never the web app.
-NOT_THE_APP = ("/api/", "/ws/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz")
+NOT_THE_APP = ("/api/", "/ws/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics")
 # Built files: a missing one is a 404 (an HTML page in place of a script only hides the error).
 FILES_ONLY = ("/assets/", "/vendor/")
 

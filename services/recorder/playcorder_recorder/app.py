@@ -10,12 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from sqlalchemy import text
 
+from playcorder import metrics
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
 from .consumer import RecordConsumer
+from .metrics import watch_backlog
 from .outage import Outages
 from .reaper import Reaper
 from .settings import Settings
@@ -43,12 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reaper = Reaper(nc, subjects, sessions, WorkerTable(nc, subjects, settings.worker_ttl), settings.reap_interval,
                         outages)
         task, reaping = asyncio.create_task(consumer.run()), asyncio.create_task(reaper.run())
+        polling = asyncio.create_task(watch_backlog(nc.jetstream(), subjects.record_stream, settings.recorder_durable,
+                                                    settings.backlog_interval))
         app.state.engine, app.state.nc, app.state.consumer, app.state.reaper = engine, nc, consumer, reaper
         yield
         reaping.cancel()
+        polling.cancel()
         consumer.stop()
         await task
-        await asyncio.gather(reaping, return_exceptions=True)
+        await asyncio.gather(reaping, polling, return_exceptions=True)
         await nc.drain()
         await engine.dispose()
 
@@ -69,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response.status_code = 200 if ok else 503
         return {"ready": ok, "stored": app.state.consumer.stored, "reaped": app.state.reaper.reaped}
 
+    metrics.install(app, settings.metrics_token)
     return app

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from playcorder.messages import EpisodeBegin, EpisodeEnd
 from playcorder.subjects import Subjects
 
+from .metrics import BATCH_SECONDS, DEAD_LETTERS
 from .outage import DATABASE, OBJECTS, Outages, unreachable
 from .store import EpisodeStore, NotYet
 
@@ -62,7 +63,8 @@ class RecordConsumer:
                 log.warning("fetch failed: %r", err)
                 await asyncio.sleep(0.5)
                 continue
-            await self.handle(msgs)
+            with BATCH_SECONDS.time():
+                await self.handle(msgs)
             if self._pause:
                 pause, self._pause = self._pause, 0.0
                 try:
@@ -201,4 +203,5 @@ class RecordConsumer:
             await msg.nak(delay=self._failed(put_err, f"keeping undecodable message {seq} in S3", otherwise=5.0))
             return
         log.error("message %d on %s is not a valid recording (%s); kept in S3 as %s", seq, msg.subject, err, key)
+        DEAD_LETTERS.inc()
         await msg.term()

@@ -17,4 +17,6 @@ class Settings(ServiceSettings):
     recorder_batch: int = Field(32, ge=1, description="env RECORDER_BATCH: messages fetched at once")
     worker_ttl: float = Field(5.0, gt=0, description="env WORKER_TTL: a worker silent this long is gone, and the "
                                                      "episodes it was recording end as interrupted")
+    backlog_interval: float = Field(5.0, gt=0, description="env BACKLOG_INTERVAL: seconds between reads of the record "
+                                    "backlog (JetStream consumer pending) for /metrics")
     reap_interval: float = Field(1.0, gt=0, description="env REAP_INTERVAL: seconds between looks for lost workers")

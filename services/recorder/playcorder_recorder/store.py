@@ -22,6 +22,8 @@ from playcorder.messages import RECORDING, EpisodeBegin, EpisodeEnd
 from playcorder.records import ChunkHeader, read_header
 from playcorder.storage import ObjectStore, chunk_key
 
+from .metrics import CHUNKS_STORED, EPISODES_FINALIZED, STEPS_STORED
+
 log = logging.getLogger(__name__)
 PUTS_AT_ONCE = 8
 
@@ -104,6 +106,8 @@ class EpisodeStore:
                     await db.exec(update(Episode).where(Episode.id == eid).values(  # type: ignore[call-overload]
                         num_chunks=count, num_steps=steps, total_reward=reward))
                 await db.commit()
+                CHUNKS_STORED.inc(len(rows))
+                STEPS_STORED.inc(sum(r["num_steps"] for r in rows))
         return results
 
     @staticmethod
@@ -129,3 +133,4 @@ class EpisodeStore:
             episode.active_s, episode.ended_at = msg.active_s, msg.ended_at
             db.add(episode)
             await db.commit()
+        EPISODES_FINALIZED.labels(msg.state).inc()

@@ -24,6 +24,7 @@ from playcorder.messages import (
 )
 
 from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
+from ..metrics import REFUSED, RELAYS, SESSIONS_RELAYED
 from ..opening import Opened, Opener, Refused
 from ..ratelimit import TokenBucket
 from ..relay import Liveness, Outcome, disconnect_outcome
@@ -137,11 +138,14 @@ async def play(
     if opened is None:
         return
     relayed.add(opened.session_id)
+    SESSIONS_RELAYED.inc()
     try:
         outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings, bucket)
     finally:
         relayed.discard(opened.session_id)
+        SESSIONS_RELAYED.dec()
         await opened.sub.unsubscribe()
+    RELAYS.labels(outcome.value).inc()
     log.info("session %s relay ended (%s); %d display frames dropped for a slow client", opened.session_id,
              outcome, opened.out.dropped_frames)
     await opener.set_ended(opened.session_id, datetime.now(UTC))
@@ -164,6 +168,7 @@ async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBu
                 continue
             return await opener.place(*await opener.playable(msg.env))
         except Refused as refused:
+            REFUSED.labels(refused.code).inc()
             await _error(ws, refused.code, refused.message, retry_after=refused.retry_after)
             if refused.close is not None:
                 await ws.close(refused.close)

@@ -121,7 +121,7 @@ async def watch(ws: WebSocket, session_id: PathId, sessions: DbSessions, nc: Bus
     watching = await _watched(ws, sessions, session_id)
     if watching is None:
         return
-    out = OutgoingQueue(settings.frame_queue, WATCH_INPUT_QUEUE)
+    out = OutgoingQueue(settings.frame_queue, WATCH_INPUT_QUEUE, socket="watch")
     out.put_event(watching.model_dump_json().encode())
 
     async def participant_input(msg: Msg) -> None:
