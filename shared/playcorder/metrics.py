@@ -54,15 +54,24 @@ WS_ACTIVE = Gauge("playcorder_ws_connections_active", "WebSocket connections acc
                   "template", ["route"])
 
 
-def route_label(scope: Scope) -> str:
-    """The template of the route that matched (Starlette puts it in the scope), or `unmatched`."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return UNMATCHED
-    if isinstance(route, Mount):
-        return f"{path}/{{path}}"
-    return path or "/"
+def route_label(scope: Scope, app: object = None, root_path: str = "") -> str:
+    """The template of the route that matched, or `unmatched`. `app` and `root_path` are the application's and
+    the scope's root path as the request arrived: a route of an app mounted on it (the gateway's web app, a
+    sub-application) is labelled with the mount's path in front, `<mount>/{path}` when the mounted app has no
+    routes of its own (FastAPI records such a mount only as the scope's endpoint)."""
+    def mounts() -> list[Mount]:  # looked for only when a mount was taken: most requests never need them
+        return [r for r in getattr(app, "routes", ()) if isinstance(r, Mount)]
+
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        prefix = str(scope.get("root_path", ""))[len(root_path):]
+        if not prefix:
+            return path or "/"
+        mount = next((m for m in mounts() if m.path == prefix), None)
+        return mount.path + path if mount is not None else "mounted"  # a mount with parameters: no raw paths
+    endpoint = scope.get("endpoint")
+    mount = next((m for m in mounts() if m.app is endpoint), None) if endpoint is not None else None
+    return f"{mount.path}/{{path}}" if mount is not None else UNMATCHED
 
 
 def method_label(scope: Scope) -> str:
@@ -92,6 +101,7 @@ class RequestMetrics:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started, status = time.perf_counter(), 500
+        app, root_path = scope.get("app"), str(scope.get("root_path", ""))
 
         async def counted_send(message: Message) -> None:
             nonlocal status
@@ -102,18 +112,19 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, counted_send)
         finally:
-            method, route = method_label(scope), route_label(scope)
+            method, route = method_label(scope), route_label(scope, app, root_path)
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         accepted, closed_with, active = False, None, None  # closed_with: the first close code either side gave
+        app, root_path = scope.get("app"), str(scope.get("root_path", ""))
 
         async def counted_send(message: Message) -> None:
             nonlocal accepted, closed_with, active
             kind = message["type"]
             if kind == "websocket.accept" and not accepted:
-                accepted, active = True, WS_ACTIVE.labels(route_label(scope))
+                accepted, active = True, WS_ACTIVE.labels(route_label(scope, app, root_path))
                 active.inc()
             elif kind == "websocket.close" and closed_with is None:
                 closed_with = int(message.get("code", 1000))
@@ -133,7 +144,7 @@ class RequestMetrics:
         finally:
             if active is not None:
                 active.dec()
-            WS_CONNECTIONS.labels(route_label(scope), outcome).inc()
+            WS_CONNECTIONS.labels(route_label(scope, app, root_path), outcome).inc()
 
 
 def _secret(token: SecretStr | str | None) -> str | None:
