@@ -4,14 +4,23 @@ while the sessions already in keep playing, and takes them again once its load f
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from playcorder.devstack.ports import free_ports
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
 from tests.conftest import tenant
-from tests.factories import pong_study
+from tests.factories import cartpole_study, pong_study
 from tests.wsclient import Player
 
 pytestmark = pytest.mark.e2e
@@ -80,3 +89,49 @@ async def test_an_overloaded_worker_refuses_newcomers_while_players_keep_playing
     assert (await again.until("session"))["worker_id"] == "busy"
     await first.close()
     await again.close()
+
+
+async def test_playcorder_dev_runs_worker_processes_workers_and_places_across_them(tmp_path: Path) -> None:
+    """`make run` with WORKER_PROCESSES=2: two env-worker processes, each its own id and port; sessions spread."""
+    root = Path(tempfile.mkdtemp(prefix="playcorder-dev-"))  # not under basetemp: see conftest.stack
+    gateway, nats_port, s3_port = free_ports(3)
+    script = ("import pathlib, sys; from playcorder.devstack.launcher import run_dev; "
+              "run_dev(pathlib.Path(sys.argv[1]), port=int(sys.argv[2]), nats_port=int(sys.argv[3]), "
+              "s3_port=int(sys.argv[4]))")
+    env = os.environ | {"PLAYCORDER_CONFIG": str(tmp_path / "config.json"), "WORKER_PROCESSES": "2"}
+    env.pop("FRONTEND_DIR", None)
+    log = open(tmp_path / "dev.log", "w")
+    dev = subprocess.Popen([sys.executable, "-c", script, str(root), str(gateway), str(nats_port), str(s3_port)],
+                           env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{gateway}"
+    try:
+        for _ in range(1200):
+            if "Press Ctrl-C to stop." in (tmp_path / "dev.log").read_text():
+                break
+            assert dev.poll() is None, (tmp_path / "dev.log").read_text()
+            await asyncio.sleep(0.1)
+        assert "env-workers: 2 processes" in (tmp_path / "dev.log").read_text()
+        client = Client(url, (root / "designer-token").read_text().strip())
+        for _ in range(100):
+            workers = client._call("GET", "/api/workers")
+            if len(workers) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len({w["worker_id"] for w in workers}) == 2, workers
+        assert {p.name for p in (root / "logs").glob("env-worker*.log")} == {"env-worker-1.log", "env-worker-2.log"}
+        study = client.create_study(cartpole_study())
+        players = []
+        for _ in range(4):
+            player = await Player.join(url, client.create_participant(study["id"])["token"], "cartpole")
+            players.append((player, (await player.until("session"))["worker_id"]))
+        assert sorted(Counter(w for _, w in players).values()) == [2, 2]
+        for player, _ in players:
+            await player.close()
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(90) == 0
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+            dev.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
