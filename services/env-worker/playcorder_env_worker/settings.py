@@ -31,7 +31,7 @@ class Settings(ServiceSettings):
     worker_capacity: int = Field(200, ge=1, description="env WORKER_CAPACITY: sessions this process accepts at "
                                  "most; below it, measured load decides (WORKER_MAX_LATENESS, WORKER_MAX_CPU)")
     max_lateness_ms: float = Field(
-        20.0, gt=0, validation_alias="WORKER_MAX_LATENESS",
+        10.0, gt=0, validation_alias="WORKER_MAX_LATENESS",
         description="env WORKER_MAX_LATENESS: milliseconds; while the p95 of how late paced steps start after their "
                     "tick (over WORKER_LOAD_WINDOW) is above it, the worker refuses new sessions (overloaded)")
     max_cpu: float = Field(
