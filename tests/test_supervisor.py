@@ -147,7 +147,7 @@ def test_playcorder_dev_restarts_a_killed_service_and_stops_in_order_on_ctrl_c(t
     script = ("import pathlib, sys; from playcorder.devstack.launcher import run_dev; "
               "run_dev(pathlib.Path(sys.argv[1]), port=int(sys.argv[2]), nats_port=int(sys.argv[3]), "
               "s3_port=int(sys.argv[4]))")
-    env = os.environ | {"PLAYCORDER_CONFIG": str(tmp_path / "config.json")}
+    env = os.environ | {"PLAYCORDER_CONFIG": str(tmp_path / "config.json"), "WORKER_PROCESSES": "1"}
     env.pop("FRONTEND_DIR", None)
     dev = subprocess.Popen([sys.executable, "-c", script, str(root), str(gateway), str(nats_port), str(s3_port)],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -29,10 +29,17 @@ class WorkerHeartbeat(_Msg):
                                                           "with the same id is a new one)")
     recording: list[str] = Field(default_factory=list, description="episodes whose recording this worker has not "
                                                                    "finished publishing (begun, end not yet stored)")
+    accepting: bool = Field(True, description="whether its measured load lets it take one more session now (a worker "
+                                              "from before admission by load: always)")
+    lateness_ms: float = Field(0.0, ge=0, description="p95 of how late its paced steps started after their tick, "
+                                                      "over its load window")
+    cpu: float = Field(0.0, ge=0, description="its process's CPU over its load window, as a share of one core")
+    retry_after_s: float = Field(0.0, ge=0, description="while not accepting for load: seconds until it may have room "
+                                                        "(0: no estimate)")
 
     @property
     def free(self) -> int:
-        return 0 if self.draining else max(0, self.capacity - self.active)
+        return 0 if self.draining or not self.accepting else max(0, self.capacity - self.active)
 
 
 class OpenSession(_Msg):

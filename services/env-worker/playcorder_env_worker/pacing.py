@@ -4,6 +4,7 @@ input is held), an idle pause, and the end of a session paused past its expiry."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from playcorder.messages import SessionEnded, SessionState
@@ -17,11 +18,16 @@ _MAX_DT = 0.25  # held keys ramp a continuous action by dt: after a stall, one s
 _WAITING = (SessionState.PAUSED, SessionState.AWAITING_SAVE, SessionState.IDLE)
 
 
+def _ignore(lateness_s: float) -> None:
+    pass
+
+
 class Pacer:
     def __init__(self, session: PlaySession) -> None:
         self.session, self.spec, self.loop = session, session.spec, session.loop
         self.last_input = self.paused_since = self.last_tick = self.loop.time()
         self._wake = asyncio.Event()
+        self.on_tick: Callable[[float], None] = _ignore  # told how late each paced step starts (the worker's admission)
 
     def input_seen(self) -> None:
         self.last_input = self.loop.time()
@@ -58,6 +64,7 @@ class Pacer:
                 # turn-based: the press that started holding already stepped, so the next step is one tick later
                 next_t = self.loop.time() + (0 if self.spec.mode == "realtime" else 1.0 / s.fps)
             now = self.loop.time()
+            scheduled = next_t  # lateness counts from here, skipped ticks included
             if next_t < now - 1.0 / s.fps:
                 next_t = now
             await asyncio.sleep(max(0.0, next_t - now))
@@ -65,6 +72,7 @@ class Pacer:
             async with s.lock:
                 if self._ticking():
                     now = self.loop.time()
+                    self.on_tick(max(0.0, now - scheduled))
                     dt, self.last_tick = now - self.last_tick, now
                     if self.spec.mode == "realtime":  # scheduled at next_t - one period (advanced above)
                         TICK_LATENESS.observe(max(0.0, now - next_t + 1.0 / s.fps))

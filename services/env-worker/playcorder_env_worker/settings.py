@@ -28,7 +28,25 @@ class Settings(ServiceSettings):
                       description="env WORKER_HOST: address of the health endpoints")
     port: int = Field(8010, validation_alias="WORKER_PORT", description="env WORKER_PORT: port of the health endpoints")
     worker_id: str = Field(default_factory=_default_worker_id, description="env WORKER_ID")
-    worker_capacity: int = Field(8, ge=1, description="env WORKER_CAPACITY: sessions this process accepts")
+    worker_capacity: int = Field(200, ge=1, description="env WORKER_CAPACITY: sessions this process accepts at "
+                                 "most; below it, measured load decides (WORKER_MAX_LATENESS, WORKER_MAX_CPU)")
+    max_lateness_ms: float = Field(
+        10.0, gt=0, validation_alias="WORKER_MAX_LATENESS",
+        description="env WORKER_MAX_LATENESS: milliseconds; while the p95 of how late paced steps start after their "
+                    "tick (over WORKER_LOAD_WINDOW) is above it, the worker refuses new sessions (overloaded)")
+    max_cpu: float = Field(
+        0.9, gt=0, validation_alias="WORKER_MAX_CPU",
+        description="env WORKER_MAX_CPU: share of one core; while the process's CPU over WORKER_LOAD_WINDOW, plus an "
+                    "average session's share for each admitted within it and for the newcomer, is above it, the "
+                    "worker refuses new sessions (overloaded)")
+    load_window: float = Field(
+        5.0, gt=0, validation_alias="WORKER_LOAD_WINDOW",
+        description="env WORKER_LOAD_WINDOW: seconds of tick lateness and CPU that admission judges by; sessions "
+                    "admitted within it count as load not yet measured")
+    admit_burst: int = Field(
+        16, ge=1, validation_alias="WORKER_ADMIT_BURST",
+        description="env WORKER_ADMIT_BURST: sessions admitted within WORKER_LOAD_WINDOW at most, before their load "
+                    "is measured (refused meanwhile as settling)")
     worker_threads: int = Field(4, ge=1, description="env WORKER_THREADS: threads stepping, rendering and encoding")
     trial_processes: int = Field(1, ge=1, le=16, description="env TRIAL_PROCESSES: child processes trying specs "
                                  "(at nice 10; one past its time limit is killed and replaced)")

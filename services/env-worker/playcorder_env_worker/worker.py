@@ -29,6 +29,7 @@ from playcorder.messages import (
 )
 
 from . import metrics, trial
+from .admission import Admission
 from .families.access import EnvAccess
 from .liveness import ClientLink, Reattached
 from .publisher import RecordingPublisher
@@ -53,6 +54,9 @@ class Worker:
         self._alive_task: asyncio.Task[None] | None = None
         # trials run in child processes of their own (TRIAL_PROCESSES), never on the sessions' threads
         self.trials = TrialPool(settings.trial_processes, EnvAccess.of(settings))
+        # whether one more session may come in, by the load measured (admission.py); the pacing loop feeds it
+        self.admission = Admission(settings)
+        metrics.CAPACITY.set(settings.worker_capacity)
 
     @property
     def ready(self) -> bool:
@@ -69,7 +73,9 @@ class Worker:
         await self.nc.subscribe(self.subjects.trial, queue=trial.QUEUE_GROUP, cb=self._on_trial)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
         self._alive_task = asyncio.create_task(self._alive_loop())
-        log.info("worker %s ready, capacity %d", self.settings.worker_id, self.settings.worker_capacity)
+        log.info("worker %s ready, capacity %d at most, admitting while tick lateness p95 < %g ms and CPU < %g of a "
+                 "core", self.settings.worker_id, self.settings.worker_capacity, self.settings.max_lateness_ms,
+                 self.settings.max_cpu)
 
     async def stop(self) -> None:
         """Drain: stop taking sessions, end the running ones as abandoned, flush their recordings."""
@@ -89,10 +95,17 @@ class Worker:
 
     # ---------------------------------------------------------------- capacity announcements
     def load(self) -> WorkerHeartbeat:
+        active = len(self.sessions)
+        accepting, _, retry = self.admission.verdict(active)
+        accepting = accepting and not self.draining
+        metrics.SESSIONS_ACTIVE.set(active)
+        metrics.ACCEPTING.set(1 if accepting else 0)
         return WorkerHeartbeat(
-            worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=len(self.sessions),
+            worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=active,
             draining=self.draining, sent_at=datetime.now(UTC), started_at=self.started_at,
             recording=sorted(e for s in self.sessions.values() for e in s.publisher.open_episodes),
+            accepting=accepting, lateness_ms=round(self.admission.lateness_p95 * 1000, 2),
+            cpu=round(self.admission.cpu_share, 3), retry_after_s=retry,
         )
 
     async def _heartbeat(self) -> None:
@@ -102,6 +115,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             try:
+                self.admission.sample()
                 await self._heartbeat()
                 for session in self.sessions.values():
                     session.publisher.flush_if_stale()
@@ -152,6 +166,7 @@ class Worker:
 
     # ---------------------------------------------------------------- sessions
     async def _reply(self, msg: Msg, accepted: bool, reason: str = "") -> None:
+        """The answer carries the load right after it (accepting, retry_after_s), so the gateway need not guess."""
         reply = OpenSessionReply(accepted=accepted, worker_id=self.settings.worker_id, reason=reason, load=self.load())
         await msg.respond(reply.model_dump_json().encode())
 
@@ -161,9 +176,17 @@ class Worker:
         except ValidationError as err:
             await self._reply(msg, False, f"Expected an OpenSession request: {err}")
             return
-        if self.draining or len(self.sessions) >= self.settings.worker_capacity:
-            await self._reply(msg, False, "draining" if self.draining else "full")
+        if self.draining:
+            await self._reply(msg, False, "draining")
             return
+        accepts, reason, _ = self.admission.verdict(len(self.sessions))
+        if not accepts:
+            log.info("refused session %s: %s (%d sessions, tick lateness p95 %.1f ms, CPU %.2f of a core)",
+                     req.session_id, reason, len(self.sessions), self.admission.lateness_p95 * 1000,
+                     self.admission.cpu_share)
+            await self._reply(msg, False, reason)
+            return
+        self.admission.admitted()
         session = self._create_session(req)
         self.sessions[req.session_id] = session
         assert self.nc is not None  # start() connects before subscribing this callback
@@ -210,7 +233,9 @@ class Worker:
         def link(session: PlaySession) -> ClientLink:
             return ClientLink(session, s.client_timeout, s.resume_grace, lambda: nc.is_connected)
 
-        return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event, link)
+        session = PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event, link)
+        session.pacer.on_tick = self.admission.observe_tick
+        return session
 
     @staticmethod
     def _input_handler(session: PlaySession) -> Callable[[Msg], Awaitable[None]]:

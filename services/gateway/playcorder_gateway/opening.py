@@ -84,9 +84,10 @@ class Opener:
             worker_id = await self.directory.place(OpenSession(
                 session_id=session_id, study_id=self.study.id, participant_id=self.participant_id, environment=env,
                 study_version=study_version))
-        except NoCapacity:
+        except NoCapacity as none:
             await sub.unsubscribe()
-            retry = self.settings.no_capacity_retry
+            # the workers' own estimate when each refusing for load gave one, else NO_CAPACITY_RETRY
+            retry = none.retry_after if none.retry_after is not None else self.settings.no_capacity_retry
             raise Refused("no_capacity", f"No worker has room for a session; retry in {retry:g} s", retry,
                           CLOSE_TRY_AGAIN) from None
         async with self.sessions() as db:

@@ -17,7 +17,18 @@ log = logging.getLogger(__name__)
 
 
 class NoCapacity(Exception):
-    pass
+    """No worker took the session. retry_after: when the first may have room by the workers' own estimates (each
+    refusing for load says when it expects to); None when one of them cannot tell (it is full, or draining) or
+    none is live: the gateway's NO_CAPACITY_RETRY then."""
+
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__(f"no worker has room (retry after {retry_after} s)")
+        self.retry_after = retry_after
+
+
+def retry_after(workers: list[WorkerHeartbeat]) -> float | None:
+    estimates = [hb.retry_after_s for hb in workers]
+    return min(estimates) if estimates and all(e > 0 for e in estimates) else None
 
 
 class WorkerDirectory:
@@ -30,7 +41,8 @@ class WorkerDirectory:
 
     def candidates(self) -> list[WorkerHeartbeat]:
         """Workers with room, least loaded first (by share of capacity in use, then by free slots); ties are
-        broken at random, so gateways placing at the same moment do not all pick the same worker."""
+        broken at random, so gateways placing at the same moment do not all pick the same worker. A worker whose
+        measured load refuses newcomers (accepting false in its heartbeat) has no room: it is not asked."""
         room = [hb for hb in self.workers.live().values() if hb.free > 0]
         random.shuffle(room)
         return sorted(room, key=lambda hb: (hb.active / max(hb.capacity, 1), -hb.free))
@@ -52,7 +64,9 @@ class WorkerDirectory:
             if reply.accepted:
                 return reply.worker_id
             log.info("worker %s refused session: %s", hb.worker_id, reply.reason)
-        log.warning("no capacity for session %s; workers: %s", request.session_id,
-                    [(hb.worker_id, hb.active, hb.capacity, hb.draining) for hb in self.workers.live().values()]
-                    or "none live")
-        raise NoCapacity()
+        live = list(self.workers.live().values())
+        log.warning("no capacity for session %s; workers (id, active, capacity, draining, accepting, lateness ms, "
+                    "cpu): %s", request.session_id,
+                    [(hb.worker_id, hb.active, hb.capacity, hb.draining, hb.accepting, hb.lateness_ms, hb.cpu)
+                     for hb in live] or "none live")
+        raise NoCapacity(retry_after(live))

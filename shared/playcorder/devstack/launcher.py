@@ -1,5 +1,5 @@
 """`playcorder dev` (what `make run` runs): embedded servers, migrations, the local designer (a CLI token and a
-password to sign in with in the browser), four services."""
+password to sign in with in the browser), four services, the env-worker as WORKER_PROCESSES processes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import fcntl
 import os
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import IO
@@ -86,6 +87,16 @@ def _lock(root: Path) -> IO[str]:
     return handle  # the lock lasts as long as this file stays open
 
 
+def worker_processes(count: int, env: dict[str, str], logs: Path) -> list[ServiceProcess]:
+    """`count` env-worker processes, each with its own WORKER_PORT and a WORKER_ID kept across its restarts (a
+    restarted one is told apart by its start time); one alone is named env-worker, as before several."""
+    host = socket.gethostname().split(".")[0] or "local"
+    if count == 1:
+        return [ServiceProcess("env-worker", env | {"WORKER_ID": f"{host}-worker"}, logs)]
+    return [ServiceProcess("env-worker", env | {"WORKER_ID": f"{host}-worker-{i}"}, logs, name=f"env-worker-{i}")
+            for i in range(1, count + 1)]
+
+
 def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
             nats_port: int | None = PREFERRED_NATS_PORT, s3_port: int | None = PREFERRED_S3_PORT) -> None:
     """Run the stack until SIGINT/SIGTERM, restarting whatever dies; then stop services, then servers."""
@@ -120,7 +131,7 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
         logs = root / "logs"
         procs = [
             ServiceProcess("gateway", env | web_app, logs, port=port),
-            ServiceProcess("env-worker", env, logs),
+            *worker_processes(settings.worker_processes, env, logs),
             ServiceProcess("recorder", env, logs),
             ServiceProcess("exporter", env, logs),
         ]
@@ -131,6 +142,7 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
                     f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
                     f"  {sign_in}\n"
                     f"  designer token for the CLI stored in {config}\n"
+                    f"  env-workers: {settings.worker_processes} processes (WORKER_PROCESSES)\n"
                     f"  logs: {logs}\n"
                     f"  NATS: nats://{stack.nats.address} (user and password in {stack.nats.credentials_file})\n"
                     f"  a service or server that dies is restarted, with backoff\n"

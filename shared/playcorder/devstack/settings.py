@@ -1,7 +1,9 @@
-"""Settings of `playcorder dev`: where the web app is (a PostgreSQL of your own comes as --database-url)."""
+"""Settings of `playcorder dev`: where the web app is and how many env-workers run (a PostgreSQL of your own comes
+as --database-url)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -14,6 +16,11 @@ class DevSettings(BaseSettings):
     frontend_dir: Path | None = Field(
         None, validation_alias="FRONTEND_DIR",
         description="env FRONTEND_DIR: the web app the gateway serves at / (`make run`: frontend/dist)")
+
+    worker_processes: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, validation_alias="WORKER_PROCESSES",
+        description="env WORKER_PROCESSES: env-worker processes to run (default: one per core, as the CPU count "
+                    "says); each steps its sessions on a core of its own, the gateway places across them")
 
     @field_validator("frontend_dir")
     @classmethod
