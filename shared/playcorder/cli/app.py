@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, bot, episodes, exports, participants, sessions, studies
+from . import admin, bot, episodes, exports, load, participants, sessions, studies
 from .errors import explain
 from .gateway import Gateway
 
@@ -21,6 +21,7 @@ app.add_typer(participants.app, name="participants")
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(episodes.app, name="episodes")
 app.command()(bot.bot)
+app.command()(load.load)
 app.command()(exports.export)
 app.add_typer(exports.app, name="exports")
 app.command()(admin.dev)
