@@ -48,7 +48,7 @@ def test_example_study_plays_every_family(cli_env: dict[str, str], client: Clien
 
     expected = {  # observation leaf, frame shown (height, width), action type
         "pong": ((210, 160, 3), "uint8", (210, 160), int),
-        "coinrun": ((64, 64, 3), "uint8", (512, 512), int),
+        "coinrun": ((64, 64, 3), "uint8", (256, 256), int),
         "cheetah": ((17,), "float64", (240, 320), list),
     }
     for env, (obs_shape, dtype, frame, action_type) in expected.items():

@@ -27,6 +27,10 @@ class Controls:
         self.state = InputState()
         self.previous = InputState()
         self.explicit: Any = None
+        # per-step results of one input state, worked out once: a realtime step must not rebuild (and validate)
+        # the same action and recorded input at every tick. Keyed by the state object: input replaces it.
+        self._action_of: tuple[InputState, Any] | None = None
+        self._raw_of: tuple[InputState, bool, dict[str, Any]] | None = None
 
     def update(self, state: InputState) -> bool:
         """Take a new input state; returns whether a bound input was newly pressed (a turn-based step)."""
@@ -52,8 +56,11 @@ class Controls:
         if self.explicit is not None:
             return self.explicit
         if isinstance(self.mapper, DiscreteMapper):
-            # Maps bind indices 0..n-1; the space may start elsewhere.
-            return to_action(self.space, int(self.space.start) + self.mapper.action(self.state))
+            if self._action_of is None or self._action_of[0] is not self.state:
+                # Maps bind indices 0..n-1; the space may start elsewhere.
+                self._action_of = (self.state, to_action(self.space, int(self.space.start)
+                                                         + self.mapper.action(self.state)))
+            return self._action_of[1]
         return self.mapper.action(self.state, dt)
 
     def reset(self) -> None:
@@ -63,7 +70,10 @@ class Controls:
 
     def raw(self) -> dict[str, Any]:
         """The input state recorded with a step: only what was in use, to keep records small."""
-        raw = {k: v for k, v in self.state.model_dump().items() if v}
-        if self.explicit is not None:
-            raw["explicit"] = True
-        return raw
+        explicit = self.explicit is not None
+        if self._raw_of is None or self._raw_of[0] is not self.state or self._raw_of[1] != explicit:
+            raw = {k: v for k, v in self.state.model_dump().items() if v}
+            if explicit:
+                raw["explicit"] = True
+            self._raw_of = (self.state, explicit, raw)
+        return self._raw_of[2]

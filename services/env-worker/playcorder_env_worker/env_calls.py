@@ -36,7 +36,7 @@ class EnvCalls:
 
     async def step(self, action: Any, quality: int) -> tuple[Any, float, bool, bool, dict[str, Any], bytes]:
         """Gymnasium's (observation, reward, terminated, truncated, info), plus the frame shown, as JPEG."""
-        return await self._off_loop(self._step, action, quality)
+        return await self._off_loop(self.step_now, action, quality)
 
     async def render(self, quality: int) -> bytes:
         return await self._off_loop(self._render, quality)
@@ -48,6 +48,13 @@ class EnvCalls:
         await self._off_loop(self.prepared.close)
 
     # ---------------------------------------------------------------- on a pool thread
+    def step_now(self, action: Any, quality: int) -> tuple[Any, float, bool, bool, dict[str, Any], bytes]:
+        """step() on the calling (pool) thread: the play loop steps many sessions in one call of its own."""
+        t0 = time.thread_time()
+        result = self._step(action, quality)
+        STEP_SECONDS.observe(time.thread_time() - t0)
+        return result
+
     def _render(self, quality: int) -> bytes:
         return encode_jpeg(self.prepared.render(), quality)
 

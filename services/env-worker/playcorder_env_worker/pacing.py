@@ -1,15 +1,17 @@
 """When a session steps and when it gives up waiting: ticks at fps while running (realtime, or turn-based while an
-input is held), an idle pause, and the end of a session paused past its expiry."""
+input is held), an idle pause, and the end of a session paused past its expiry.
+
+The ticks themselves are run by the worker's one PlayLoop (play_loop.py); a session's Pacer only says when its
+next one is due and what action it takes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playcorder.messages import SessionEnded, SessionState
 
-from .metrics import TICK_LATENESS
+from .play_loop import PlayLoop, grid_after
 
 if TYPE_CHECKING:
     from .session import PlaySession
@@ -18,65 +20,75 @@ _MAX_DT = 0.25  # held keys ramp a continuous action by dt: after a stall, one s
 _WAITING = (SessionState.PAUSED, SessionState.AWAITING_SAVE, SessionState.IDLE)
 
 
-def _ignore(lateness_s: float) -> None:
-    pass
-
-
 class Pacer:
-    def __init__(self, session: PlaySession) -> None:
+    def __init__(self, session: PlaySession, play_loop: PlayLoop) -> None:
         self.session, self.spec, self.loop = session, session.spec, session.loop
+        self.play_loop = play_loop
+        self.realtime = self.spec.mode == "realtime"
         self.last_input = self.paused_since = self.last_tick = self.loop.time()
-        self._wake = asyncio.Event()
-        self.on_tick: Callable[[float], None] = _ignore  # told how late each paced step starts (the worker's admission)
+        self.due_at: float | None = None  # the tick scheduled with the play loop, if any
+        self._active = False  # between run()'s start and its end: ticks may be scheduled
+        self._failure: asyncio.Future[None] | None = None
 
     def input_seen(self) -> None:
         self.last_input = self.loop.time()
 
     def input_pressed(self) -> None:
-        """A turn-based press while running: a ticker idle since the last release steps again while it is held."""
-        self._wake.set()
+        """A turn-based press while running: the press steps now (the handler), and while the input stays held
+        the session steps again one tick later, and on at fps."""
+        if self._active and self.due_at is None and self.session.controls is not None:
+            now = self.loop.time()
+            self.last_tick = now
+            self.play_loop.schedule(self, now + 1.0 / self.session.fps)
 
     def state_changed(self, state: SessionState, now: float) -> None:
         if state != SessionState.RUNNING:
             self.paused_since = now
+            self.play_loop.unschedule(self)
         else:
             self.last_tick = now
-            self._wake.set()
+            if self._active:  # realtime: the first step of a run is immediate; turn-based: a tick after the press
+                self.play_loop.schedule(self, now if self.realtime else now + 1.0 / self.session.fps)
 
-    def _ticking(self) -> bool:
+    def ticking(self) -> bool:
         s = self.session
-        assert s.controls is not None
-        if s.state != SessionState.RUNNING:
+        if s.state != SessionState.RUNNING or s.controls is None:
             return False
-        return self.spec.mode == "realtime" or (self.spec.step_while_held and s.controls.held())
+        return self.realtime or (self.spec.step_while_held and s.controls.held())
 
+    # ---------------------------------------------------------------- called by the play loop
+    def next_action(self, now: float) -> Any:
+        """The action of the step about to run; a held key ramps by the time since the last tick."""
+        assert self.session.controls is not None
+        dt, self.last_tick = now - self.last_tick, now
+        return self.session.controls.action(min(dt, _MAX_DT))
+
+    def tick_done(self, at: float, now: float) -> None:
+        """Schedule the tick after the one due at `at`; late ticks are skipped, not bunched."""
+        period = 1.0 / self.session.fps
+        nxt = grid_after(at, period) if self.realtime else at + period
+        if nxt < now - period:
+            nxt = grid_after(now, period) if self.realtime else now
+        self.play_loop.schedule(self, nxt)
+
+    def failed(self, err: BaseException) -> None:
+        """The session's environment (or its step's bookkeeping) raised: the session ends with an error."""
+        self.play_loop.unschedule(self)
+        if self._failure is not None and not self._failure.done():
+            self._failure.set_exception(err)
+
+    # ---------------------------------------------------------------- session tasks
     async def ticker(self) -> None:
-        """Steps at fps while ticking; late ticks are skipped, not bunched."""
-        s = self.session
-        assert s.controls is not None
-        next_t = self.loop.time()
-        while True:
-            if not self._ticking():
-                self._wake.clear()
-                await self._wake.wait()
-                # a held key ramps by the time since the last tick: count it from the wake, not the last hold
-                self.last_tick = self.loop.time()
-                # turn-based: the press that started holding already stepped, so the next step is one tick later
-                next_t = self.loop.time() + (0 if self.spec.mode == "realtime" else 1.0 / s.fps)
-            now = self.loop.time()
-            scheduled = next_t  # lateness counts from here, skipped ticks included
-            if next_t < now - 1.0 / s.fps:
-                next_t = now
-            await asyncio.sleep(max(0.0, next_t - now))
-            next_t += 1.0 / s.fps
-            async with s.lock:
-                if self._ticking():
-                    now = self.loop.time()
-                    self.on_tick(max(0.0, now - scheduled))
-                    dt, self.last_tick = now - self.last_tick, now
-                    if self.spec.mode == "realtime":  # scheduled at next_t - one period (advanced above)
-                        TICK_LATENESS.observe(max(0.0, now - next_t + 1.0 / s.fps))
-                    await s.step(s.controls.action(min(dt, _MAX_DT)))
+        """While the session runs: its ticks come from the play loop; raises what made a step fail."""
+        self._failure = self.loop.create_future()
+        self._active = True
+        try:
+            if self.ticking():
+                self.play_loop.schedule(self, self.loop.time())
+            await self._failure
+        finally:
+            self._active = False
+            self.play_loop.unschedule(self)
 
     async def watchdog(self) -> None:
         """Auto-pause after idle time; end the session once paused longer than its expiry."""

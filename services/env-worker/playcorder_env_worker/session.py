@@ -42,6 +42,7 @@ from .liveness import ClientLink, ClientLost, Reattached, client_lost, reattache
 from .mapping import touch_controls
 from .metrics import STEPS
 from .pacing import Pacer
+from .play_loop import PlayLoop, StepResult
 from .publisher import RecordingPublisher
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class PlaySession:
     def __init__(
         self, open_msg: OpenSession, worker_id: str, executor: Executor, publisher: RecordingPublisher,
         send_frame: Callable[[bytes], Any], send_event: Callable[[Any], Any], link: Callable[[PlaySession], ClientLink],
+        play_loop: PlayLoop,
     ) -> None:
         self.open, self.worker_id, self.executor = open_msg, worker_id, executor
         self.spec = open_msg.environment
@@ -89,7 +91,7 @@ class PlaySession:
         self.act_spec: dict[str, Any] = {}
         self.lock = asyncio.Lock()  # one env operation at a time: ticks and control messages interleave
         self.loop = asyncio.get_running_loop()
-        self.pacer = Pacer(self)
+        self.pacer = Pacer(self, play_loop)
         self.link = link(self)
         self.ready: SessionReady | None = None  # the `session` event, sent again when a client resumes
         self.over = False  # ending: no longer resumable
@@ -200,10 +202,16 @@ class PlaySession:
             await self.send_frame(frames.pack(self.episode.step, 0.0, self.episode.total_reward, 0, image))
 
     async def step(self, action: Any) -> None:
-        ep, controls, env = self.episode, self.controls, self.env
-        assert ep is not None and controls is not None and env is not None
-        obs, reward, terminated, truncated, info, image = await env.step(action, self.quality)
+        """One step now (turn-based input, on its own executor hop); realtime ticks come from the play loop."""
+        assert self.env is not None
+        await self.stepped(action, await self.env.step(action, self.quality))
         STEPS.inc()
+
+    async def stepped(self, action: Any, result: StepResult) -> None:
+        """What follows a step of the environment: the recorded step, the frame shown, an episode's end."""
+        ep, controls = self.episode, self.controls
+        assert ep is not None and controls is not None
+        obs, reward, terminated, truncated, info, image = result
         self.publisher.add(ep.transition(action, reward, controls.raw(), obs, info, image))
         done = terminated or truncated
         flags = (frames.IS_LAST if done else 0) | (frames.IS_TERMINAL if terminated else 0)

@@ -31,16 +31,21 @@ from playcorder.messages import (
 from . import metrics, trial
 from .admission import Admission
 from .families.access import EnvAccess
-from .liveness import ClientLink, Reattached
+from .liveness import ClientLink, LinkWatch, Reattached
+from .play_loop import PlayLoop
 from .publisher import RecordingPublisher
 from .session import PlaySession
 from .settings import Settings
 from .trial_pool import TrialPool
 
 log = logging.getLogger(__name__)
+_KEEPALIVE = Keepalive().model_dump_json().encode()  # exactly what a gateway sends (relay.py)
 
 
 class Worker:
+    play_loop: PlayLoop  # made in start(): one pacing loop steps every session's realtime ticks
+    link_watch: LinkWatch  # and one timer watches every session's client link
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.subjects = subjects_for(settings.nats)
@@ -63,6 +68,8 @@ class Worker:
         return self.nc is not None and self.nc.is_connected and not self.draining
 
     async def start(self) -> None:
+        self.play_loop = PlayLoop(self.executor, self.settings.worker_threads, on_tick=self._on_tick)
+        self.link_watch = LinkWatch()
         self.trials.start()
         self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}",
                                 on_reconnect=self._resync_sessions)
@@ -89,9 +96,14 @@ class Worker:
         for task in (self._heartbeat_task, self._alive_task):
             if task is not None:
                 task.cancel()
+        await self.play_loop.close()
         if self.nc is not None:
             await self.nc.drain()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _on_tick(self, lateness_s: float) -> None:
+        """Each realtime step's lateness, for admission by measured load."""
+        self.admission.observe_tick(lateness_s)
 
     # ---------------------------------------------------------------- capacity announcements
     def load(self) -> WorkerHeartbeat:
@@ -231,16 +243,16 @@ class Worker:
             max_payload=nc.max_payload,
         )
         def link(session: PlaySession) -> ClientLink:
-            return ClientLink(session, s.client_timeout, s.resume_grace, lambda: nc.is_connected)
+            return ClientLink(session, s.client_timeout, s.resume_grace, lambda: nc.is_connected, self.link_watch)
 
-        session = PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event, link)
-        session.pacer.on_tick = self.admission.observe_tick
-        return session
+        return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event, link, self.play_loop)
 
     @staticmethod
     def _input_handler(session: PlaySession) -> Callable[[Msg], Awaitable[None]]:
         async def on_input(msg: Msg) -> None:
             session.link.heard()
+            if msg.data == _KEEPALIVE:  # most of what a session hears: no parsing needed
+                return
             try:
                 message = gateway_input.validate_json(msg.data)
             except ValidationError as err:  # the gateway validated it; a mismatch means mixed versions
