@@ -1,4 +1,5 @@
-# Playcorder: `make run` starts the whole stack locally, `make test` runs the suite. Both install into .venv first.
+# Playcorder: `make run` starts the whole stack locally, `make test` runs the suite, `make bench` the benchmarks.
+# All install into .venv first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts -type f 2>/dev/null) $(WEB
 WEB_STAMP := $(WEB)/dist/.built
 WEB_DEPS := $(WEB)/node_modules/.installed
 
-.PHONY: install run test test-fast lint clean frontend
+.PHONY: install run test test-fast lint bench clean frontend
 
 install: $(STAMP) frontend
 
@@ -38,6 +39,9 @@ run: install ## the whole stack on embedded NATS, PostgreSQL and S3; gateway on 
 
 test: install chromium ## the whole suite, on real servers it starts on free ports
 	$(BIN)/python -m pytest
+
+bench: install ## a quick run of every benchmark (< 10 min on 2 cores): bench/results/*.json and a summary table
+	$(BIN)/python bench/run.py
 
 lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/
 	$(BIN)/ruff check .
