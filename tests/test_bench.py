@@ -23,7 +23,7 @@ def _load_run() -> ModuleType:
         spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses look their module up there
+        sys.modules["bench_run"] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
     finally:
