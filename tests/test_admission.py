@@ -19,6 +19,7 @@ import pytest
 from playcorder.devstack.ports import free_ports
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
+from playcorder.sdk.load import run_load
 from tests.conftest import tenant
 from tests.factories import cartpole_study, pong_study
 from tests.wsclient import Player
@@ -135,3 +136,29 @@ async def test_playcorder_dev_runs_worker_processes_workers_and_places_across_th
             dev.wait()
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_players_in_keep_their_rate_while_twice_as_many_are_turned_away(cluster: tuple[str, str]) -> None:
+    """The issue's promise: overload turns newcomers away instead of slowing everyone. Four load-bot players (the
+    real protocol, input changing every 100-300 ms) join together; once the worker's measured load refuses, twice
+    as many try to join while the four play: all of those get no_capacity, and the four keep >= 95% of 15 fps."""
+    url, token = cluster
+    client = Client(url, token)
+    for _ in range(200):  # the previous test's load has left the window
+        if (await _worker(client))["accepting"]:
+            break
+        await asyncio.sleep(0.1)
+    study = client.create_study(pong_study(mode="realtime", fps=15, max_episode_steps=100_000))
+    tokens = [client.create_participant(study["id"])["token"] for _ in range(12)]
+    inside = asyncio.create_task(run_load(url, tokens[:4], "pong", 6.0, seed=1, client=client,
+                                          study_id=study["id"], join_spread_s=0.3))
+    for _ in range(200):
+        if not (await _worker(client))["accepting"]:
+            break
+        await asyncio.sleep(0.1)
+    newcomers = (await run_load(url, tokens[4:], "pong", 0.5, seed=2, join_spread_s=1.0)).to_dict()
+    assert (newcomers["joined"], newcomers["refused"]) == (0, 8), newcomers
+    report = (await inside).to_dict()
+    assert report["joined"] == 4 and report["refused"] == 0, report
+    assert report["fps_share"]["min"] >= 0.95, report["fps_share"]
+    assert report["steps_lost"] == 0, report
