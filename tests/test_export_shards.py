@@ -94,3 +94,56 @@ def test_a_sharded_export_equals_the_one_process_build(cluster, tmp_path: Path) 
     for one, many in zip(single_episodes, sharded_episodes, strict=True):
         assert len(many["steps"]) == STEPS
         assert same(one, many), one["episode_id"]
+
+
+def test_an_exporter_process_killed_mid_export_duplicates_no_episode(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL of the second exporter process while shards are being built: its task is given to the other after
+    EXPORT_ACK_WAIT_S, rebuilt over the same objects, and counted once."""
+    import threading
+    import time
+
+    import psutil
+
+    from tests import test_export_memory as memory
+
+    client, env, logs = cluster
+    study_id = asyncio.run(untried_study(env["DATABASE_URL"], client,
+                                         {"name": "shards", "environments": [{"id": "pong", "env_id": "ALE/Pong-v5"}]}))
+    episodes, steps = 8, 100
+    memory.EPISODES, memory.STEPS, memory.CHUNK = episodes, steps, CHUNK
+    asyncio.run(memory.store(env, study_id))
+    exporter = ServiceProcess("exporter", env | {"EXPORTER_PROCESSES": "2", "EXPORT_SHARD_STEPS": "100",
+                                                 "EXPORT_ACK_WAIT_S": "3"}, logs)
+    killed: list[int] = []
+    try:
+        start_all([exporter])
+        export = client.create_export(study_id)
+
+        def kill_when_busy() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                now = client.get_export(export["id"])
+                if 0 < now["steps_done"] < now["steps_total"]:
+                    for child in psutil.Process(exporter.process.pid).children():
+                        if any("spawn_main" in part for part in child.cmdline()):
+                            child.kill()
+                            killed.append(child.pid)
+                    return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+        export = client.wait_export(export["id"], timeout=300)
+        killer.join()
+    finally:
+        stop_all([exporter])
+    assert killed, "the second exporter process was never seen busy"
+    assert export["state"] == "done", export["error"]
+    assert export["steps_done"] == export["steps_total"] == episodes * steps
+    download = httpx.get(export["url"], timeout=120)
+    zipfile.ZipFile(io.BytesIO(download.content)).extractall(tmp_path)
+    info, loaded = tensorflow_side.load(tmp_path / "playcorder_shards" / "1.0.0", "train")
+    assert info["splits"]["train"]["num_examples"] == len(loaded) == episodes
+    assert len({e["episode_id"] for e in loaded}) == episodes
+    assert [int(e["episode_index"]) for e in loaded] == list(range(episodes))
+    assert all(len(e["steps"]) == steps for e in loaded)
