@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
@@ -45,7 +47,11 @@ def export_with(client: Client, env: dict[str, str], logs: Path, study_id: str, 
     exporter = ServiceProcess("exporter", env | settings, logs)
     try:
         start_all([exporter])
+        child = second_process(exporter) if settings["EXPORTER_PROCESSES"] == "2" else None
+        before = cpu(child) if child else 0.0
         export = client.wait_export(client.create_export(study_id)["id"], timeout=300)
+        if child:  # the second process built part of it (a shard of 200 Pong steps takes well over 0.2 s of CPU)
+            assert cpu(child) - before > 0.2, "the second exporter process took no shard"
     finally:
         stop_all([exporter])
     assert export["state"] == "done", export["error"]
@@ -53,6 +59,23 @@ def export_with(client: Client, env: dict[str, str], logs: Path, study_id: str, 
     assert download.status_code == 200
     zipfile.ZipFile(io.BytesIO(download.content)).extractall(tmp)
     return export, tmp / "playcorder_shards" / "1.0.0"
+
+
+def cpu(process: psutil.Process) -> float:
+    return float(sum(process.cpu_times()[:2]))
+
+
+def second_process(exporter: ServiceProcess) -> psutil.Process:
+    """The exporter's spawned second process, once it is up: readiness is the HTTP process's, and the spawned
+    one is still importing for a few seconds after it (an export begun then would be built by the first alone)."""
+    child = next(c for c in psutil.Process(exporter.process.pid).children()
+                 if any("spawn_main" in part for part in c.cmdline()))
+    idle_since, last = time.monotonic(), cpu(child)
+    while time.monotonic() - idle_since < 1.0:  # up once its imports stop using CPU
+        time.sleep(0.2)
+        if (now := cpu(child)) - last > 0.05:
+            idle_since, last = time.monotonic(), now
+    return child
 
 
 def same(a: Any, b: Any) -> bool:
@@ -100,34 +123,30 @@ def test_an_exporter_process_killed_mid_export_duplicates_no_episode(cluster, tm
     """SIGKILL of the second exporter process while shards are being built: its task is given to the other after
     EXPORT_ACK_WAIT_S, rebuilt over the same objects, and counted once."""
     import threading
-    import time
-
-    import psutil
 
     from tests import test_export_memory as memory
 
     client, env, logs = cluster
     study_id = asyncio.run(untried_study(env["DATABASE_URL"], client,
                                          {"name": "shards", "environments": [{"id": "pong", "env_id": "ALE/Pong-v5"}]}))
-    episodes, steps = 8, 100
+    episodes, steps = 6, 300
     memory.EPISODES, memory.STEPS, memory.CHUNK = episodes, steps, CHUNK
     asyncio.run(memory.store(env, study_id))
-    exporter = ServiceProcess("exporter", env | {"EXPORTER_PROCESSES": "2", "EXPORT_SHARD_STEPS": "100",
+    exporter = ServiceProcess("exporter", env | {"EXPORTER_PROCESSES": "2", "EXPORT_SHARD_STEPS": "300",
                                                  "EXPORT_ACK_WAIT_S": "3"}, logs)
     killed: list[int] = []
     try:
         start_all([exporter])
+        child = second_process(exporter)
+        last = cpu(child)
         export = client.create_export(study_id)
 
         def kill_when_busy() -> None:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                now = client.get_export(export["id"])
-                if 0 < now["steps_done"] < now["steps_total"]:
-                    for child in psutil.Process(exporter.process.pid).children():
-                        if any("spawn_main" in part for part in child.cmdline()):
-                            child.kill()
-                            killed.append(child.pid)
+            while time.monotonic() < deadline:  # building a shard: the process uses CPU again
+                if cpu(child) - last > 0.3:
+                    child.kill()
+                    killed.append(child.pid)
                     return
                 time.sleep(0.02)
 
@@ -138,6 +157,7 @@ def test_an_exporter_process_killed_mid_export_duplicates_no_episode(cluster, tm
     finally:
         stop_all([exporter])
     assert killed, "the second exporter process was never seen busy"
+    assert max(asyncio.run(attempts(env, export["id"]))) == 2  # its shard, started twice, counted once
     assert export["state"] == "done", export["error"]
     assert export["steps_done"] == export["steps_total"] == episodes * steps
     download = httpx.get(export["url"], timeout=120)
@@ -147,3 +167,19 @@ def test_an_exporter_process_killed_mid_export_duplicates_no_episode(cluster, tm
     assert len({e["episode_id"] for e in loaded}) == episodes
     assert [int(e["episode_index"]) for e in loaded] == list(range(episodes))
     assert all(len(e["steps"]) == steps for e in loaded)
+
+
+async def attempts(env: dict[str, str], export_id: str) -> list[int]:
+    """How many times each shard was started (2: rebuilt after the kill)."""
+    from sqlmodel import select
+
+    from playcorder.db.engine import make_engine, make_sessionmaker
+    from playcorder.db.models import ExportShardRow
+
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        async with make_sessionmaker(engine)() as db:
+            rows = (await db.execute(select(ExportShardRow).where(ExportShardRow.export_id == export_id))).scalars()
+            return [r.attempts for r in sorted(rows, key=lambda r: r.shard)]
+    finally:
+        await engine.dispose()
