@@ -7,7 +7,13 @@ as a quality-80 JPEG per step) are generated once, up front, untimed; each write
 the JPEG as step `image`, into its own directory under --out (a temporary one by default). Timed: converting the
 steps, writing, close(). One JSON line per writer with steps per second.
 
-Usage:  .venv/bin/python bench/rlds_vs_envlogger.py --episodes 10 --steps 1000 --repeat 5
+With --processes N (default 2) a fifth writer, playcorder_rlds_sharded, writes the same episodes as N contiguous
+shards, one forked process each (what a sharded export with EXPORTER_PROCESSES=N does per shard task, without the
+stack's S3 download/upload and the final dataset_info merge); `ratio_to_envlogger` is each writer's steps/s over
+envlogger_tfds_backend's. Measured in wall time: on a busy shared machine, repeat and compare ranges.
+
+Usage:  .venv/bin/python bench/rlds_vs_envlogger.py --episodes 10 --steps 1000 --repeat 5 --json out.json
+        .venv/bin/python bench/rlds_vs_envlogger.py --quick --json out.json   (2 episodes of 300 steps, 1 run)
 """
 
 from __future__ import annotations
@@ -97,6 +103,33 @@ def write_rlds(directory: Path, config: DatasetConfig, episodes: list[Episode]) 
     return writer.close()
 
 
+_SHARDED: list[Episode] = []  # the episodes the forked shard writers inherit (forked, not pickled)
+
+
+def _write_shard(args: tuple[Path, int, int]) -> int:
+    directory, start, stop = args
+    return int(write_rlds(directory, _CONFIG[0], _SHARDED[start:stop])["steps"])
+
+
+_CONFIG: list[DatasetConfig] = []
+
+
+def sharded_rlds(processes: int) -> Callable[[Path, DatasetConfig, list[Episode]], dict[str, Any]]:
+    """Contiguous runs of episodes, one per process, each an RLDSWriter of its own (as one shard task is)."""
+    import multiprocessing
+
+    def write(directory: Path, config: DatasetConfig, episodes: list[Episode]) -> dict[str, Any]:
+        _SHARDED[:], _CONFIG[:] = episodes, [config]
+        n = min(processes, len(episodes))
+        bounds = [round(k * len(episodes) / n) for k in range(n + 1)]
+        tasks = [(directory / f"shard-{k}", bounds[k], bounds[k + 1]) for k in range(n)]
+        with multiprocessing.get_context("fork").Pool(n) as pool:
+            steps = sum(pool.map(_write_shard, tasks))
+        return {"steps": steps}
+
+    return write
+
+
 def write_tfds_backend(directory: Path, config: DatasetConfig, episodes: list[Episode]) -> dict[str, Any]:
     """envlogger's TFDS backend takes envlogger (dm_env) steps and turns them back into RLDS itself."""
     import dm_env
@@ -151,7 +184,8 @@ def _size(directory: Path) -> int:
 
 
 def run(out: Path, config: DatasetConfig, episodes: list[Episode],
-        writers: dict[str, Callable[[Path, DatasetConfig, list[Episode]], dict[str, Any]]], repeat: int) -> None:
+        writers: dict[str, Callable[[Path, DatasetConfig, list[Episode]], dict[str, Any]]],
+        repeat: int) -> list[dict[str, Any]]:
     """Each writer `repeat` times, round robin, so that a busy moment of a shared machine hits them alike;
     the median run is reported, with the range."""
     total = sum(len(s) for _, s in episodes)
@@ -171,12 +205,19 @@ def run(out: Path, config: DatasetConfig, episodes: list[Episode],
                 raise SystemExit(f"error: expected {name} to write {total} steps, it says {summary['steps']}")
             sizes[name] = _size(directory) / 2**20
             shutil.rmtree(directory)
+    results = []
     for name, runs in times.items():
         if runs:
             rates = sorted(total / t for t in runs)
-            print(json.dumps({"writer": name, "episodes": len(episodes), "steps": total, "runs": len(runs),
-                              "steps_per_s": round(statistics.median(rates)),
-                              "range": [round(rates[0]), round(rates[-1])], "mb": round(sizes[name], 2)}), flush=True)
+            results.append({"writer": name, "episodes": len(episodes), "steps": total, "runs": len(runs),
+                            "steps_per_s": round(statistics.median(rates)),
+                            "range": [round(rates[0]), round(rates[-1])], "mb": round(sizes[name], 2)})
+    envlogger = next((r["steps_per_s"] for r in results if r["writer"] == "envlogger_tfds_backend"), None)
+    for r in results:
+        if envlogger:
+            r["ratio_to_envlogger"] = round(r["steps_per_s"] / envlogger, 2)
+        print(json.dumps(r), flush=True)
+    return results
 
 
 def main() -> None:
@@ -186,7 +227,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="directory for the datasets (default: a temporary one, removed)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per writer (median reported)")
+    parser.add_argument("--processes", type=int, default=2, help="processes of the sharded RLDS writer (1: none)")
+    parser.add_argument("--quick", action="store_true", help="2 episodes of 300 steps, one run per writer")
+    parser.add_argument("--json", type=Path, help="also write the results as one JSON object to this path")
     args = parser.parse_args()
+    if args.quick:
+        args.episodes, args.steps, args.repeat = 2, 300, 1
     # Imported before timing: TensorFlow's import cost is not the writers'.
     import tensorflow_datasets as tfds  # noqa: F401
 
@@ -195,17 +241,23 @@ def main() -> None:
 
     t0 = time.perf_counter()
     config, episodes = pong_episodes(args.episodes, args.steps, args.seed)
-    print(json.dumps({"generated": {"episodes": len(episodes), "steps": sum(len(s) for _, s in episodes),
-                                    "seconds": round(time.perf_counter() - t0, 1)}}), flush=True)
+    generated = {"episodes": len(episodes), "steps": sum(len(s) for _, s in episodes),
+                 "seconds": round(time.perf_counter() - t0, 1)}
+    print(json.dumps({"generated": generated}), flush=True)
     writers = {"playcorder_rlds": write_rlds, "envlogger_tfds_backend": write_tfds_backend,
                "playcorder_envlogger_riegeli": write_envlogger,
                "playcorder_envlogger_riegeli_brotli6": write_envlogger_brotli}
+    if args.processes > 1:
+        writers["playcorder_rlds_sharded"] = sharded_rlds(args.processes)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        run(args.out, config, episodes, writers, args.repeat)
+        results = run(args.out, config, episodes, writers, args.repeat)
     else:
         with tempfile.TemporaryDirectory(prefix="rlds-vs-envlogger-") as tmp:
-            run(Path(tmp), config, episodes, writers, args.repeat)
+            results = run(Path(tmp), config, episodes, writers, args.repeat)
+    if args.json:
+        args.json.write_text(json.dumps({"name": "rlds_vs_envlogger", "quick": args.quick, "processes": args.processes,
+                                         "cpus": os.cpu_count(), "generated": generated, "writers": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def stream_configs(subjects: Subjects, max_payload: int) -> list[StreamConfig]:
             max_msg_size=max_payload, discard=DiscardPolicy.NEW, duplicate_window=DUPLICATE_WINDOW_S,
         ),
         StreamConfig(
-            name=subjects.export_stream, subjects=[subjects.export_jobs], storage=StorageType.FILE,
+            name=subjects.export_stream, subjects=[subjects.export_jobs, subjects.export_tasks],
+            storage=StorageType.FILE,
             retention=RetentionPolicy.WORK_QUEUE, max_age=RECORD_MAX_AGE_S, duplicate_window=DUPLICATE_WINDOW_S,
         ),
     ]

@@ -383,3 +383,17 @@ class TrialReply(_Msg):
 class ExportJob(_Msg):
     export_id: str
 
+
+
+class ExportShard(_Msg):
+    """Build one shard of a sharded export (its episodes are in the export_shards row; any replica may take it).
+    Published once per shard by the replica that planned the export; redelivered if its builder dies."""
+
+    export_id: str
+    shard: int = Field(ge=0, description="index among the export's shards (export_shards.shard)")
+
+
+class ExportFinalize(_Msg):
+    """Every shard of the export is built: write the dataset's metadata and its ZIP or tree (once; idempotent)."""
+
+    export_id: str

@@ -66,3 +66,12 @@ class Subjects:
     @property
     def export_jobs(self) -> str:
         return f"{self.prefix}.export.jobs"
+
+    @property
+    def export_tasks(self) -> str:
+        """Shard builds and finalize steps of sharded exports (one consumer, kind = last token)."""
+        return f"{self.prefix}.export.task.>"
+
+    def export_task(self, kind: str) -> str:
+        """kind is "shard" (ExportShard) or "finalize" (ExportFinalize)."""
+        return f"{self.prefix}.export.task.{kind}"

@@ -1,4 +1,8 @@
-"""HTTP face of the exporter: health endpoints only; export jobs arrive over NATS (the gateway signs download links)."""
+"""HTTP face of the exporter: health endpoints only; export jobs arrive over NATS (the gateway signs download links).
+
+With EXPORTER_PROCESSES > 1 the process serving HTTP starts that many minus one more, each its own NATS, database
+and S3 clients taking jobs and shard tasks from the same durable consumers (processes.py): the Python parts of a
+build hold the GIL, so threads alone would not use a second core."""
 
 from __future__ import annotations
 
@@ -9,11 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 
 from playcorder import metrics
-from playcorder.bus import connect, ensure_streams, subjects_for
-from playcorder.db.engine import make_engine, make_sessionmaker
-from playcorder.storage import ObjectStore
 
 from .jobs import ExportService
+from .processes import ExtraProcesses, open_service
 from .settings import Settings
 
 
@@ -22,21 +24,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database.url)
-        objects = ObjectStore(settings.s3)
-        await objects.ensure_bucket()
-        nc = await connect(settings.nats, name="exporter")
-        subjects = subjects_for(settings.nats)
-        await ensure_streams(nc, subjects)
-        service = ExportService(nc, subjects, make_sessionmaker(engine), objects, settings.export_concurrency,
-                                settings.export_workdir)
-        task = asyncio.create_task(service.run())
-        app.state.nc, app.state.service = nc, service
-        yield
-        service.stop()
-        await asyncio.wait_for(task, timeout=30)
-        await nc.drain()
-        await engine.dispose()
+        extra = ExtraProcesses(settings.exporter_processes - 1)
+        async with open_service(settings) as (nc, service):
+            task = asyncio.create_task(service.run())
+            app.state.nc, app.state.service, app.state.extra = nc, service, extra
+            extra.start()
+            yield
+            service.stop()
+            extra.stop()
+            await asyncio.wait_for(task, timeout=30)
+        extra.join()
 
     app = FastAPI(title="Playcorder exporter", lifespan=lifespan)
 
@@ -46,9 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(response: Response) -> dict[str, object]:
-        ok = app.state.nc.is_connected
+        ok = app.state.nc.is_connected and app.state.extra.alive()
         response.status_code = 200 if ok else 503
-        return {"ready": ok, "jobs_done": app.state.service.jobs_done}
+        service: ExportService = app.state.service
+        return {"ready": ok, "jobs_done": service.jobs_done, "shards_built": service.shards_built,
+                "processes": 1 + app.state.extra.count}
 
     metrics.install(app, settings.metrics_token)
     return app

@@ -197,3 +197,29 @@ class Export(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
     finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    shards_total: int = 0  # a sharded export's shard tasks (0: built in one task)
+    shards_done: int = 0  # incremented once per shard, under the row's lock: the one that makes it total finalizes
+
+
+class ExportShardRow(SQLModel, table=True):
+    """One shard task of a sharded export: which episodes it writes into which file, and how far it got.
+
+    (export_id, shard) makes a redelivered task idempotent: a shard already `done` is not counted again, and one
+    rebuilt after its builder died overwrites the same objects. `steps_done` is this shard's progress; the
+    export's steps_done moves by the same deltas, so it stays the sum over its shards (no double count)."""
+
+    __tablename__ = "export_shards"
+    export_id: str = Field(primary_key=True, foreign_key="exports.id", ondelete="CASCADE")
+    shard: int = Field(primary_key=True)
+    split: str
+    file_index: int  # within its split: the file ...-{file_index:05d}-of-{file_count:05d}
+    file_count: int
+    # [[episode_id, episode_index, last, close], ...]: as plan.Planned, frozen when the export was planned
+    episodes: list[list[Any]] = Field(sa_column=Column(JSON, nullable=False))
+    step_tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    steps_total: int = 0
+    steps_done: int = 0
+    state: str = "pending"  # pending | done
+    attempts: int = 0  # builds started (more than 1: redelivered after a crash or a failure)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # the part writer's summary
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

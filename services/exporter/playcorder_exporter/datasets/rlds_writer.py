@@ -19,6 +19,7 @@ from tensorflow_datasets.core import example_serializer
 from tensorflow_datasets.core.features import sequence_feature
 
 from playcorder_exporter.datasets import rlds_features as rf
+from playcorder_exporter.datasets.step_encoder import compile_encoder
 from playcorder_exporter.datasets.tfrecord import TFRecordWriter
 
 _NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")  # '-' and '.' would break shard names
@@ -50,18 +51,23 @@ class RLDSWriter:
         shard_max_bytes: int = 256 << 20,
         split: str = "train",
         encode_workers: int | None = None,
+        part: tuple[int, int] | None = None,
     ) -> None:
+        """`part=(index, count)`: write one file of a sharded export, `{name}-{split}.tfrecord-{index}-of-{count}`,
+        however large, and no dataset_info.json (the export's finalize step writes it, `write_dataset_info`)."""
         for what, value in (("name", name), ("split", split)):
             if not _NAME_RE.match(value):
                 raise ValueError(f"Invalid dataset {what} {value!r}: use letters, digits and '_'")
         self.directory = Path(directory)
         self.name, self.split, self.description = name, split, description
         self.version = str(tfds.core.Version(version))  # validates "x.y.z"
-        self.shard_max_bytes = shard_max_bytes
+        self.shard_max_bytes = shard_max_bytes if part is None else 1 << 62
+        self._part = part
         self.features = rf.episode_features(
             observation_spec, action_spec, episode_metadata, step_image=step_image, step_metadata=step_metadata
         )
         self._step_feature = self.features["steps"].feature
+        self._encode_step = compile_encoder(self._step_feature)
         self._serializer = example_serializer.ExampleSerializer(self.features.get_serialized_info())
         self._specs = {k: s for k, s in (("observation", observation_spec), ("action", action_spec)) if rf.has_tuple(s)}
         self._step_keys = set(self._step_feature.keys())
@@ -70,7 +76,8 @@ class RLDSWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         if existing := sorted(p.name for p in self.directory.glob(f"{self._prefix}-*")):
             raise FileExistsError(f"{self.directory} already has files of split {split!r}: {existing[:3]}")
-        self._other_splits()  # fail early if the directory holds an incompatible dataset
+        if part is None:
+            self._other_splits()  # fail early if the directory holds an incompatible dataset
         if encode_workers is None:
             # Threads only pay off for zlib (it releases the GIL); small steps stay inline.
             compressed = rf.has_compressed(observation_spec) or rf.has_compressed(action_spec)
@@ -116,7 +123,7 @@ class RLDSWriter:
         return step
 
     def _encode_chunk(self, chunk: list[Mapping[str, Any]]) -> list[dict]:
-        encode = self._step_feature.encode_example
+        encode = self._encode_step
         if self._pool is None or len(chunk) < 2:
             return [encode(s) for s in chunk]
         n = self._workers
@@ -126,6 +133,8 @@ class RLDSWriter:
 
     def _shard_path(self, index: int, count: int | None = None) -> Path:
         # Shards get their final "-NNNNN-of-MMMMM" name at close, once the count is known.
+        if self._part is not None:
+            index, count = self._part[0], (self._part[1] if count is not None else None)
         suffix = f"{index:05d}-of-{count:05d}" if count is not None else f"{index:05d}.incomplete"
         return self.directory / f"{self._prefix}-{suffix}"
 
@@ -166,25 +175,15 @@ class RLDSWriter:
         count = len(self._shard_lengths)
         for i in range(count):
             self._shard_path(i).rename(self._shard_path(i, count))
-        splits = {s["name"]: ([int(n) for n in s.get("shardLengths", [])], int(s.get("numBytes", 0)))
-                  for s in self._other_splits()}
-        splits[self.split] = (self._shard_lengths, sum(self._shard_bytes))
-        template = tfds.core.ShardedFileTemplate(
-            data_dir=epath.Path(self.directory), dataset_name=self.name, filetype_suffix="tfrecord"
-        )
-        identity = tfds.core.DatasetIdentity(
-            name=self.name, version=tfds.core.Version(self.version), data_dir=str(self.directory), module_name=""
-        )
-        info = tfds.core.DatasetInfo(builder=identity, features=self.features, description=self.description)
-        info.set_file_format("tfrecord")
-        info.set_splits(tfds.core.SplitDict([
-            tfds.core.SplitInfo(name, lengths, num_bytes, template.replace(split=name))
-            for name, (lengths, num_bytes) in splits.items()
-        ]))
-        info.write_to_directory(epath.Path(self.directory))  # dataset_info.json, features.json
+        if self._part is None:
+            splits = {s["name"]: ([int(n) for n in s.get("shardLengths", [])], int(s.get("numBytes", 0)))
+                      for s in self._other_splits()}
+            splits[self.split] = (self._shard_lengths, sum(self._shard_bytes))
+            write_dataset_info(self.directory, self.features, name=self.name, version=self.version,
+                               description=self.description, splits=splits)
         self._summary = {
             "split": self.split, "episodes": sum(self._shard_lengths), "steps": self._steps,
-            "bytes": sum(self._shard_bytes), "shards": count,
+            "bytes": sum(self._shard_bytes), "shards": count, "shard_lengths": list(self._shard_lengths),
         }
         return self._summary
 
@@ -194,3 +193,21 @@ class RLDSWriter:
     def __exit__(self, *exc_info: object) -> None:
         # Episodes already written are complete, so finish the dataset even on error.
         self.close()
+
+
+def write_dataset_info(directory: Path, features: tfds.features.FeaturesDict, *, name: str, version: str,
+                       description: str, splits: Mapping[str, tuple[list[int], int]]) -> None:
+    """dataset_info.json + features.json, as tfds writes them, for splits {name: (episodes per file, bytes)}."""
+    template = tfds.core.ShardedFileTemplate(
+        data_dir=epath.Path(directory), dataset_name=name, filetype_suffix="tfrecord"
+    )
+    identity = tfds.core.DatasetIdentity(
+        name=name, version=tfds.core.Version(version), data_dir=str(directory), module_name=""
+    )
+    info = tfds.core.DatasetInfo(builder=identity, features=features, description=description)
+    info.set_file_format("tfrecord")
+    info.set_splits(tfds.core.SplitDict([
+        tfds.core.SplitInfo(split, lengths, num_bytes, template.replace(split=split))
+        for split, (lengths, num_bytes) in splits.items()
+    ]))
+    info.write_to_directory(epath.Path(directory))
