@@ -182,6 +182,7 @@ def ramp(stack: Stack, ns: list[int], duration_s: float) -> dict[str, Any]:
     best = max(ok, key=lambda r: r["joined"]) if ok else None
     return {"fps": 15, "duration_s": duration_s, "steps": steps,
             "players_sustained": best["joined"] if best else 0,
+            "steps_lost": sum(s["steps_lost"] or 0 for s in steps),
             "players_sustained_tried": best["players"] if best else None}
 
 

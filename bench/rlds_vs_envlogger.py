@@ -257,7 +257,14 @@ def main() -> None:
             results = run(Path(tmp), config, episodes, writers, args.repeat)
     if args.json:
         args.json.write_text(json.dumps({"name": "rlds_vs_envlogger", "quick": args.quick, "processes": args.processes,
-                                         "cpus": os.cpu_count(), "generated": generated, "writers": results}, indent=2))
+                                         "cpus": os.cpu_count(), "generated": generated, "writers": results,
+                                         "speedup_vs_envlogger": _ratio(results, "playcorder_rlds_sharded"),
+                                         "speedup_single_vs_envlogger": _ratio(results, "playcorder_rlds")},
+                                        indent=2))
+
+
+def _ratio(results: list[dict[str, Any]], writer: str) -> float | None:
+    return next((r.get("ratio_to_envlogger") for r in results if r["writer"] == writer), None)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ output changes, and `bench/run.py --dry-run` shows them:
   worker_overhead:     families.atari.overhead_per_jpeg (worker overhead per step ÷ JPEG encode alone),
                        families.atari.limit_ms (raw step + render + JPEG encode of one step, ms: the physical limit),
                        families.procgen.overhead_ms, families.mujoco.overhead_per_jpeg
-  load:                realtime.players_sustained (players with >= 95% of 15 fps, < 1% late frames, 0 lost),
-                       realtime.steps_lost, turn_based.latency_ms.p50, turn_based.latency_ms.p99 (64 players),
-                       fps60.bytes_per_min_per_player, memory.worker_mb_per_session
+  load:                summary.players_sustained (players with >= 95% of 15 fps, < 1% late frames, 0 lost),
+                       ramp.steps_lost, summary.turn_based_p50_ms, summary.turn_based_p99_ms (64 players),
+                       summary.mb_per_min_60fps, summary.worker_mb_per_session
   recording_latency:   p99_ms (episode end -> durable and listed), p50_ms
   recorder_throughput: steps_per_core_s (steps stored ÷ recorder CPU seconds), steps_per_s (wall clock)
   export:              speedup_vs_envlogger (exporter steps/s with 2 exporter processes ÷ envlogger's TFDS writer)
@@ -113,15 +113,15 @@ CHECKS = [
     Check("worker_overhead", "MuJoCo worker overhead per step ÷ JPEG encode", "families.mujoco.overhead_per_jpeg",
           None, unit="x", limit=Limit(itself=True)),
     # Ratio: the players sustained ÷ the players one core's raw step+render+encode rate could feed at 15 fps.
-    Check("load", "Atari players sustained at 15 fps (>=95% fps, <1% late, 0 lost)", "realtime.players_sustained",
+    Check("load", "Atari players sustained at 15 fps (>=95% fps, <1% late, 0 lost)", "summary.players_sustained",
           100, ">=", "players",
           limit=Limit("worker_overhead", "families.atari.limit_ms", lambda ms: 1000 / ms / 15)),
-    Check("load", "steps lost in the sustained run", "realtime.steps_lost", 0, "=="),
-    Check("load", "turn-based latency p50, 64 players", "turn_based.latency_ms.p50", 10, "<=", "ms"),
-    Check("load", "turn-based latency p99, 64 players", "turn_based.latency_ms.p99", 40, "<=", "ms"),
-    Check("load", "bytes per minute per 60 fps Atari player", "fps60.bytes_per_min_per_player", None, unit="MB/min",
-          scale=1e-6, note="11.4 MB/min before"),
-    Check("load", "worker memory per Atari session", "memory.worker_mb_per_session", None, unit="MB",
+    Check("load", "steps lost in the sustained run", "ramp.steps_lost", 0, "=="),
+    Check("load", "turn-based latency p50, 64 players", "summary.turn_based_p50_ms", 10, "<=", "ms"),
+    Check("load", "turn-based latency p99, 64 players", "summary.turn_based_p99_ms", 40, "<=", "ms"),
+    Check("load", "bytes per minute per 60 fps Atari player", "summary.mb_per_min_60fps", None, unit="MB/min",
+          note="11.4 MB/min before"),
+    Check("load", "worker memory per Atari session", "summary.worker_mb_per_session", None, unit="MB",
           note="~3.3 MB before"),
     Check("recording_latency", "episode end -> durable and listed, p99", "p99_ms", 150, "<=", "ms"),
     Check("recording_latency", "episode end -> durable and listed, p50", "p50_ms", None, unit="ms",
