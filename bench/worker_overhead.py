@@ -271,7 +271,9 @@ def run_worker(family: str, cfg: dict[str, Any], k: int, warmup: float, window: 
     prefix = f"b{uuid.uuid4().hex[:6]}"
     env = {"NATS_URL": server.url, "WORKER_ID": worker_id, "WORKER_CAPACITY": str(k + 4), "LOG_LEVEL": "WARNING",
            "NATS_SUBJECT_PREFIX": prefix, "NATS_STREAM_PREFIX": prefix.upper(),
-           "ENV_FAMILIES": cfg.get("families", family)}
+           "ENV_FAMILIES": cfg.get("families", family),
+           # the cost of K sessions is what is measured: admission by load must not turn any of them away
+           "WORKER_MAX_LATENESS": "100000", "WORKER_MAX_CPU": "100", "WORKER_ADMIT_BURST": "1000"}
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
         worker: ServiceProcess = ProfiledWorker(profile_dir / family, env, root, name=f"worker-{family}")
