@@ -36,8 +36,11 @@ StepResult = tuple[Any, float, bool, bool, dict[str, Any], bytes]
 
 
 def grid_after(t: float, period: float) -> float:
-    """The first multiple of `period` after t: sessions of one fps share these ticks."""
-    return (math.floor(t / period) + 1) * period
+    """The first multiple of `period` after t: sessions of one fps share these ticks. t is often a multiple itself
+    (the tick just run), and k * period / period can come out a hair below k: then floor() gives the same tick
+    again, a step at once, and a realtime session would run as fast as the machine lets it."""
+    nxt = (math.floor(t / period) + 1) * period
+    return nxt if nxt > t + period / 2 else nxt + period
 
 
 def _step_all(jobs: list[tuple[Callable[..., StepResult], Any, int]]) -> list[StepResult | BaseException]:
