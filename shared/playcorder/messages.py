@@ -287,16 +287,34 @@ class EpisodeEnded(_Msg):
     episode_id: str
     state: EndState
     reason: str = Field(description="terminated, truncated, ended_by_participant, rejected, cancelled, restarted, "
-                                    "disconnected, expired")
+                                    "disconnected, expired, worker_draining")
     num_steps: int
     total_reward: float
 
 
 class SessionEnded(_Msg):
-    """The worker ended the session (e.g. paused past its expiry); the gateway closes the socket after it."""
+    """The worker ended the session (e.g. paused past its expiry); the gateway closes the socket after it, except
+    for reason worker_draining, where it places the participant on another worker instead (never relayed)."""
 
     type: Literal["session_ended"] = "session_ended"
-    reason: str = Field(description="expired, or disconnected (its client stayed away past the resume grace)")
+    reason: str = Field(description="expired, disconnected (its client stayed away past the resume grace) or "
+                                    "worker_draining (its worker is shutting down: the gateway opens a new session "
+                                    "elsewhere on the same socket)")
+
+
+WORKER_DRAINING: Final = "worker_draining"  # reason of a session (and its interrupted episode) a draining worker ends
+MAX_NOTICE = 500  # characters of a notice's message
+
+
+class Notice(_Msg):
+    """Something the participant should know that changes nothing yet; kind maintenance: the session's worker is
+    shutting down, the episode being played continues until `deadline` at most (then it ends interrupted and the
+    gateway moves the participant to another worker with a new episode), and none starts there after it."""
+
+    type: Literal["notice"] = "notice"
+    kind: Literal["maintenance"]
+    message: str = Field(max_length=MAX_NOTICE)
+    deadline: float = Field(ge=0, description="seconds since the epoch (UTC) until which the episode may continue")
 
 
 class ErrorEvent(_Msg):
@@ -307,7 +325,8 @@ class ErrorEvent(_Msg):
 
 
 ServerEvent = Annotated[
-    SessionReady | EpisodeStarted | StateChanged | EpisodeFinished | EpisodeEnded | SessionEnded | ErrorEvent,
+    SessionReady | EpisodeStarted | StateChanged | EpisodeFinished | EpisodeEnded | SessionEnded | Notice
+    | ErrorEvent,
     Field(discriminator="type"),
 ]
 

@@ -1,7 +1,11 @@
-"""HTTP face of the env-worker: health endpoints for Kubernetes probes; the real work is on NATS."""
+"""HTTP face of the env-worker: health endpoints for Kubernetes probes; the real work is on NATS.
+
+SIGTERM drains the worker (draining.py) while these stay up: /readyz answers 503 from the first SIGTERM, /healthz
+200 until the drain is over and the server shuts down."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +14,7 @@ from fastapi import FastAPI, Response
 from playcorder import metrics
 
 from . import metrics as worker_metrics
+from .draining import on_sigterm
 from .settings import Settings
 from .worker import Worker
 
@@ -21,7 +26,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await worker.start()
-        yield
+        drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        draining: list[asyncio.Task[None]] = []
+
+        async def drain() -> None:
+            try:
+                await worker.drain()
+            finally:
+                drained.set_result(None)  # SIGTERM goes on to uvicorn: the server shuts down, then stop() below
+
+        with on_sigterm(lambda: draining.append(asyncio.create_task(drain())), worker.hurry, drained):
+            yield
         await worker.stop()
 
     app = FastAPI(title="Playcorder env-worker", lifespan=lifespan)

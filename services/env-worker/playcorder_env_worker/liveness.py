@@ -136,4 +136,6 @@ async def reattached(s: PlaySession, msg: Reattached) -> None:
     await s.announce()
     if s.finished is not None:
         await s.send_event(s.finished)
+    if s.notice is not None:  # the worker is draining
+        await s.send_event(s.notice)
     await s.show_current()

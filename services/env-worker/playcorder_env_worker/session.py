@@ -1,6 +1,8 @@
 """One play session: its episodes' lifecycle and state, frames out to the client, steps to the recorder.
 
 An episode starts paused (see SessionState); a session paused past its expiry ends and its episode is abandoned.
+On a draining worker (draining.py) a session starts no new episode: once it has none it ends (worker_draining),
+and at the drain's end its episode is interrupted.
 Control messages are handled in handlers.py, stepping is paced in pacing.py, whether a client is still there is
 watched in liveness.py, and the environment is called through the thread pool (env_calls.py).
 """
@@ -18,6 +20,7 @@ from typing import Any
 from playcorder import frames
 from playcorder.gym_spaces import space_spec
 from playcorder.messages import (
+    WORKER_DRAINING,
     CloseSession,
     EndState,
     EpisodeBegin,
@@ -26,7 +29,9 @@ from playcorder.messages import (
     EpisodeFinished,
     EpisodeStarted,
     ErrorEvent,
+    Notice,
     OpenSession,
+    SessionEnded,
     SessionReady,
     SessionState,
     StateChanged,
@@ -35,6 +40,7 @@ from playcorder.messages import (
 from playcorder.spaces import zeros
 
 from .controls import Controls
+from .draining import Draining, Interrupt, draining
 from .env_calls import EnvCalls
 from .episode import Episode
 from .handlers import HANDLERS, Handler
@@ -46,21 +52,23 @@ from .play_loop import PlayLoop, StepResult
 from .publisher import RecordingPublisher
 
 log = logging.getLogger(__name__)
-_HANDLERS: dict[type[Any], Handler] = {**HANDLERS, ClientLost: client_lost, Reattached: reattached}
+_HANDLERS: dict[type[Any], Handler] = {**HANDLERS, ClientLost: client_lost, Reattached: reattached,
+                                       Draining: draining}
 MAX_PENDING_INPUTS = 1000  # client messages waiting for the session; the gateway's WS_MAX_RATE keeps play far below
-SessionInput = WorkerInput | ClientLost | Reattached
+SessionInput = WorkerInput | ClientLost | Reattached | Draining | Interrupt
+_OWN = (ClientLost, Reattached, Draining, Interrupt, CloseSession)  # never dropped
 
 
 class InputQueue(asyncio.Queue[SessionInput]):
     """The session's inbox: client messages beyond `limit` pending are dropped (logged); the worker's own
-    (a lost or returning client, the close that ends the session) always get in."""
+    (a lost or returning client, the drain, the close that ends the session) always get in."""
 
     def __init__(self, session_id: str, limit: int = MAX_PENDING_INPUTS) -> None:
         super().__init__()
         self.session_id, self.limit, self.dropped = session_id, limit, 0
 
     def put_nowait(self, item: SessionInput) -> None:
-        if self.qsize() >= self.limit and not isinstance(item, ClientLost | Reattached | CloseSession):
+        if self.qsize() >= self.limit and not isinstance(item, _OWN):
             self.dropped += 1
             if self.dropped == 1 or self.dropped % self.limit == 0:  # a flood logs a line per `limit` dropped
                 log.warning("session %s: dropped a %s message, %d client messages already pending (%d dropped)",
@@ -96,6 +104,7 @@ class PlaySession:
         self.ready: SessionReady | None = None  # the `session` event, sent again when a client resumes
         self.over = False  # ending: no longer resumable
         self.finished: EpisodeFinished | None = None  # while awaiting the participant's answer
+        self.notice: Notice | None = None  # the worker is draining: no new episode (draining.py)
 
     # ---------------------------------------------------------------- session
     async def run(self) -> None:
@@ -155,7 +164,21 @@ class PlaySession:
                     self.over = True
                     await self.abandon("disconnected")
                     return
+                if isinstance(msg, Interrupt):
+                    await self.interrupt()
+                    return
                 await _HANDLERS[type(msg)](self, msg)
+                if self.notice is not None and self.episode is None:  # its last episode on this worker is over
+                    self.over = True
+                    await self.send_event(SessionEnded(reason=WORKER_DRAINING))
+                    return
+
+    async def interrupt(self) -> None:
+        """The worker stops: the episode ends interrupted after its last step; the gateway moves the client on."""
+        self.over = True
+        if self.episode is not None:
+            await self._end("interrupted", WORKER_DRAINING)
+        await self.send_event(SessionEnded(reason=WORKER_DRAINING))
 
     # ---------------------------------------------------------------- state and events
     async def error(self, code: str, message: str) -> None:
@@ -175,7 +198,10 @@ class PlaySession:
 
     # ---------------------------------------------------------------- episodes
     async def start_episode(self) -> None:
+        """A new episode, unless the worker is draining (the session then ends, see _read_inputs)."""
         assert self.env is not None and self.controls is not None
+        if self.notice is not None:
+            return
         seed = secrets.randbits(31)
         obs, info, image = await self.env.reset(seed, self.quality)
         ep = Episode(index=self.episodes_started, seed=seed, observation=obs, info=info, image=image)

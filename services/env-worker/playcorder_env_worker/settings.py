@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from playcorder.settings import NatsSettings, ServiceSettings
 
+MAX_DRAIN_TIMEOUT = 3600.0  # an hour: longer than any episode a study should ask for
 FAMILIES = ("atari", "procgen", "mujoco", "gymnasium")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -66,6 +67,13 @@ class Settings(ServiceSettings):
                                                           "a worker sends each session's gateway")
     client_timeout: float = Field(1.0, gt=0, description="env CLIENT_TIMEOUT: a session that hears nothing from its "
                                                          "gateway this long pauses (reason client_lost)")
+    drain_timeout: float = Field(
+        300.0, ge=0, le=MAX_DRAIN_TIMEOUT, validation_alias="DRAIN_TIMEOUT",
+        description=f"env DRAIN_TIMEOUT: seconds (0..{MAX_DRAIN_TIMEOUT:g}) a worker told to stop (SIGTERM) lets its "
+                    "running episodes go on, taking no new session and starting no new episode; then it ends what "
+                    "is left as interrupted (reason worker_draining), every step recorded, and exits; its gateways "
+                    "move the players to other workers. 0, or a second SIGTERM: end them at once. Keep the "
+                    "orchestrator's grace period (terminationGracePeriodSeconds) above it")
     resume_grace: float = Field(30.0, gt=0, description="env RESUME_GRACE: seconds a session whose client went away "
                                                         "waits to be resumed before it ends (reason disconnected)")
 

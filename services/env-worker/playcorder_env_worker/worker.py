@@ -1,4 +1,8 @@
-"""The worker process: announces capacity, accepts sessions placed on it, routes their input and output over NATS."""
+"""The worker process: announces capacity, accepts sessions placed on it, routes their input and output over NATS.
+
+Told to stop (SIGTERM) it drains (draining.py): no new session, its players told and let finish their episodes up to
+DRAIN_TIMEOUT, then what is left interrupted with every step recorded; stop() (the app's shutdown) ends at once
+whatever is still running, interrupted the same way."""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from playcorder.messages import (
 
 from . import metrics, trial
 from .admission import Admission
+from .draining import Drain
 from .families.access import EnvAccess
 from .liveness import ClientLink, LinkWatch, Reattached
 from .play_loop import PlayLoop
@@ -52,7 +57,10 @@ class Worker:
         self.executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="env")
         self.nc: NATS | None = None
         self.sessions: dict[str, PlaySession] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # trials
+        self.session_tasks: set[asyncio.Task[None]] = set()
+        self._drain: Drain | None = None
+        self._trial_sub: Subscription | None = None
         self.draining = False
         self.started_at = datetime.now(UTC)
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -77,20 +85,46 @@ class Worker:
         await self.nc.subscribe(self.subjects.worker_open(self.settings.worker_id), cb=self._on_open)
         await self.nc.subscribe(self.subjects.worker_attach(self.settings.worker_id), cb=self._on_attach)
         await self.nc.subscribe(self.subjects.announce, cb=self._on_announce)
-        await self.nc.subscribe(self.subjects.trial, queue=trial.QUEUE_GROUP, cb=self._on_trial)
+        self._trial_sub = await self.nc.subscribe(self.subjects.trial, queue=trial.QUEUE_GROUP, cb=self._on_trial)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
         self._alive_task = asyncio.create_task(self._alive_loop())
         log.info("worker %s ready, capacity %d at most, admitting while tick lateness p95 < %g ms and CPU < %g of a "
                  "core", self.settings.worker_id, self.settings.worker_capacity, self.settings.max_lateness_ms,
                  self.settings.max_cpu)
 
+    def begin_drain(self) -> None:
+        """From now on no new session, no new episode; the players are told (draining.py). Once only."""
+        if self._drain is not None:
+            return
+        self.draining = True
+        self._drain = Drain(self.sessions, self.session_tasks, self.settings.drain_timeout)
+        self._drain.begin()
+
+    async def drain(self) -> None:
+        """The first SIGTERM: drain, until every session ended or DRAIN_TIMEOUT (or hurry()) ended the rest."""
+        self.begin_drain()
+        assert self._drain is not None
+        if self.nc is not None and self.nc.is_connected:
+            await self._heartbeat()  # at once: gateways stop placing here
+        if self._trial_sub is not None:  # trials go to the other workers
+            await self._trial_sub.unsubscribe()
+            self._trial_sub = None
+        await self._drain.run()
+        log.info("worker %s drained", self.settings.worker_id)
+
+    def hurry(self) -> None:
+        """A second SIGTERM: the drain ends every session now."""
+        if self._drain is not None:
+            self._drain.hurry()
+
     async def stop(self) -> None:
-        """Drain: stop taking sessions, end the running ones as abandoned, flush their recordings."""
+        """Stop taking sessions, end those still running (all of them without a drain before, e.g. on SIGINT) as
+        interrupted (worker_draining), flush their recordings."""
         self.draining = True
         self.trials.close()  # a stuck trial must not hold up the stop
-        await self._heartbeat()
-        for session in list(self.sessions.values()):
-            session.inputs.put_nowait(CloseSession(type="close"))
+        if self.nc is not None and self.nc.is_connected:
+            await self._heartbeat()
+        await Drain(self.sessions, self.session_tasks, 0).run()
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=10)
         for task in (self._heartbeat_task, self._alive_task):
@@ -208,8 +242,8 @@ class Worker:
         await self._reply(msg, True)
         await self._heartbeat()
         task = asyncio.create_task(self._run_session(session, sub))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.session_tasks.add(task)
+        task.add_done_callback(self.session_tasks.discard)
 
     async def _on_attach(self, msg: Msg) -> None:
         try:
