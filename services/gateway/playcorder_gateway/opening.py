@@ -43,6 +43,7 @@ class Opened:
     worker_id: str
     sub: Subscription  # the session's out.* subjects, feeding `out`
     out: OutgoingQueue
+    env: str  # the environment's key in the study (a session moved off a draining worker is placed with it again)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class Opener:
                                worker_id=worker_id))
             await db.commit()
         log.info("session %s placed on %s", session_id, worker_id)
-        return Opened(session_id, worker_id, sub, out)
+        return Opened(session_id, worker_id, sub, out, env.id)
 
     async def resume(self, session_id: str) -> Opened:
         """Re-attach to a session of this participant that its worker still holds."""
@@ -122,7 +123,7 @@ class Opener:
                           f"has ended ({answer.reason}); select_env starts a new session")
         await self.set_ended(session_id, None)
         log.info("session %s resumed on %s", session_id, record.worker_id)
-        return Opened(session_id, record.worker_id, sub, out)
+        return Opened(session_id, record.worker_id, sub, out, record.env)
 
     async def set_ended(self, session_id: str, at: datetime | None) -> None:
         """When the last relay of the session ended (cleared while one relays it again)."""

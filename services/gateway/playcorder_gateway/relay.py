@@ -1,7 +1,9 @@
 """The relay of one play WebSocket: events in order, display frames dropped when the client is slow, and liveness
 both ways (keepalives to the worker, the worker's signals watched).
 
-Recorded steps never pass through here, so a slow client costs only display frames, never data.
+Recorded steps never pass through here, so a slow client costs only display frames, never data. A session its
+worker ended because it drains (session_ended, reason worker_draining) is not the client's end: that event is kept
+from it, and the relay ends MOVED (routes/play.py places the participant on another worker, same socket).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from playcorder.messages import CloseSession, Detach, ErrorEvent, Keepalive
+from playcorder.messages import WORKER_DRAINING, CloseSession, Detach, ErrorEvent, Keepalive, SessionEnded
 
 from .metrics import FRAMES_DROPPED, FRAMES_SENT
 from .settings import Settings
@@ -23,6 +25,7 @@ from .settings import Settings
 # Events after which the worker has ended the session: deliver them, then close the socket.
 FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"',
                 b'{"type":"error","code":"session_failed"')
+MOVED_EVENT = SessionEnded(reason=WORKER_DRAINING).model_dump_json().encode()  # its worker drains: not relayed
 # Close codes of a client that meant to leave: its session ends. Any other end of the socket (dropped, which
 # uvicorn reports as 1005; 1001 going away; a gateway shutting down) leaves the session to its worker for a grace.
 DELIBERATE_CLOSES = (1000,)
@@ -35,6 +38,7 @@ class Outcome(StrEnum):
     FINISHED = "finished"  # the worker ended the session
     WORKER_LOST = "worker_lost"
     DETACHED = "detached"  # the socket dropped: the worker pauses and keeps the session for its resume grace
+    MOVED = "moved"  # the worker drains and ended the session: the participant plays on elsewhere, same socket
 
 
 class OutgoingQueue:
@@ -50,6 +54,8 @@ class OutgoingQueue:
         self.dropped_frames = 0
         self.dropped_inputs = 0
         self.last_heard = asyncio.get_running_loop().time()  # from the worker: a frame, an event or its signal
+        self.moves = socket == "play"  # a watcher is shown MOVED_EVENT: the session it watches is over
+        self.moved = False  # the worker ended the session as it drains (MOVED_EVENT, kept from the client)
 
     async def from_worker(self, msg: Msg) -> None:
         """Callback of the session's out.* subscription."""
@@ -100,6 +106,9 @@ class OutgoingQueue:
                     continue
                 if kind == _INPUT:
                     self._queued[kind] -= 1
+                if kind == _EVENT and self.moves and data == MOVED_EVENT:
+                    self.moved = True
+                    return
                 await ws.send_text(data.decode())
                 if kind == _EVENT and data.startswith(FINAL_EVENTS):
                     return

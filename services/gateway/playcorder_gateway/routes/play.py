@@ -1,5 +1,12 @@
 """The play WebSocket: authenticate a participant, place a new session on a worker or resume one its worker still
-holds, relay input and frames."""
+holds, relay input and frames.
+
+When the session's worker drains (it is shutting down, draining.py in the env-worker) and ends the session
+(reason worker_draining, after the episode's `episode_ended`), the socket stays open: a new session for the same
+participant, study and environment is placed on another worker, whose `session`, `episode_started` and frames
+follow as on a fresh start, the environment and token checked again as for select_env. Refused (`no_capacity`
+with its retry time, a study disabled meanwhile, ...), the client gets the error as it would for select_env, and
+the socket closes where select_env's refusal would close it."""
 
 from __future__ import annotations
 
@@ -133,10 +140,46 @@ async def play(
 
     try:
         opened = await _open(ws, opener, settings.ws_max_message, bucket, still_valid)
+        while opened is not None:
+            outcome = await _play(ws, nc, subjects, opener, relayed, opened, settings, bucket)
+            if outcome != Outcome.MOVED:
+                return
+            opened = await _move(ws, opener, opened, still_valid)
+            if opened is None:  # refused without a close: the client may select an environment again
+                opened = await _open(ws, opener, settings.ws_max_message, bucket, still_valid)
     except WebSocketDisconnect:
         return
-    if opened is None:
+    except _Closed:
         return
+
+
+class _Closed(Exception):
+    """A refused move closed the socket."""
+
+
+async def _move(ws: WebSocket, opener: Opener, moved: Opened,
+                still_valid: Callable[[], Awaitable[bool]]) -> Opened | None:
+    """A new session for the participant of `moved`, whose worker drains, on another worker; None when refused
+    (the client told); raises _Closed when the refusal closed the socket."""
+    log.info("session %s: its worker %s drains; placing the participant elsewhere", moved.session_id,
+             moved.worker_id)
+    try:
+        if not await still_valid():
+            raise Refused("unauthorized", "Expected a valid participant token to play on after the game server's "
+                                          "maintenance, got one revoked or expired", close=CLOSE_UNAUTHORIZED)
+        return await opener.place(*await opener.playable(moved.env))
+    except Refused as refused:
+        REFUSED.labels(refused.code).inc()
+        await _error(ws, refused.code, refused.message, retry_after=refused.retry_after)
+        if refused.close is not None:
+            await ws.close(refused.close)
+            raise _Closed from None
+        return None
+
+
+async def _play(ws: WebSocket, nc: NATS, subjects: BusSubjects, opener: Opener, relayed: RelayedSessions,
+                opened: Opened, settings: Settings, bucket: TokenBucket) -> Outcome:
+    """Relay one session until it ends for this socket."""
     relayed.add(opened.session_id)
     SESSIONS_RELAYED.inc()
     try:
@@ -149,6 +192,7 @@ async def play(
     log.info("session %s relay ended (%s); %d display frames dropped for a slow client", opened.session_id,
              outcome, opened.out.dropped_frames)
     await opener.set_ended(opened.session_id, datetime.now(UTC))
+    return outcome
 
 
 async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBucket,
@@ -197,7 +241,7 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
             await opened.out.pump(ws)
         except (WebSocketDisconnect, RuntimeError, OSError):  # the client is gone
             return Outcome.DETACHED
-        return Outcome.FINISHED
+        return Outcome.MOVED if opened.out.moved else Outcome.FINISHED
 
     async def watch() -> Outcome:
         await live.watch()
@@ -213,8 +257,9 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await live.end(outcome)
-        try:
-            await ws.close()
-        except (RuntimeError, WebSocketDisconnect):  # the client is already gone
-            pass
+        if outcome != Outcome.MOVED:  # moved: the socket plays on, in a session placed elsewhere
+            try:
+                await ws.close()
+            except (RuntimeError, WebSocketDisconnect):  # the client is already gone
+                pass
     return outcome
