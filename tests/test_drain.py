@@ -1,0 +1,210 @@
+"""Draining a worker (SIGTERM, as Kubernetes stops a pod): its players are told, may finish their episodes within
+DRAIN_TIMEOUT, and are moved to another worker with a new episode on the same socket; newcomers go elsewhere;
+what the drain cuts short is stored `interrupted` with every step played; a second SIGTERM cuts it short at once.
+
+A stack of its own: gateway, recorder and two workers, "a" (drained, then started again) and "b".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from playcorder.devstack.services import ServiceProcess, start_all, stop_all
+from playcorder.sdk import Client
+from playcorder_env_worker.settings import Settings as WorkerSettings
+from tests.conftest import tenant
+from tests.factories import cartpole_study
+from tests.stored import all_steps, stored_episode
+from tests.wsclient import Player
+
+pytestmark = pytest.mark.e2e
+SHORT_DRAIN = 2.0  # worker a's DRAIN_TIMEOUT in the first test
+EXIT_WITHIN_S = 15.0  # a drained worker exits this soon after its drain is over (a loaded test machine)
+
+
+@dataclass
+class Cluster:
+    url: str
+    client: Client
+    worker_a: ServiceProcess
+    env: dict[str, str]
+
+    def restart_a(self, drain_timeout: float) -> ServiceProcess:
+        """Worker a again (same id), draining for `drain_timeout` seconds when told to stop."""
+        self.worker_a = _worker_a(self.env, self.worker_a.log_path.parent, drain_timeout)
+        self.worker_a.start()
+        self.worker_a.wait_ready()
+        return self.worker_a
+
+
+def _worker_a(env: dict[str, str], logs: Any, drain_timeout: float) -> ServiceProcess:
+    return ServiceProcess("env-worker", env | {"WORKER_ID": "a", "DRAIN_TIMEOUT": f"{drain_timeout:g}"}, logs,
+                          name="worker-drain-a")
+
+
+@pytest.fixture(scope="module")
+def cluster(stack, tmp_path_factory) -> Iterator[Cluster]:  # type: ignore[no-untyped-def]
+    logs = tmp_path_factory.mktemp("drain-logs")
+    own = tenant(stack, "drain")
+    env = own.env | {"NATS_SUBJECT_PREFIX": "pcdrain", "NATS_STREAM_PREFIX": "PCDRAIN", "HEARTBEAT_INTERVAL": "0.3",
+                     "CHUNK_MAX_AGE": "0.3", "WORKER_MAX_LATENESS": "1000", "LOG_LEVEL": "INFO"}
+    a = _worker_a(env, logs, SHORT_DRAIN)
+    others = [ServiceProcess("gateway", env, logs, name="gateway-drain"),
+              ServiceProcess("env-worker", env | {"WORKER_ID": "b", "DRAIN_TIMEOUT": "0"}, logs,
+                             name="worker-drain-b"),
+              ServiceProcess("recorder", env, logs, name="recorder-drain")]
+    cluster = Cluster(others[0].url, Client(others[0].url, own.designer_token), a, env)
+    try:
+        start_all([a, *others])
+        yield cluster
+    finally:
+        stop_all([cluster.worker_a, *others])
+
+
+async def _workers(client: Client) -> dict[str, dict[str, Any]]:
+    return {w["worker_id"]: w for w in await asyncio.to_thread(client._call, "GET", "/api/workers")}
+
+
+async def _both_workers_accepting(client: Client) -> None:
+    for _ in range(200):
+        workers = await _workers(client)
+        if all(workers.get(w, {}).get("accepting") and not workers[w].get("draining") for w in ("a", "b")):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"Expected workers a and b accepting, got {await _workers(client)}")
+
+
+async def _players_on_a(url: str, client: Client, study_id: str, wanted: int) -> tuple[list[Player], list[Player]]:
+    """Players joining until `wanted` of them play on worker a: (those on a, the others, on b)."""
+    on_a: list[Player] = []
+    on_b: list[Player] = []
+    while len(on_a) < wanted:
+        assert len(on_a) + len(on_b) < 4 * wanted + 4, "placement never chose worker a"
+        player = await Player.join(url, client.create_participant(study_id)["token"], "cartpole")
+        session = await player.until("session")
+        await player.until("episode_started")
+        (on_a if session["worker_id"] == "a" else on_b).append(player)
+    return on_a, on_b
+
+
+async def _steps(player: Player, actions: list[int]) -> None:
+    for action in actions:
+        await player.send(type="action", action=action)
+        await player.until("frame")
+
+
+def _exited(proc: ServiceProcess, within: float) -> int:
+    assert proc.process is not None
+    try:
+        return proc.process.wait(within)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"Expected worker a to exit within {within:g} s of its drain; see {proc.log_path}:\n"
+                             f"{proc.tail()}") from None
+
+
+def _stored_actions(client: Client, episode_id: str) -> list[Any]:
+    return [s["action"] for s in all_steps(client, episode_id)]
+
+
+async def test_a_drained_worker_tells_its_player_interrupts_the_episode_with_every_step_and_moves_it(
+        cluster: Cluster) -> None:
+    client = cluster.client
+    await _both_workers_accepting(client)
+    study = client.create_study(cartpole_study(max_episode_steps=10_000))
+    (player,), bystanders = await _players_on_a(cluster.url, client, study["id"], 1)
+    first = player.events[-1]["episode_id"]
+    before, during = [0, 1, 0, 1, 0], [1, 0, 1]
+    await _steps(player, before)
+
+    cluster.worker_a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    termed = time.time()
+    notice = await player.until("notice", timeout=10)
+    assert notice["kind"] == "maintenance" and "your episode continues up to 2 seconds" in notice["message"]
+    assert termed + SHORT_DRAIN - 1 <= notice["deadline"] <= termed + SHORT_DRAIN + 5, notice
+
+    # a newcomer during the drain is placed on b, never on the draining a
+    newcomer = await Player.join(cluster.url, client.create_participant(study["id"])["token"], "cartpole")
+    assert (await newcomer.until("session"))["worker_id"] == "b"
+
+    # the episode goes on during the drain, then ends interrupted: every step played is stored
+    await _steps(player, during)
+    ended = await player.until("episode_ended", timeout=SHORT_DRAIN + 10)
+    assert (ended["episode_id"], ended["state"], ended["reason"]) == (first, "interrupted", "worker_draining")
+    played = before + during
+    assert ended["num_steps"] == len(played) + 1  # and the last observation, as a final step
+    episode = await asyncio.to_thread(stored_episode, client, first)
+    assert (episode["state"], episode["num_steps"]) == ("interrupted", len(played) + 1), episode
+    stored = await asyncio.to_thread(_stored_actions, client, first)
+    assert stored[:-1] == played
+
+    # moved to b on the same socket: a new session, a new episode, played there
+    moved = await player.until("session", timeout=10)
+    assert moved["worker_id"] == "b" and moved["session_id"] != player.events[0]["session_id"]
+    second = (await player.until("episode_started"))["episode_id"]
+    assert second != first
+    await _steps(player, [0, 1])
+    assert not [e for e in player.events if e["type"] in ("error", "session_ended")], player.events
+    for bystander in bystanders:  # on b: told nothing
+        assert not [e for e in bystander.events if e["type"] == "notice"], bystander.events
+
+    _exited(cluster.worker_a, EXIT_WITHIN_S)
+    for p in (player, newcomer, *bystanders):
+        await p.close()
+
+
+async def test_an_episode_ended_in_the_drain_is_kept_the_next_starts_elsewhere_a_second_sigterm_ends_the_rest(
+        cluster: Cluster) -> None:
+    client = cluster.client
+    worker_a = cluster.restart_a(drain_timeout=120)
+    await _both_workers_accepting(client)
+    study = client.create_study(cartpole_study(max_episode_steps=10_000))
+    (finisher, lingerer), bystanders = await _players_on_a(cluster.url, client, study["id"], 2)
+    kept, cut = finisher.events[-1]["episode_id"], lingerer.events[-1]["episode_id"]
+    await _steps(finisher, [0, 1, 0])
+    await _steps(lingerer, [1, 0])
+
+    assert worker_a.process is not None
+    worker_a.process.send_signal(signal.SIGTERM)
+    for p in (finisher, lingerer):
+        assert "up to 2 minutes" in (await p.until("notice", timeout=10))["message"]
+
+    # the finisher keeps its episode: completed as usual, and its next episode starts on b
+    await finisher.send(type="end_episode", save=True)
+    ended = await finisher.until("episode_ended")
+    assert (ended["episode_id"], ended["state"], ended["reason"]) == (kept, "completed", "ended_by_participant")
+    assert (await finisher.until("session", timeout=10))["worker_id"] == "b"
+    assert (await finisher.until("episode_started"))["episode_id"] != kept
+    await _steps(finisher, [1])
+
+    # the other plays on, on a, until a second SIGTERM ends its episode at once
+    await _steps(lingerer, [1])
+    assert worker_a.process.poll() is None
+    worker_a.process.send_signal(signal.SIGTERM)
+    ended = await lingerer.until("episode_ended", timeout=10)
+    assert (ended["episode_id"], ended["state"], ended["num_steps"]) == (cut, "interrupted", 4)
+    assert (await lingerer.until("session", timeout=10))["worker_id"] == "b"
+    await lingerer.until("episode_started")
+    _exited(worker_a, EXIT_WITHIN_S)
+
+    completed = await asyncio.to_thread(stored_episode, client, kept)
+    assert (completed["state"], completed["num_steps"]) == ("completed", 4)
+    assert await asyncio.to_thread(_stored_actions, client, cut) == [1, 0, 1, 0]  # the last: a placeholder
+    for p in (finisher, lingerer, *bystanders):
+        await p.close()
+
+
+def test_drain_timeout_is_bounded() -> None:
+    with pytest.raises(ValidationError, match="drain_timeout|DRAIN_TIMEOUT"):
+        WorkerSettings(drain_timeout=-1)
+    with pytest.raises(ValidationError):
+        WorkerSettings(drain_timeout=100_000)
+    assert WorkerSettings(drain_timeout=0).drain_timeout == 0
