@@ -36,6 +36,7 @@ class Cluster:
     url: str
     client: Client
     worker_a: ServiceProcess
+    worker_b: ServiceProcess
     env: dict[str, str]
 
     def restart_a(self, drain_timeout: float) -> ServiceProcess:
@@ -62,7 +63,7 @@ def cluster(stack, tmp_path_factory) -> Iterator[Cluster]:  # type: ignore[no-un
               ServiceProcess("env-worker", env | {"WORKER_ID": "b", "DRAIN_TIMEOUT": "0"}, logs,
                              name="worker-drain-b"),
               ServiceProcess("recorder", env, logs, name="recorder-drain")]
-    cluster = Cluster(others[0].url, Client(others[0].url, own.designer_token), a, env)
+    cluster = Cluster(others[0].url, Client(others[0].url, own.designer_token), a, others[1], env)
     try:
         start_all([a, *others])
         yield cluster
@@ -200,6 +201,30 @@ async def test_an_episode_ended_in_the_drain_is_kept_the_next_starts_elsewhere_a
     assert await asyncio.to_thread(_stored_actions, client, cut) == [1, 0, 1, 0]  # the last: a placeholder
     for p in (finisher, lingerer, *bystanders):
         await p.close()
+
+
+async def test_with_no_other_worker_the_moved_player_is_told_no_capacity_and_when_to_retry(cluster: Cluster) -> None:
+    client = cluster.client
+    worker_a = cluster.restart_a(drain_timeout=0)
+    await _both_workers_accepting(client)
+    study = client.create_study(cartpole_study(max_episode_steps=10_000))
+    (player,), bystanders = await _players_on_a(cluster.url, client, study["id"], 1)
+    for bystander in bystanders:
+        await bystander.close()
+    await asyncio.to_thread(cluster.worker_b.stop)  # b gone (its DRAIN_TIMEOUT is 0: at once)
+    await _steps(player, [0, 1])
+
+    assert worker_a.process is not None
+    worker_a.process.send_signal(signal.SIGTERM)  # DRAIN_TIMEOUT=0: no notice, the episode ends now
+    ended = await player.until("episode_ended", timeout=10)
+    assert (ended["state"], ended["reason"], ended["num_steps"]) == ("interrupted", "worker_draining", 3)
+    refused = await player.until("error", timeout=10)
+    assert refused["code"] == "no_capacity" and refused["retry_after"] > 0, refused
+    await player.ws.wait_closed()
+    assert player.ws.close_code == 1013  # try again later: the web player retries after retry_after
+    assert not [e for e in player.events if e["type"] in ("notice", "session_ended")], player.events
+    _exited(worker_a, EXIT_WITHIN_S)
+    assert (await asyncio.to_thread(stored_episode, client, ended["episode_id"]))["num_steps"] == 3
 
 
 def test_drain_timeout_is_bounded() -> None:

@@ -84,6 +84,9 @@ class Drain:
         self._hurry.set()
 
     def begin(self) -> None:
+        """Each session is told (without a timeout, nobody: run() ends them at once)."""
+        if self.timeout <= 0:
+            return
         notice = maintenance(self.timeout)
         log.info("draining: %d sessions may finish their episodes within %g s", len(self.sessions), self.timeout)
         for session in list(self.sessions.values()):
