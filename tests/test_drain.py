@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from playcorder_env_worker.settings import Settings as WorkerSettings
 from tests.conftest import tenant
 from tests.factories import cartpole_study
 from tests.stored import all_steps, stored_episode
+from tests.webpage import Page
 from tests.wsclient import Player
 
 pytestmark = pytest.mark.e2e
@@ -35,21 +37,37 @@ EXIT_WITHIN_S = 15.0  # a drained worker exits this soon after its drain is over
 class Cluster:
     url: str
     client: Client
-    worker_a: ServiceProcess
-    worker_b: ServiceProcess
+    workers: dict[str, ServiceProcess]
     env: dict[str, str]
 
+    @property
+    def worker_a(self) -> ServiceProcess:
+        return self.workers["a"]
+
+    @property
+    def worker_b(self) -> ServiceProcess:
+        return self.workers["b"]
+
+    def restart(self, name: str, drain_timeout: float) -> ServiceProcess:
+        """The worker again (same id), draining for `drain_timeout` seconds when told to stop."""
+        worker = self.workers[name] = _worker(self.env, self.workers[name].log_path.parent, name, drain_timeout)
+        worker.start()
+        worker.wait_ready()
+        return worker
+
+    def all_running(self) -> None:
+        """Each worker a previous test drained started again."""
+        for name, worker in list(self.workers.items()):
+            if worker.process is None or worker.process.poll() is not None:
+                self.restart(name, SHORT_DRAIN)
+
     def restart_a(self, drain_timeout: float) -> ServiceProcess:
-        """Worker a again (same id), draining for `drain_timeout` seconds when told to stop."""
-        self.worker_a = _worker_a(self.env, self.worker_a.log_path.parent, drain_timeout)
-        self.worker_a.start()
-        self.worker_a.wait_ready()
-        return self.worker_a
+        return self.restart("a", drain_timeout)
 
 
-def _worker_a(env: dict[str, str], logs: Any, drain_timeout: float) -> ServiceProcess:
-    return ServiceProcess("env-worker", env | {"WORKER_ID": "a", "DRAIN_TIMEOUT": f"{drain_timeout:g}"}, logs,
-                          name="worker-drain-a")
+def _worker(env: dict[str, str], logs: Any, name: str, drain_timeout: float) -> ServiceProcess:
+    return ServiceProcess("env-worker", env | {"WORKER_ID": name, "DRAIN_TIMEOUT": f"{drain_timeout:g}"}, logs,
+                          name=f"worker-drain-{name}")
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +76,15 @@ def cluster(stack, tmp_path_factory) -> Iterator[Cluster]:  # type: ignore[no-un
     own = tenant(stack, "drain")
     env = own.env | {"NATS_SUBJECT_PREFIX": "pcdrain", "NATS_STREAM_PREFIX": "PCDRAIN", "HEARTBEAT_INTERVAL": "0.3",
                      "CHUNK_MAX_AGE": "0.3", "WORKER_MAX_LATENESS": "1000", "LOG_LEVEL": "INFO"}
-    a = _worker_a(env, logs, SHORT_DRAIN)
+    workers = {name: _worker(env, logs, name, SHORT_DRAIN) for name in ("a", "b")}
     others = [ServiceProcess("gateway", env, logs, name="gateway-drain"),
-              ServiceProcess("env-worker", env | {"WORKER_ID": "b", "DRAIN_TIMEOUT": "0"}, logs,
-                             name="worker-drain-b"),
               ServiceProcess("recorder", env, logs, name="recorder-drain")]
-    cluster = Cluster(others[0].url, Client(others[0].url, own.designer_token), a, others[1], env)
+    cluster = Cluster(others[0].url, Client(others[0].url, own.designer_token), workers, env)
     try:
-        start_all([a, *others])
+        start_all([*workers.values(), *others])
         yield cluster
     finally:
-        stop_all([cluster.worker_a, *others])
+        stop_all([*cluster.workers.values(), *others])
 
 
 async def _workers(client: Client) -> dict[str, dict[str, Any]]:
@@ -165,7 +181,7 @@ async def test_a_drained_worker_tells_its_player_interrupts_the_episode_with_eve
 async def test_an_episode_ended_in_the_drain_is_kept_the_next_starts_elsewhere_a_second_sigterm_ends_the_rest(
         cluster: Cluster) -> None:
     client = cluster.client
-    worker_a = cluster.restart_a(drain_timeout=120)
+    worker_a = await asyncio.to_thread(cluster.restart_a, 120)
     await _both_workers_accepting(client)
     study = client.create_study(cartpole_study(max_episode_steps=10_000))
     (finisher, lingerer), bystanders = await _players_on_a(cluster.url, client, study["id"], 2)
@@ -203,15 +219,37 @@ async def test_an_episode_ended_in_the_drain_is_kept_the_next_starts_elsewhere_a
         await p.close()
 
 
+async def test_the_web_player_shows_the_notice_and_plays_on_on_the_other_worker(cluster: Cluster,
+                                                                            tmp_path: Path) -> None:
+    client = cluster.client
+    await asyncio.to_thread(cluster.all_running)
+    await _both_workers_accepting(client)
+    study = client.create_study(cartpole_study(id="live", mode="realtime", fps=15, max_episode_steps=10_000))
+    page = Page(cluster.url, client.create_participant(study["id"])["token"], tmp_path / "node.log")
+    try:
+        first = await asyncio.to_thread(page.until, lambda p: p["status"].startswith("playing") and p["worker"])
+        drained, other = first["worker"], "b" if first["worker"] == "a" else "a"
+        cluster.workers[drained].process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        told = await asyncio.to_thread(page.until, lambda p: p["notice"] is not None, 10)
+        assert "maintenance: your episode continues up to 2 seconds" in told["notice"]
+        moved = await asyncio.to_thread(page.until, lambda p: p["worker"] == other, SHORT_DRAIN + 15)
+        assert moved["status"].startswith("playing") and moved["notice"] is None
+        assert moved["session"] != first["session"]
+    finally:
+        page.close()
+    _exited(cluster.workers[drained], EXIT_WITHIN_S)
+
+
 async def test_with_no_other_worker_the_moved_player_is_told_no_capacity_and_when_to_retry(cluster: Cluster) -> None:
     client = cluster.client
-    worker_a = cluster.restart_a(drain_timeout=0)
+    worker_a = await asyncio.to_thread(cluster.restart_a, 0)
+    await asyncio.to_thread(cluster.all_running)
     await _both_workers_accepting(client)
     study = client.create_study(cartpole_study(max_episode_steps=10_000))
     (player,), bystanders = await _players_on_a(cluster.url, client, study["id"], 1)
     for bystander in bystanders:
         await bystander.close()
-    await asyncio.to_thread(cluster.worker_b.stop)  # b gone (its DRAIN_TIMEOUT is 0: at once)
+    await asyncio.to_thread(cluster.worker_b.stop)  # b gone (it had no session left to drain)
     await _steps(player, [0, 1])
 
     assert worker_a.process is not None

@@ -42,5 +42,6 @@ const press = setInterval(() => {
 setInterval(() => {
   const s = player.snapshot;
   console.log(JSON.stringify({ status: status(s), state: state(s), shown: describeState(s), step: String(s.step),
-    session: storage.m["playcorder-session"] ?? null, rtt_ms: s.rttMs, fps: s.framesPerSecond }));
+    session: storage.m["playcorder-session"] ?? null, rtt_ms: s.rttMs, fps: s.framesPerSecond,
+    worker: s.session?.worker_id ?? null, notice: s.notice?.message ?? null }));
 }, 200);

@@ -71,6 +71,15 @@ export interface EpisodeEnded {
   total_reward: number;
 }
 
+/** The session's game server is shutting down: the episode continues until `deadline` (s since the epoch) at most,
+ * then the participant plays on, on another server, with a new episode (a new `session` event, same socket). */
+export interface NoticeEvent {
+  type: "notice";
+  kind: "maintenance";
+  message: string;
+  deadline: number;
+}
+
 export interface ErrorEvent {
   type: "error";
   code: string;
@@ -84,6 +93,7 @@ type ServerEvent =
   | EpisodeFinished
   | EpisodeEnded
   | ErrorEvent
+  | NoticeEvent
   | { type: "episode_started"; episode_id: string; index: number }
   | { type: "session_ended"; reason: string };
 
@@ -158,6 +168,8 @@ export interface Snapshot {
   /** the finished episode waiting for keep / discard */
   finished: EpisodeFinished | null;
   lastEnded: EpisodeEnded | null;
+  /** the session's maintenance notice, until the next `session` event */
+  notice: NoticeEvent | null;
   step: number;
   reward: number;
   episodeReturn: number;
@@ -264,7 +276,7 @@ export class PlayConnection {
   private frameListeners = new Set<FrameListener>();
   private snap: Snapshot = {
     phase: "idle", message: "Not connected", retryAt: null, session: null, state: null, episodeIndex: null,
-    finished: null, lastEnded: null, step: 0, reward: 0, episodeReturn: 0, framesPerSecond: 0, rttMs: null, log: [],
+    finished: null, lastEnded: null, notice: null, step: 0, reward: 0, episodeReturn: 0, framesPerSecond: 0, rttMs: null, log: [],
   };
 
   constructor(private readonly options: ConnectionOptions) {
@@ -487,7 +499,8 @@ export class PlayConnection {
         this.lostAt = null;
         this.backoff = BACKOFF_FIRST_MS;
         this.attempts = 0;
-        this.update({ phase: "playing", message: `Playing ${event.env_id}`, retryAt: null, session: event });
+        this.update({ phase: "playing", message: `Playing ${event.env_id}`, retryAt: null, session: event,
+          notice: null });
         break;
       case "state":
         if (this.pingSentAt !== null) {
@@ -529,6 +542,10 @@ export class PlayConnection {
         this.update({ phase: "ended", retryAt: null, message: event.reason === "expired"
           ? "Session ended after a long pause — reload the page to play again"
           : `Session ended (${event.reason}) — reload the page to play again` });
+        break;
+      case "notice":
+        if (this.snap.notice?.deadline !== event.deadline) this.log(event.message);
+        this.update({ notice: event });
         break;
       case "error":
         this.onError(event);

@@ -138,6 +138,12 @@ export function GameView({ connection, studyName, onLeave }: {
         </span>
       </div>
 
+      {snapshot.notice && (
+        <div className="pc-player-notice" role="status" aria-live="polite">
+          {snapshot.notice.message}
+        </div>
+      )}
+
       <div
         className="pc-player-game"
         ref={gameRef}
