@@ -21,9 +21,10 @@ from pydantic import ValidationError
 
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
+from playcorder.sdk.bot import play
 from playcorder_env_worker.settings import Settings as WorkerSettings
 from tests.conftest import tenant
-from tests.factories import cartpole_study
+from tests.factories import cartpole_study, pong_study
 from tests.stored import all_steps, stored_episode
 from tests.webpage import Page
 from tests.wsclient import Player
@@ -198,9 +199,11 @@ async def test_an_episode_ended_in_the_drain_is_kept_the_next_starts_elsewhere_a
     await finisher.send(type="end_episode", save=True)
     ended = await finisher.until("episode_ended")
     assert (ended["episode_id"], ended["state"], ended["reason"]) == (kept, "completed", "ended_by_participant")
+    await finisher.send(type="new_episode")  # Enter, at once: the move starts it, on b (not two, one cancelled)
     assert (await finisher.until("session", timeout=10))["worker_id"] == "b"
     assert (await finisher.until("episode_started"))["episode_id"] != kept
     await _steps(finisher, [1])
+    assert [e["type"] for e in finisher.events].count("episode_ended") == 1, finisher.events
 
     # the other plays on, on a, until a second SIGTERM ends its episode at once
     await _steps(lingerer, [1])
@@ -238,6 +241,43 @@ async def test_the_web_player_shows_the_notice_and_plays_on_on_the_other_worker(
     finally:
         page.close()
     _exited(cluster.workers[drained], EXIT_WITHIN_S)
+
+
+async def test_the_sdk_bot_plays_on_after_its_worker_drains(cluster: Cluster) -> None:
+    """The bot, unchanged, asks for a new episode after the interrupted one: the gateway drops that (the move has
+    started one), so the bot plays the new session's first episode and nothing is stored cancelled."""
+    client = cluster.client
+    await asyncio.to_thread(cluster.restart_a, 0)  # interrupted at once: the bot is mid-episode
+    await asyncio.to_thread(cluster.all_running)
+    await _both_workers_accepting(client)
+    study = client.create_study(pong_study(max_episode_steps=10_000))
+    holders = []  # one session on b, so that the bot is placed on the emptier a
+    while not holders or (await _workers(client))["b"]["active"] < 1:
+        holder = await Player.join(cluster.url, client.create_participant(study["id"])["token"], "pong")
+        if (await holder.until("session"))["worker_id"] == "a":
+            await holder.close()
+        holders.append(holder)
+    while (await _workers(client))["a"]["active"]:  # those on a gone
+        await asyncio.sleep(0.1)
+    participant = client.create_participant(study["id"])
+    bot = asyncio.create_task(play(cluster.url, participant["token"], "pong", episodes=2, max_steps=300, seed=1))
+    while not (await _workers(client))["a"]["active"]:
+        assert not bot.done()
+        await asyncio.sleep(0.05)
+    cluster.worker_a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    summary = await asyncio.wait_for(bot, 60)
+    details = [(e["state"], e["reason"]) for e in summary.episode_details]
+    assert details == [("interrupted", "worker_draining"), ("completed", "ended_by_participant")], details
+    assert summary.reconnects == 0
+    # stored: those two, nothing more (no episode started and cancelled by a new_episode sent during the move)
+    for episode in summary.episode_details:
+        stored_state = (await asyncio.to_thread(stored_episode, client, episode["episode_id"]))["state"]
+        assert (stored_state, episode["num_steps"]) == (episode["state"], episode["num_steps"])
+    stored = await asyncio.to_thread(client.list_episodes, study["id"], participant=participant["participant_id"])
+    assert sorted(e["state"] for e in stored) == ["completed", "interrupted"], stored
+    _exited(cluster.worker_a, EXIT_WITHIN_S)
+    for holder in holders:
+        await holder.close()
 
 
 async def test_with_no_other_worker_the_moved_player_is_told_no_capacity_and_when_to_retry(cluster: Cluster) -> None:

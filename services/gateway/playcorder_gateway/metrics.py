@@ -12,8 +12,8 @@ FRAMES_DROPPED = Counter("playcorder_gateway_frames_dropped_total", "Display fra
 FRAMES_SENT = Counter("playcorder_gateway_frames_sent_total", "Display frames sent to clients", ["socket"])
 SESSIONS_RELAYED = Gauge("playcorder_gateway_sessions_relayed", "Play sessions whose WebSocket this gateway holds now")
 RELAYS = Counter("playcorder_gateway_relays_total", "Play socket relays ended, by outcome: closed (by the client), "
-                 "finished (by the worker), worker_lost, detached (the socket dropped; the session waits for a resume), "
-                 "moved (its worker drains: the participant plays on in a session placed elsewhere)",
+                 "finished (by the worker), worker_lost, detached (the socket dropped; the session waits for a "
+                 "resume), moved (its worker drains: the participant plays on in a session placed elsewhere)",
                  ["outcome"])
 REFUSED = Counter("playcorder_gateway_sessions_refused_total", "Session opens refused, by the error code the client "
                   "got (no_capacity, unknown_env, unauthorized, ...)", ["code"])

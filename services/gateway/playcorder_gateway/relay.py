@@ -26,6 +26,7 @@ from .settings import Settings
 FINAL_EVENTS = (b'{"type":"session_ended"', b'{"type":"error","code":"env_failed"',
                 b'{"type":"error","code":"session_failed"')
 MOVED_EVENT = SessionEnded(reason=WORKER_DRAINING).model_dump_json().encode()  # its worker drains: not relayed
+_EPISODE_STARTED = b'{"type":"episode_started"'
 # Close codes of a client that meant to leave: its session ends. Any other end of the socket (dropped, which
 # uvicorn reports as 1005; 1001 going away; a gateway shutting down) leaves the session to its worker for a grace.
 DELIBERATE_CLOSES = (1000,)
@@ -56,6 +57,7 @@ class OutgoingQueue:
         self.last_heard = asyncio.get_running_loop().time()  # from the worker: a frame, an event or its signal
         self.moves = socket == "play"  # a watcher is shown MOVED_EVENT: the session it watches is over
         self.moved = False  # the worker ended the session as it drains (MOVED_EVENT, kept from the client)
+        self.episode_shown = False  # an episode_started event has gone to the client
 
     async def from_worker(self, msg: Msg) -> None:
         """Callback of the session's out.* subscription."""
@@ -110,6 +112,8 @@ class OutgoingQueue:
                     self.moved = True
                     return
                 await ws.send_text(data.decode())
+                if kind == _EVENT and data.startswith(_EPISODE_STARTED):
+                    self.episode_shown = True
                 if kind == _EVENT and data.startswith(FINAL_EVENTS):
                     return
             self._ready.clear()

@@ -194,7 +194,5 @@ class _Bot:
         if summary.episodes >= self.episodes:
             await self.send({"type": "close"})
             return True
-        if event["reason"] == "worker_draining":  # the gateway moves us to another worker: a new session, whose
-            return False  # first episode starts by itself (a new_episode would cancel it)
         await self.send({"type": "new_episode"})
         return False

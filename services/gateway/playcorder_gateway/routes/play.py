@@ -4,7 +4,9 @@ holds, relay input and frames.
 When the session's worker drains (it is shutting down, draining.py in the env-worker) and ends the session
 (reason worker_draining, after the episode's `episode_ended`), the socket stays open: a new session for the same
 participant, study and environment is placed on another worker, whose `session`, `episode_started` and frames
-follow as on a fresh start, the environment and token checked again as for select_env. Refused (`no_capacity`
+follow as on a fresh start, the environment and token checked again as for select_env. A `new_episode` the client
+sent before it was shown that session's first episode is dropped: meant for the old session (after its last
+episode ended), it would cancel the episode the move has just started. Refused (`no_capacity`
 with its retry time, a study disabled meanwhile, ...), the client gets the error as it would for select_env, and
 the socket closes where select_env's refusal would close it."""
 
@@ -25,6 +27,7 @@ from playcorder.messages import (
     CLIENT_TYPES,
     CloseSession,
     ErrorEvent,
+    NewEpisode,
     ResumeSession,
     SelectEnv,
     client_message,
@@ -139,14 +142,14 @@ async def play(
             return await valid_token(db, token, "participant") is not None
 
     try:
-        opened = await _open(ws, opener, settings.ws_max_message, bucket, still_valid)
+        opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid), False
         while opened is not None:
-            outcome = await _play(ws, nc, subjects, opener, relayed, opened, settings, bucket)
+            outcome = await _play(ws, nc, subjects, opener, relayed, opened, settings, bucket, moved)
             if outcome != Outcome.MOVED:
                 return
-            opened = await _move(ws, opener, opened, still_valid)
+            opened, moved = await _move(ws, opener, opened, still_valid), True
             if opened is None:  # refused without a close: the client may select an environment again
-                opened = await _open(ws, opener, settings.ws_max_message, bucket, still_valid)
+                opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid), False
     except WebSocketDisconnect:
         return
     except _Closed:
@@ -178,12 +181,13 @@ async def _move(ws: WebSocket, opener: Opener, moved: Opened,
 
 
 async def _play(ws: WebSocket, nc: NATS, subjects: BusSubjects, opener: Opener, relayed: RelayedSessions,
-                opened: Opened, settings: Settings, bucket: TokenBucket) -> Outcome:
-    """Relay one session until it ends for this socket."""
+                opened: Opened, settings: Settings, bucket: TokenBucket, moved: bool) -> Outcome:
+    """Relay one session until it ends for this socket; `moved`: placed as its participant's previous session's
+    worker drained."""
     relayed.add(opened.session_id)
     SESSIONS_RELAYED.inc()
     try:
-        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings, bucket)
+        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings, bucket, moved)
     finally:
         relayed.discard(opened.session_id)
         SESSIONS_RELAYED.dec()
@@ -219,8 +223,14 @@ async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBu
                 return None
 
 
+def _before_the_move(msg: object, opened: Opened) -> bool:
+    """A new_episode the client sent before it saw the moved session's first episode: meant for the session before
+    the move (the episode after its last), it would cancel the episode the move has just started."""
+    return isinstance(msg, NewEpisode) and not opened.out.episode_shown
+
+
 async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, settings: Settings,
-                 bucket: TokenBucket) -> Outcome:
+                 bucket: TokenBucket, moved: bool = False) -> Outcome:
     live = Liveness(ws, nc, input_subject, opened.worker_id, opened.out, settings)
 
     async def client_to_worker() -> Outcome:
@@ -231,6 +241,8 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
                 return disconnect_outcome(err)
             if isinstance(msg, SelectEnv | ResumeSession):
                 await _error(ws, "already_playing", f"Expected input for the running session, got {msg.type}")
+                continue
+            if moved and _before_the_move(msg, opened):
                 continue
             await nc.publish(input_subject, msg.model_dump_json().encode())
             if isinstance(msg, CloseSession):
@@ -258,8 +270,12 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
         await asyncio.gather(*tasks, return_exceptions=True)
         await live.end(outcome)
         if outcome != Outcome.MOVED:  # moved: the socket plays on, in a session placed elsewhere
-            try:
-                await ws.close()
-            except (RuntimeError, WebSocketDisconnect):  # the client is already gone
-                pass
+            await _close(ws)
     return outcome
+
+
+async def _close(ws: WebSocket) -> None:
+    try:
+        await ws.close()
+    except (RuntimeError, WebSocketDisconnect):  # the client is already gone
+        pass
