@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
 from playcorder.sdk.bot import play
+from playcorder_env_worker.draining import maintenance
 from playcorder_env_worker.settings import Settings as WorkerSettings
 from tests.conftest import tenant
 from tests.factories import cartpole_study, pong_study
@@ -311,3 +312,10 @@ def test_drain_timeout_is_bounded() -> None:
     with pytest.raises(ValidationError):
         WorkerSettings(drain_timeout=100_000)
     assert WorkerSettings(drain_timeout=0).drain_timeout == 0
+
+
+def test_the_maintenance_notice_says_how_long_in_words() -> None:
+    notice = maintenance(300, now=1000.0)
+    assert notice.deadline == 1300.0 and notice.message.startswith("maintenance: your episode continues up to "
+                                                                   "5 minutes")
+    assert "up to 45 seconds" in maintenance(45).message and "up to 1 second;" in maintenance(1).message
