@@ -150,9 +150,7 @@ async def play(
             opened, moved = await _move(ws, opener, opened, still_valid), True
             if opened is None:  # refused without a close: the client may select an environment again
                 opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid), False
-    except WebSocketDisconnect:
-        return
-    except _Closed:
+    except (WebSocketDisconnect, _Closed):
         return
 
 
