@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Playcorder env-worker: runs environments (Atari via ale-py, Procgen, MuJoCo, Gymnasium), streams JPEG frames and
 # records steps to JetStream; health and metrics on port 8010. MuJoCo renders on the CPU through EGL (Mesa's
 # llvmpipe, the same as `make run` on a Debian host); Procgen's libenv.so links libGL and GLib.

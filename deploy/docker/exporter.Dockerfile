@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Playcorder exporter: builds datasets (RLDS, envlogger, Minari, LeRobot) from stored episodes into S3; health and
 # metrics on port 8030. Exports are built in EXPORT_WORKDIR=/tmp: size the /tmp emptyDir for the largest export
 # being built (or mount a bigger volume and point EXPORT_WORKDIR at it).

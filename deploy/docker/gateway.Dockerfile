@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Playcorder gateway: the REST API, the play WebSockets and the web app (frontend/, built here) on port 8000.
 # Build with the repository root as context: docker build -f deploy/docker/gateway.Dockerfile -t playcorder-gateway .
 # Runs as UID 10001 on a read-only root: only /tmp must be writable (an emptyDir; HOME points there).

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Playcorder recorder: the JetStream consumer that stores recorded chunks in S3 and episodes in PostgreSQL; health
 # and metrics on port 8020.
 # Build with the repository root as context: docker build -f deploy/docker/recorder.Dockerfile -t playcorder-recorder .
