@@ -1,10 +1,14 @@
 # Playcorder: `make run` starts the whole stack locally, `make test` runs the suite, `make bench` the benchmarks.
-# All install into .venv first.
+# All install into .venv first (and the tools whose pins clash with the project's into .venv-tools).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := -e shared[dev] -e services/gateway -e services/env-worker -e services/recorder -e services/exporter
 STAMP := $(VENV)/.installed
+# checkov (tests/test_images.py, the chart's tests, `make lint`) pins packaging 23.2; the project pins 26.3: its own venv.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+DOCKERFILES := $(wildcard deploy/docker/*.Dockerfile)
 # The web app (frontend/, served by the gateway from frontend/dist): rebuilt when its sources or lockfile change.
 WEB := frontend
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts \
@@ -12,9 +16,17 @@ WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts -type f 2>/dev/null) $(WEB
 WEB_STAMP := $(WEB)/dist/.built
 WEB_DEPS := $(WEB)/node_modules/.installed
 
-.PHONY: install run test test-fast lint bench clean frontend
+.PHONY: install run test test-fast lint bench clean frontend tools
 
-install: $(STAMP) frontend
+install: $(STAMP) tools frontend
+
+tools: $(TOOLS_STAMP) ## checkov in .venv-tools (requirements-tools.txt, pinned by constraints-tools.txt)
+
+$(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -c constraints-tools.txt -r requirements-tools.txt
+	touch $@
 
 frontend: $(WEB_STAMP) ## the web app: npm ci (when the lockfile changes) and npm run build into frontend/dist
 
@@ -43,15 +55,17 @@ test: install chromium ## the whole suite, on real servers it starts on free por
 bench: install ## a quick run of every benchmark (< 10 min on 2 cores): bench/results/*.json and a summary table
 	$(BIN)/python bench/run.py
 
-lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/
+lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/, hadolint and checkov on the Dockerfiles
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/hadolint --config .hadolint.yaml $(DOCKERFILES)
+	$(TOOLS)/bin/checkov --framework dockerfile --skip-download --quiet --compact $(addprefix -f ,$(DOCKERFILES))
 
 test-fast: install ## everything but the end-to-end tests
 	$(BIN)/python -m pytest -m "not e2e"
 
 clean:
-	rm -rf $(VENV) .run $(WEB)/dist $(WEB)/node_modules
+	rm -rf $(VENV) $(TOOLS) .run $(WEB)/dist $(WEB)/node_modules
 
 # The browser tests (tests/browser/) drive Debian's Chromium through playwright; it comes from apt, never a download.
 CHROMIUM ?= /usr/lib/chromium/chromium
