@@ -17,10 +17,11 @@ from .subjects import Subjects
 log = logging.getLogger(__name__)
 
 # The record stream is a work queue: a message is removed once the recorder acknowledges it (stored in S3 and
-# PostgreSQL), so the stream holds only the backlog. Its limits bound that backlog: a recorder down for a day at
-# a busy campaign stays far below 10 GiB; when the limit is reached, publishes are refused (discard NEW) and
-# workers keep their steps and retry, rather than the server dropping recorded steps. The dedupe window covers
-# a publisher's retries; the recorder's writes are idempotent beyond it.
+# PostgreSQL), so the stream holds only the backlog. Its limits bound that backlog (NATS_RECORD_MAX_BYTES, 10 GiB
+# by default: a recorder down for a day at a busy lab campaign stays far below it; size it for a crowd campaign,
+# docs/deploy.md). When the limit is reached, publishes are refused (discard NEW) and workers keep their steps and
+# retry, rather than the server dropping recorded steps. The dedupe window covers a publisher's retries; the
+# recorder's writes are idempotent beyond it.
 RECORD_MAX_AGE_S = 7 * 24 * 3600
 RECORD_MAX_BYTES = 10 << 30
 DUPLICATE_WINDOW_S = 120
@@ -48,11 +49,12 @@ async def connect(settings: NatsSettings, name: str,
     )
 
 
-def stream_configs(subjects: Subjects, max_payload: int) -> list[StreamConfig]:
+def stream_configs(subjects: Subjects, max_payload: int,
+                   record_max_bytes: int = RECORD_MAX_BYTES) -> list[StreamConfig]:
     return [
         StreamConfig(
             name=subjects.record_stream, subjects=[subjects.record_all], storage=StorageType.FILE,
-            retention=RetentionPolicy.WORK_QUEUE, max_age=RECORD_MAX_AGE_S, max_bytes=RECORD_MAX_BYTES,
+            retention=RetentionPolicy.WORK_QUEUE, max_age=RECORD_MAX_AGE_S, max_bytes=record_max_bytes,
             max_msg_size=max_payload, discard=DiscardPolicy.NEW, duplicate_window=DUPLICATE_WINDOW_S,
         ),
         StreamConfig(
@@ -63,9 +65,9 @@ def stream_configs(subjects: Subjects, max_payload: int) -> list[StreamConfig]:
     ]
 
 
-async def ensure_streams(nc: NATS, subjects: Subjects) -> None:
+async def ensure_streams(nc: NATS, subjects: Subjects, record_max_bytes: int = RECORD_MAX_BYTES) -> None:
     js = nc.jetstream()
-    for cfg in stream_configs(subjects, nc.max_payload):
+    for cfg in stream_configs(subjects, nc.max_payload, record_max_bytes):
         assert cfg.name is not None  # stream_configs names every stream
         try:
             await js.add_stream(cfg)

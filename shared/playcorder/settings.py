@@ -11,6 +11,11 @@ class NatsSettings(BaseModel):
     stream_prefix: str = Field("PC", description="prefix of JetStream stream names, so several stacks can share "
                                                  "a server")
     subject_prefix: str = Field("pc", description="prefix of every subject, so several stacks can share a server")
+    record_max_bytes: int = Field(
+        10 << 30, ge=64 << 20, le=1 << 50,
+        description="env NATS_RECORD_MAX_BYTES: the most the record stream (the recorder's backlog) may hold; at the "
+                    "limit workers keep their steps and retry. Give every service the same value (each one brings "
+                    "the stream to its own), and each NATS server's JetStream file store room for it")
 
     @field_validator("url")
     @classmethod

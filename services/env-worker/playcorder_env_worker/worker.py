@@ -81,7 +81,7 @@ class Worker:
         self.trials.start()
         self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}",
                                 on_reconnect=self._resync_sessions)
-        await ensure_streams(self.nc, self.subjects)
+        await ensure_streams(self.nc, self.subjects, self.settings.nats.record_max_bytes)
         await self.nc.subscribe(self.subjects.worker_open(self.settings.worker_id), cb=self._on_open)
         await self.nc.subscribe(self.subjects.worker_attach(self.settings.worker_id), cb=self._on_attach)
         await self.nc.subscribe(self.subjects.announce, cb=self._on_announce)

@@ -31,7 +31,7 @@ async def open_service(settings: Settings, name: str = "exporter") -> AsyncItera
     await objects.ensure_bucket()
     nc = await connect(settings.nats, name=name)
     subjects = subjects_for(settings.nats)
-    await ensure_streams(nc, subjects)
+    await ensure_streams(nc, subjects, settings.nats.record_max_bytes)
     service = ExportService(nc, subjects, make_sessionmaker(engine), objects, settings.export_concurrency,
                             settings.export_workdir, shard_steps=settings.export_shard_steps,
                             ack_wait_s=settings.export_ack_wait_s)

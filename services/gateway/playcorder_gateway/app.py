@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await nc.publish(subjects.session_input(session_id), Resync(type="resync").model_dump_json().encode())
 
         nc = await connect(settings.nats, name=f"gateway {settings.gateway_id}", on_reconnect=resync)
-        await ensure_streams(nc, subjects)
+        await ensure_streams(nc, subjects, settings.nats.record_max_bytes)
         directory = WorkerDirectory(nc, subjects, WorkerTable(nc, subjects, settings.worker_ttl),
                                     settings.placement_timeout)
         await directory.start()

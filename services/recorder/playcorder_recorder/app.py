@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await objects.ensure_bucket()
         nc = await connect(settings.nats, name="recorder")
         subjects = subjects_for(settings.nats)
-        await ensure_streams(nc, subjects)
+        await ensure_streams(nc, subjects, settings.nats.record_max_bytes)
         sessions = make_sessionmaker(engine)
         outages = Outages()  # one per backend for the consumer and the reaper: one warning, one recovery
         consumer = RecordConsumer(nc, subjects, EpisodeStore(sessions, objects), settings.recorder_durable,
