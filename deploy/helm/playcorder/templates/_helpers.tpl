@@ -177,3 +177,44 @@ topologySpreadConstraints:
 priorityClassName: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* Egress every service needs: DNS, NATS and (storage: true) PostgreSQL and S3/MinIO. */}}
+{{- define "playcorder.egressCommon" -}}
+{{- $ := .ctx }}
+{{- if $.Values.networkPolicy.allowDns }}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- end }}
+{{- if $.Values.nats.enabled }}
+- to:
+    - podSelector:
+        matchLabels: {app.kubernetes.io/name: nats, app.kubernetes.io/instance: {{ $.Release.Name }}}
+  ports:
+    - {port: 4222, protocol: TCP}
+{{- else }}
+- to:
+    - ipBlock: {cidr: {{ $.Values.nats.external.cidr }}}
+  ports:
+    - {port: {{ $.Values.nats.external.port }}, protocol: TCP}
+{{- end }}
+{{- if .storage }}
+- to:
+    - ipBlock: {cidr: {{ $.Values.database.cidr }}}
+  ports:
+    - {port: {{ $.Values.database.port }}, protocol: TCP}
+{{- if $.Values.minio.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "playcorder.selectorLabels" (dict "ctx" $ "component" "minio") | nindent 10 }}
+  ports:
+    - {port: 9000, protocol: TCP}
+{{- else }}
+- to:
+    - ipBlock: {cidr: {{ $.Values.s3.cidr }}}
+  ports:
+    - {port: {{ $.Values.s3.port }}, protocol: TCP}
+{{- end }}
+{{- end }}
+{{- end }}
