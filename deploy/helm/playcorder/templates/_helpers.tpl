@@ -57,8 +57,18 @@ app.kubernetes.io/part-of: playcorder
 
 {{/* The NATS client URL: the bundled chart's service, or nats.external.url (then from the chart's Secret, as a
 URL may carry credentials, or from nats.external.existingSecret). */}}
+{{- /* The nats chart's "nats.fullname", repeated here as the subchart's helpers are not callable from the parent. */}}
 {{- define "playcorder.natsServiceHost" -}}
-{{- if .Values.nats.fullnameOverride }}{{ .Values.nats.fullnameOverride }}{{ else }}{{ printf "%s-nats" .Release.Name | trunc 63 | trimSuffix "-" }}{{ end }}
+{{- if .Values.nats.fullnameOverride }}
+{{- .Values.nats.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default "nats" .Values.nats.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "playcorder.natsMonitoringEndpoint" -}}
@@ -189,7 +199,7 @@ priorityClassName: {{ . }}
 {{- if $.Values.nats.enabled }}
 - to:
     - podSelector:
-        matchLabels: {app.kubernetes.io/name: nats, app.kubernetes.io/instance: {{ $.Release.Name }}}
+        matchLabels: {app.kubernetes.io/name: {{ default "nats" $.Values.nats.nameOverride }}, app.kubernetes.io/instance: {{ $.Release.Name }}, app.kubernetes.io/component: nats}
   ports:
     - {port: 4222, protocol: TCP}
 {{- else }}
