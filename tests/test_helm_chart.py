@@ -9,6 +9,9 @@ What is NOT checked offline, and why:
   manifests are not validated. The values passed to it are checked against the keys and types of its values.yaml
   (NATS_CHART_DEFAULTS, transcribed from nats-io/k8s at tags nats-1.3.16 and nats-2.14.2), and `helm lint` runs on
   a copy of the chart with a stub `charts/nats` (Chart.yaml only) so the dependency declaration itself is linted.
+  test_with_the_real_nats_chart (opt-in, NATS_CHART_DIR=an unpacked nats chart) renders with the real chart and
+  checks its manifests and the names, labels and ports this chart assumes; it passed with nats-1.3.16 and
+  nats-2.14.2 read from nats-io/k8s (used in a temporary directory, never committed).
 - ScaledObject (keda.sh) and ServiceMonitor (monitoring.coreos.com) are CRDs: kubernetes-validate has no schema for
   them. test_crd_objects checks their required fields and that they point at this release's objects.
 - Nothing is applied to a cluster: admission, the CNI enforcing NetworkPolicies, KEDA and prometheus-adapter
@@ -635,3 +638,31 @@ def test_every_value_is_documented() -> None:
             undocumented.append(".".join([k for _, k, _ in stack] + [key]))
         stack.append((indent, key, documented))
     assert not undocumented, f"values without a `# --` comment: {undocumented}"
+
+
+@pytest.mark.skipif(not os.environ.get("NATS_CHART_DIR"), reason="opt-in: set NATS_CHART_DIR to an unpacked nats chart "
+                    "(helm pull nats --version 1.3.16 --untar); it is never vendored and cannot be downloaded offline")
+def test_with_the_real_nats_chart(tmp_path: Path) -> None:
+    """With the nats chart in charts/: its manifests are valid too, and the names, labels and ports this chart assumes
+    (the client Service, the headless Service's monitoring port KEDA reads, the pods' labels the NetworkPolicy
+    selects) are the ones it makes."""
+    dest = tmp_path / "playcorder"
+    shutil.copytree(CHART, dest, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    shutil.copytree(os.environ["NATS_CHART_DIR"], dest / "charts" / "nats")
+    out = helm_python.Chart.load(dest).render(REQUIRED, name=RELEASE, namespace=NAMESPACE)
+    docs = [d for path, text in out.items() if "/charts/nats/" in path and path.endswith(".yaml")
+            for d in yaml.safe_load_all(text) if d]
+    for version in KUBE_VERSIONS:
+        for d in docs:
+            kubernetes_validate.validate(d, version, strict=True)
+    sts = one(docs, "StatefulSet", f"{RELEASE}-nats")
+    assert sts["spec"]["replicas"] == 3 and [v["metadata"]["name"] for v in sts["spec"]["volumeClaimTemplates"]]
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    ours = render(helm_python.Chart.load(CHART), REQUIRED)
+    selector = one(ours, "NetworkPolicy", f"{FULL}-nats")["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    assert {p["name"]: p["port"] for p in one(docs, "Service", f"{RELEASE}-nats")["spec"]["ports"]}["nats"] == 4222
+    headless = {p["name"]: p["port"] for p in one(docs, "Service", f"{RELEASE}-nats-headless")["spec"]["ports"]}
+    assert headless["monitor"] == 8222
+    assert env_of(container(ours, "recorder"))["NATS_URL"]["value"] == f"nats://{RELEASE}-nats:4222"
+    assert not find(docs, "Deployment")  # no nats-box
