@@ -206,6 +206,20 @@ def test_crd_objects(rendered: dict[str, list[dict[str, Any]]], values_set: str)
             assert cred["name"] and cred["key"]
 
 
+def test_service_monitors_scrape_the_gateway_only_with_a_token(chart: helm_python.Chart) -> None:
+    monitored = {sm["metadata"]["name"]: sm for sm in
+                 find(render(chart, merged({"metrics": {"serviceMonitor": {"enabled": True}}})), "ServiceMonitor")}
+    assert set(monitored) == {f"{FULL}-{c}" for c in ("env-worker", "recorder", "exporter")}
+    assert all("authorization" not in ep for sm in monitored.values() for ep in sm["spec"]["endpoints"])
+    with_token = render(chart, merged({"metrics": {"existingSecret": "metrics",
+                                                   "serviceMonitor": {"enabled": True}}}))
+    assert {sm["spec"]["endpoints"][0]["authorization"]["credentials"]["name"]
+            for sm in find(with_token, "ServiceMonitor")} == {"metrics"}
+    assert len(find(with_token, "ServiceMonitor")) == 4
+    env = env_of(container(with_token, "gateway"))
+    assert env["METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "metrics", "key": "METRICS_TOKEN"}
+
+
 # -- helm lint --strict, checkov ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -297,8 +311,6 @@ def test_schema_accepts_the_defaults_and_every_values_set(chart: helm_python.Cha
     (merged({"envWorker": {"autoscaling": {"minReplicas": 10, "maxReplicas": 5}}}),
      "Expected envWorker.autoscaling.minReplicas (10) at most envWorker.autoscaling.maxReplicas, got maxReplicas 5"),
     (merged({"gateway": {"ingress": {"host": ""}}}), "Expected gateway.ingress.host"),
-    (merged({"metrics": {"serviceMonitor": {"enabled": True}}}),
-     "Expected metrics.token or metrics.existingSecret with metrics.serviceMonitor.enabled"),
 ])
 def test_bad_combinations_fail_with_their_message(chart: helm_python.Chart, values: dict[str, Any],
                                                   said: str) -> None:
