@@ -678,3 +678,36 @@ def test_with_the_real_nats_chart(tmp_path: Path) -> None:
     assert headless["monitor"] == 8222
     assert env_of(container(ours, "recorder"))["NATS_URL"]["value"] == f"nats://{RELEASE}-nats:4222"
     assert not find(docs, "Deployment")  # no nats-box
+
+
+FREE_FORM = {"commonLabels", "podSecurityContext", "containerSecurityContext", "resources", "requests", "limits",
+             "nodeSelector", "affinity", "annotations", "labels", "studySpec"}
+
+
+def test_the_schema_constrains_every_value(chart: helm_python.Chart) -> None:
+    """Every key of values.yaml has a schema of its own (only free-form maps, such as resources or labels, and the
+    keys passed through to the nats chart are open), and every object in the schema refuses unknown keys."""
+    schema = chart.schema
+    assert schema is not None
+    defs = schema["$defs"]
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        return defs[node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+
+    unconstrained: list[str] = []
+
+    def walk(values: dict[str, Any], node: dict[str, Any], path: str) -> None:
+        node = resolve(node)
+        if node.get("additionalProperties", True) is not False and path != "nats":
+            unconstrained.append(path or "<top>")
+        for key, value in values.items():
+            if path == "nats" and key not in OURS_UNDER_NATS:
+                continue  # the nats chart's values: test_nats_values_are_the_nats_charts
+            sub = node.get("properties", {}).get(key)
+            if sub is None:
+                unconstrained.append(f"{path}.{key}".lstrip("."))
+            elif isinstance(value, dict) and key not in FREE_FORM:
+                walk(value, sub, f"{path}.{key}".lstrip("."))
+
+    walk(chart.values, schema, "")
+    assert not unconstrained, unconstrained
