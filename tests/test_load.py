@@ -94,6 +94,11 @@ def test_cli_prints_the_numbers(roomy: tuple[Client, str], tmp_path: Path) -> No
     assert data["joined"] == 1 and data["steps_lost"] == 0 and data["steps_played"] == data["steps_stored"] > 1
     assert data["latency_ms"]["n"] > 0 and data["env"] == "pong"
 
+    # what `helm test` runs: exit 0 only when every step played is stored
+    checked = _cli(roomy, tmp_path, "--study", created["id"], "--players", "1", "--duration", "1", "--require-stored")
+    assert checked.returncode == 0, checked.stderr
+    assert "0 lost" in checked.stdout
+
     bad = _cli(roomy, tmp_path, "--study", created["id"], "--players", "1", "--duration", "1", "--env", "nope")
     assert bad.returncode == 1 and bad.stderr.strip() == (
         "error: Expected --env to be one of the study's enabled environments ['pong'], got 'nope'")

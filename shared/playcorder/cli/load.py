@@ -22,6 +22,9 @@ def load(
         metavar="ENV", help="environment key in the study (default: its only enabled one)")] = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="seed of the players' input")] = None,
     as_json: Json = False,
+    require_stored: Annotated[bool, typer.Option(
+        "--require-stored", help="exit 1 unless players joined and every step played is stored (as `helm test` "
+                                 "does)")] = False,
 ) -> None:
     """Play N players at once and report what they got.
 
@@ -49,6 +52,21 @@ def load(
         _print_summary(data)
     if report.joined == 0 and report.refused == 0:
         raise UserError(f"Expected players to join, got none: {'; '.join(data['failures']) or 'no reason given'}")
+    if require_stored:
+        check_stored(data)
+
+
+def check_stored(data: dict[str, Any]) -> None:
+    """--require-stored: a UserError unless some player joined, played steps, and every step played is stored."""
+    if not data["joined"]:
+        raise UserError(f"Expected players to join with --require-stored, got none of {data['players']} "
+                        f"({data['refused']} refused for no capacity, {data['failed']} failed)")
+    if data["steps_stored"] is None:
+        raise UserError(f"Expected the steps stored to be counted with --require-stored, got none counted "
+                        f"({data['steps_played']} played)")
+    if not data["steps_played"] or data["steps_lost"]:
+        raise UserError(f"Expected every step played to be stored with --require-stored, got {data['steps_played']} "
+                        f"played, {data['steps_stored']} stored ({data['steps_lost']} lost)")
 
 
 def _environment(study: dict[str, Any], env: str | None) -> str:
