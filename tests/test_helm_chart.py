@@ -552,16 +552,18 @@ def test_recorder_and_exporter_scale_on_their_consumers_lag(rendered: dict[str, 
 
 
 def test_env_workers_scale_on_sessions_over_capacity(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    from playcorder_env_worker.metrics import CAPACITY, SESSIONS_ACTIVE
+    from playcorder_env_worker.metrics import ACCEPTING, CAPACITY, SESSIONS_ACTIVE
 
     so = one(rendered["defaults"], "ScaledObject", f"{FULL}-env-worker")["spec"]
     query = so["triggers"][0]["metadata"]["query"]
-    assert f"sum({SESSIONS_ACTIVE._name}{{" in query and f"avg({CAPACITY._name}{{" in query
+    # a worker whose measured load refuses newcomers counts as full, whatever its sessions ÷ capacity
+    assert f"{SESSIONS_ACTIVE._name}{{" in query and f"/ {CAPACITY._name}{{" in query
+    assert f"(1 - {ACCEPTING._name}{{" in query and query.startswith("sum(clamp_max(")
     assert so["triggers"][0]["metadata"]["threshold"] == "0.7"
     assert so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 600
     hpa = one(rendered["keda-off-hpa"], "HorizontalPodAutoscaler", f"{FULL}-env-worker")["spec"]
     assert hpa["metrics"] == [{"type": "Pods", "pods": {"metric": {"name": SESSIONS_ACTIVE._name},
-                                                         "target": {"type": "AverageValue", "averageValue": "140"}}}]
+                                                         "target": {"type": "AverageValue", "averageValue": "56"}}}]
     assert not find(rendered["keda-off-hpa"], "ScaledObject", f"{FULL}-env-worker")
     fixed = rendered["keda-off-fixed"]
     assert not find(fixed, "HorizontalPodAutoscaler")
