@@ -1,7 +1,7 @@
 """Draining a gateway (SIGTERM, as Kubernetes stops a pod after its preStop): /readyz fails at once, new sockets are
 refused with 1012, open ones are closed with 1012 one after the other over GATEWAY_DRAIN_SPREAD, and the clients
-(the SDK bot, the web player) reconnect to another gateway and resume their session, losing no step; the gateway
-exits within GATEWAY_DRAIN_TIMEOUT.
+(the SDK bot, the web player, the load bots) reconnect to another gateway and resume their session, losing no
+step; the gateway exits within GATEWAY_DRAIN_TIMEOUT.
 
 A stack of its own: two gateways ("a", drained, then started again, and "b") on the same NATS and PostgreSQL, one
 worker, a recorder.
@@ -24,6 +24,7 @@ import websockets
 from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
 from playcorder.sdk.bot import CLOSE_RESTART, connect, play
+from playcorder.sdk.load import run_load
 from playcorder_gateway.draining import RESTART_REASON
 from tests.balancer import Balancer
 from tests.conftest import tenant
@@ -34,6 +35,7 @@ from tests.webpage import Page
 pytestmark = pytest.mark.e2e
 SPREAD, TIMEOUT = 1.0, 4.0  # gateway a's GATEWAY_DRAIN_SPREAD and GATEWAY_DRAIN_TIMEOUT
 BOT_STEPS = 240  # realtime at 60 fps: 4 s of play, the drain in the middle
+LOAD_PLAYERS = 4  # half of them on gateway a
 EXIT_SLACK_S = 5.0  # a drained gateway exits this soon after its drain bound (the server's shutdown, a loaded machine)
 
 
@@ -73,7 +75,9 @@ def cluster(stack, tmp_path_factory) -> Iterator[Cluster]:  # type: ignore[no-un
     logs = tmp_path_factory.mktemp("gateway-drain-logs")
     own = tenant(stack, "gwdrain")
     env = own.env | {"NATS_SUBJECT_PREFIX": "pcgwdrain", "NATS_STREAM_PREFIX": "PCGWDRAIN", "HEARTBEAT_INTERVAL": "0.3",
-                     "CHUNK_MAX_AGE": "0.3", "RESUME_GRACE": "30", "LOG_LEVEL": "INFO"}
+                     "CHUNK_MAX_AGE": "0.3", "RESUME_GRACE": "30", "LOG_LEVEL": "INFO",
+                     # a loaded test machine must not make the worker refuse players: what is tested is the drain
+                     "WORKER_MAX_LATENESS": "1000", "WORKER_MAX_CPU": "100", "WORKER_ADMIT_BURST": "16"}
     gateways = {name: _gateway(env, logs, name) for name in ("a", "b")}
     others = [ServiceProcess("env-worker", env | {"WORKER_ID": "gwdrain"}, logs, name="worker-gwdrain"),
               ServiceProcess("recorder", env, logs, name="recorder-gwdrain")]
@@ -130,6 +134,7 @@ async def test_a_bot_plays_on_through_another_gateway_when_its_gateway_drains(cl
     await asyncio.sleep(0.5)  # mid-episode
     cluster.a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
     sigterm = time.monotonic()
+    exited = asyncio.create_task(asyncio.to_thread(_exited_at, cluster.a, TIMEOUT + EXIT_SLACK_S))
     while (code := await _readyz(cluster.a.url)) == 200:
         await asyncio.sleep(0.02)
     unready_s = time.monotonic() - sigterm
@@ -138,11 +143,11 @@ async def test_a_bot_plays_on_through_another_gateway_when_its_gateway_drains(cl
     refused_s = time.monotonic() - sigterm
     closes = await asyncio.gather(*idle)
     summary = await asyncio.wait_for(bot, 90)
-    exit_s = await asyncio.to_thread(_exited_at, cluster.a, TIMEOUT + EXIT_SLACK_S) - sigterm
+    exit_s = await exited - sigterm
     print(f"readyz 503 after {unready_s:.3f} s; a newcomer refused after {refused_s:.3f} s; idle sockets closed at "
           f"{[round(t - sigterm, 2) for t, _, _ in closes]} s; gateway a exited by {exit_s:.2f} s")
     assert code == 503 and unready_s < 0.5
-    assert exit_s < TIMEOUT + EXIT_SLACK_S
+    assert exit_s < TIMEOUT + EXIT_SLACK_S  # (here: once its sockets closed, well within the timeout)
     assert refused.value.rcvd is not None and refused.value.rcvd.code == CLOSE_RESTART
     assert refused.value.rcvd.reason == RESTART_REASON
     assert all(c[1:] == (CLOSE_RESTART, RESTART_REASON) for c in closes), closes
@@ -181,3 +186,25 @@ async def test_the_web_player_resumes_its_session_quickly_when_its_gateway_drain
     assert "Server restarting — reconnecting…" in back["messages"]  # shown briefly, not an error
     assert back_s < 3.0  # within the spread and the under-1-s jitter, not a slow backoff
     await asyncio.to_thread(_exited_at, cluster.a, TIMEOUT + EXIT_SLACK_S)
+
+
+async def test_a_load_run_across_a_gateway_drain_loses_no_step(cluster: Cluster) -> None:
+    client = cluster.client
+    await asyncio.to_thread(cluster.a_running)
+    created = client.create_study(study(_live(fps=10), name="gwload"))
+    tokens = [client.create_participant(created["id"])["token"] for _ in range(LOAD_PLAYERS)]
+    before = await _active(client)  # (the web player's session may still wait for its resume)
+    load = asyncio.create_task(run_load([cluster.a.url, cluster.b.url], tokens, "live", 5.0, seed=5, client=client,
+                                        study_id=created["id"], join_spread_s=0.5))
+    while await _active(client) < before + LOAD_PLAYERS:
+        assert not load.done(), load
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # every player running, inside the window
+    cluster.a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    report = (await asyncio.wait_for(load, 90)).to_dict()
+    print(f"load across a gateway drain: {report['reconnects']} reconnects, {report['steps_played']} steps played, "
+          f"{report['steps_stored']} stored")
+    assert (report["joined"], report["refused"], report["failed"]) == (LOAD_PLAYERS, 0, 0), report
+    assert report["reconnects"] == LOAD_PLAYERS // 2  # those on gateway a (every other player starts there)
+    assert report["steps_lost"] == 0 and report["steps_played"] > 0
+    assert report["episodes_stored"] == report["episodes"] == LOAD_PLAYERS  # one each, resumed, not a new one
