@@ -44,6 +44,7 @@ class Cluster:
     gateways: dict[str, ServiceProcess]
     client: Client  # through gateway b, up throughout
     env: dict[str, str]
+    designer_token: str
 
     @property
     def a(self) -> ServiceProcess:
@@ -81,7 +82,7 @@ def cluster(stack, tmp_path_factory) -> Iterator[Cluster]:  # type: ignore[no-un
     gateways = {name: _gateway(env, logs, name) for name in ("a", "b")}
     others = [ServiceProcess("env-worker", env | {"WORKER_ID": "gwdrain"}, logs, name="worker-gwdrain"),
               ServiceProcess("recorder", env, logs, name="recorder-gwdrain")]
-    cluster = Cluster(gateways, Client(gateways["b"].url, own.designer_token), env)
+    cluster = Cluster(gateways, Client(gateways["b"].url, own.designer_token), env, own.designer_token)
     try:
         start_all([*gateways.values(), *others])
         yield cluster
@@ -97,6 +98,18 @@ async def _closed(url: str, token: str) -> tuple[float, int | None, str | None]:
         raise AssertionError("Expected nothing on a socket that never selected an environment")
     except websockets.ConnectionClosed as err:
         return time.monotonic(), err.rcvd.code if err.rcvd else None, err.rcvd.reason if err.rcvd else None
+
+
+async def _watch_closed(url: str, session_id: str, designer_token: str) -> tuple[int | None, str | None]:
+    """Watch a session until the socket closes: with what code and reason."""
+    async with websockets.connect(f"ws://{url.split('://', 1)[1]}/ws/watch/{session_id}",
+                                  subprotocols=["playcorder", f"token.{designer_token}"],  # type: ignore[list-item]
+                                  max_size=None) as ws:
+        try:
+            while True:
+                await ws.recv()
+        except websockets.ConnectionClosed as err:
+            return (err.rcvd.code, err.rcvd.reason) if err.rcvd else (None, None)
 
 
 async def _readyz(url: str) -> int:
@@ -173,6 +186,9 @@ async def test_the_web_player_resumes_its_session_quickly_when_its_gateway_drain
             running: dict[str, Any] = await asyncio.to_thread(
                 page.until, lambda p: p["state"].startswith("running") and p["session"])
             assert balancer.chosen == [cluster.a.url]
+            watcher = asyncio.create_task(_watch_closed(cluster.a.url, running["session"], cluster.designer_token))
+            await asyncio.sleep(0.5)  # the watcher has joined
+            assert not watcher.done(), watcher
             cluster.a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             sigterm = time.monotonic()
             back = await asyncio.to_thread(page.until, lambda p: p["status"].startswith("playing")
@@ -185,6 +201,7 @@ async def test_the_web_player_resumes_its_session_quickly_when_its_gateway_drain
     assert balancer.chosen[1:] == [cluster.b.url]  # one reconnect, to the other gateway
     assert "Server restarting — reconnecting…" in back["messages"]  # shown briefly, not an error
     assert back_s < 3.0  # within the spread and the under-1-s jitter, not a slow backoff
+    assert await asyncio.wait_for(watcher, 10) == (CLOSE_RESTART, RESTART_REASON)  # a watcher is sent off alike
     await asyncio.to_thread(_exited_at, cluster.a, TIMEOUT + EXIT_SLACK_S)
 
 
