@@ -39,9 +39,15 @@ const press = setInterval(() => {
   clearInterval(press);
   player.keyDown("ArrowRight");
 }, 100);
+// Each status message the page showed, however briefly (a restarting gateway's "reconnecting" lasts under 1 s).
+const messages = [];
+player.subscribe((s) => {
+  if (messages[messages.length - 1] !== s.message) messages.push(s.message);
+  if (messages.length > 20) messages.shift();
+});
 setInterval(() => {
   const s = player.snapshot;
   console.log(JSON.stringify({ status: status(s), state: state(s), shown: describeState(s), step: String(s.step),
     session: storage.m["playcorder-session"] ?? null, rtt_ms: s.rttMs, fps: s.framesPerSecond,
-    worker: s.session?.worker_id ?? null, notice: s.notice?.message ?? null }));
+    worker: s.session?.worker_id ?? null, notice: s.notice?.message ?? null, messages }));
 }, 200);

@@ -13,6 +13,10 @@ const BACKOFF_FIRST_MS = 250;
 const BACKOFF_CAP_MS = 2000;
 const SLOW_RETRY_MS = 5000; // after RETRY_FAST_FOR_MS without a session: keep trying, less often
 const RETRY_FAST_FOR_MS = 60000;
+// A gateway restarting closes with 1012 (docs/protocol.md "Gateway restarts"): reconnect after a random wait below
+// this (so that its players do not all come back in the same instant) and resume; once in a row, then the backoff.
+const CLOSE_RESTART = 1012;
+const RESTART_JITTER_MS = 750;
 const RTT_INTERVAL_MS = 2000;
 const RTT_GIVE_UP_MS = 10000;
 const METER_MS = 500;
@@ -261,6 +265,7 @@ export class PlayConnection {
   private leaving = false; // the session is over (or refused): do not reconnect
   private lostAt: number | null = null;
   private backoff = BACKOFF_FIRST_MS;
+  private restarted = false; // closed with CLOSE_RESTART since the last session: the next close gets the backoff
   private retryAfterS: number | null = null; // from no_capacity
   private attempts = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -469,6 +474,11 @@ export class PlayConnection {
         `All game servers are busy — retrying in ${Math.round(wait / 1000)} s`);
       return;
     }
+    if (code === CLOSE_RESTART && !this.restarted) {
+      this.restarted = true;
+      this.schedule(Math.random() * RESTART_JITTER_MS, "reconnecting", "Server restarting — reconnecting…");
+      return;
+    }
     this.lostAt = this.lostAt ?? now;
     const slow = now - this.lostAt > RETRY_FAST_FOR_MS;
     const wait = slow ? SLOW_RETRY_MS : this.backoff;
@@ -498,6 +508,7 @@ export class PlayConnection {
         this.remember(event.session_id);
         this.lostAt = null;
         this.backoff = BACKOFF_FIRST_MS;
+        this.restarted = false;
         this.attempts = 0;
         this.update({ phase: "playing", message: `Playing ${event.env_id}`, retryAt: null, session: event,
           notice: null });

@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 
 from playcorder import metrics
+from playcorder.signals import on_sigterm
 
 from . import metrics as worker_metrics
-from .draining import on_sigterm
 from .settings import Settings
 from .worker import Worker
 

@@ -1,8 +1,12 @@
 """The gateway application: the lifespan that starts its services, the REST routers (with their body cap, error
-handlers, documented errors and security headers), the play and watch WebSockets, health endpoints and the web UI."""
+handlers, documented errors and security headers), the play and watch WebSockets, health endpoints and the web UI.
+
+SIGTERM drains the gateway (draining.py) before the server shuts down: /readyz answers 503 at once, and its
+WebSockets are closed over a few seconds with 1012 for their clients to reconnect elsewhere and resume."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,10 +16,12 @@ from playcorder import metrics
 from playcorder.bus import connect, ensure_streams, subjects_for
 from playcorder.db.engine import make_engine, make_sessionmaker
 from playcorder.messages import Resync
+from playcorder.signals import on_sigterm
 from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
 from . import errors, responses, web
+from .draining import Drain
 from .limits import BodyLimit
 from .placement import WorkerDirectory
 from .routes import (
@@ -46,6 +52,7 @@ ROUTERS = (health, signin, accounts, workers, studies, participant, sessions, ep
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     relayed: set[str] = set()  # ids of the sessions whose WebSocket this gateway holds
+    drain = Drain(settings.drain_spread, settings.drain_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,12 +71,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Read by deps.py only: routes get each through a typed dependency.
         app.state.sessions, app.state.objects = make_sessionmaker(engine), ObjectStore(settings.s3)
         app.state.nc, app.state.subjects, app.state.directory = nc, subjects, directory
-        yield
+        drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        draining: list[asyncio.Task[None]] = []
+
+        async def run_drain() -> None:
+            try:
+                await drain.run()
+            finally:
+                drained.set_result(None)  # SIGTERM goes on to uvicorn: the server shuts down
+
+        with on_sigterm(lambda: draining.append(asyncio.create_task(run_drain())), drain.hurry, drained):
+            yield
         await nc.drain()
         await engine.dispose()
 
     app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.settings, app.state.relayed = settings, relayed
+    app.state.settings, app.state.relayed, app.state.drain = settings, relayed, drain
     app.state.signin_gate = SigninGate(settings.signin_concurrency, settings.signin_max_address_failures,
                                        settings.signin_window)
     for module in ROUTERS:

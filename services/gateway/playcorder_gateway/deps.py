@@ -22,6 +22,7 @@ from playcorder.fields import ID_LENGTH, PathId, is_id
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
+from .draining import Drain
 from .placement import WorkerDirectory
 from .settings import Settings
 from .signin_gate import SigninGate
@@ -66,6 +67,10 @@ def _relayed(conn: HTTPConnection) -> set[str]:
     return conn.app.state.relayed
 
 
+def _drain(conn: HTTPConnection) -> Drain:
+    return conn.app.state.drain
+
+
 def _signin_gate(conn: HTTPConnection) -> SigninGate:
     return conn.app.state.signin_gate
 
@@ -79,6 +84,7 @@ Objects = Annotated[ObjectStore, Depends(_objects)]
 Directory = Annotated[WorkerDirectory, Depends(_directory)]
 # Ids of the sessions whose WebSocket this gateway holds (their workers are asked to resync after a reconnect).
 RelayedSessions = Annotated[set[str], Depends(_relayed)]
+GatewayDrain = Annotated[Drain, Depends(_drain)]
 SigninGates = Annotated[SigninGate, Depends(_signin_gate)]
 
 

@@ -9,6 +9,7 @@ from it, and the relay ends MOVED (routes/play.py places the participant on anot
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -31,6 +32,7 @@ _EPISODE_STARTED = b'{"type":"episode_started"'
 # uvicorn reports as 1005; 1001 going away; a gateway shutting down) leaves the session to its worker for a grace.
 DELIBERATE_CLOSES = (1000,)
 _WATCH_S = 0.1
+log = logging.getLogger(__name__)
 _EVENT, _FRAME, _INPUT = 0, 1, 2  # what an OutgoingQueue holds
 
 
@@ -162,10 +164,16 @@ class Liveness:
     async def _error(self, code: str, message: str, retry_after: float | None = None) -> None:
         await self.ws.send_text(ErrorEvent(code=code, message=message, retry_after=retry_after).model_dump_json())
 
-    async def end(self, outcome: Outcome) -> None:
-        """Tell the worker how the relay ended: a dropped client's session is kept for its resume."""
+    async def end(self, outcome: Outcome, flush: bool = False) -> None:
+        """Tell the worker how the relay ended: a dropped client's session is kept for its resume. With `flush`, once
+        NATS has it (the client is about to be told to reconnect, perhaps through another gateway)."""
         if outcome == Outcome.DETACHED:
             await self.nc.publish(self.input_subject, Detach().model_dump_json().encode())
+            if flush:
+                try:
+                    await self.nc.flush(timeout=1)
+                except Exception as err:  # NATS away: the worker hears of it as its keepalives stop
+                    log.warning("flushing the detach of %s failed: %r", self.input_subject, err)
         elif outcome != Outcome.FINISHED:  # closed by the client; or a silent worker, perhaps not dead, must not
             # keep the session
             await self.nc.publish(self.input_subject, CloseSession(type="close").model_dump_json().encode())

@@ -71,6 +71,23 @@ class Settings(ServiceSettings):
                                                          "is lost (the client gets worker_lost)")
     reconnect_retry: float = Field(1.0, gt=0, description="env RECONNECT_RETRY: retry_after of connection_lost "
                                                           "(the gateway lost NATS)")
+    drain_spread: float = Field(
+        2.0, ge=0, le=60, validation_alias="GATEWAY_DRAIN_SPREAD",
+        description="env GATEWAY_DRAIN_SPREAD: seconds over which a gateway told to stop (SIGTERM) closes its "
+                    "WebSockets one after the other with 1012 (service restart), for the clients to reconnect to "
+                    "another gateway and resume, not all in the same instant")
+    drain_timeout: float = Field(
+        10.0, gt=0, le=300, validation_alias="GATEWAY_DRAIN_TIMEOUT",
+        description="env GATEWAY_DRAIN_TIMEOUT: seconds a gateway told to stop (SIGTERM) waits at most for its "
+                    "WebSockets to close before it shuts down (a second SIGTERM closes them at once); above "
+                    "GATEWAY_DRAIN_SPREAD")
+
+    @model_validator(mode="after")
+    def _drain(self) -> Settings:
+        if self.drain_timeout <= self.drain_spread:
+            raise ValueError(f"Expected GATEWAY_DRAIN_TIMEOUT above GATEWAY_DRAIN_SPREAD ({self.drain_spread:g} s), so "
+                             f"that the last socket asked to close has time to, got {self.drain_timeout:g} s")
+        return self
 
     @model_validator(mode="after")
     def _ws_limits(self) -> Settings:

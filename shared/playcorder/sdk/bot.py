@@ -1,10 +1,14 @@
 """A bot participant: plays through the same WebSocket protocol as the browser, with a random policy, and rides
-out a lost gateway: it reconnects with backoff and resumes its session (or starts a new one)."""
+out a lost gateway: it reconnects with backoff and resumes its session (or starts a new one). A gateway that
+restarts (it closes the socket with 1012, docs/protocol.md "Gateway restarts") is left at once: the bot reconnects
+within a fraction of a second, to the next of its gateway URLs if it has several, and resumes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -24,6 +28,8 @@ _EPISODE_DETAILS = ("episode_id", "state", "reason", "num_steps", "total_reward"
 SUBPROTOCOL, TOKEN_PROTOCOL = "playcorder", "token."
 # Reconnecting: the first wait, doubled after each failed try up to the cap.
 BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.25, 2.0
+# A gateway restarting closes with 1012 (service restart): reconnect after a random wait below this, not a backoff.
+CLOSE_RESTART, RESTART_JITTER_S = 1012, 0.5
 # The session is gone (ended, or its worker lost): start a new one.
 _GONE = ("session_gone", "unknown_session")
 
@@ -70,7 +76,21 @@ async def connect(base_url: str, token: str) -> ClientConnection:
                                     max_size=None, close_timeout=1)
 
 
-async def play(base_url: str, token: str, env: str, episodes: int, max_steps: int | None = None,
+def restarting(err: BaseException) -> bool:
+    """Whether the gateway closed the socket as it restarts (1012): reconnect soon, elsewhere, and resume."""
+    return isinstance(err, websockets.ConnectionClosed) and err.rcvd is not None and err.rcvd.code == CLOSE_RESTART
+
+
+def gateway_urls(base_url: str | Sequence[str]) -> list[str]:
+    """One URL or several (gateway replicas, tried in turn on each reconnect); at least one, each http(s)://."""
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if not urls or bad:
+        raise ValueError(f"Expected one or more gateway URLs starting http:// or https://, got {urls!r}")
+    return urls
+
+
+async def play(base_url: str | Sequence[str], token: str, env: str, episodes: int, max_steps: int | None = None,
                seed: int | None = None, timeout: float = 60.0, reconnect_within: float = 30.0) -> BotSummary:
     """Play `episodes` episodes, acting on every frame; with max_steps the bot ends (and saves) an episode early.
 
@@ -78,15 +98,18 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
     bot's latest action held. Finished episodes are kept (`save`), as a participant confirming would. When the
     socket drops or the worker is lost, the bot reconnects (backoff from 0.25 s, doubling, at most 2 s between
     tries, giving up after `reconnect_within` seconds without a session) and resumes its session, or starts a new
-    one if its worker no longer holds it; episodes lost that way are not counted.
+    one if its worker no longer holds it; episodes lost that way are not counted. Closed with 1012 (its gateway
+    restarts) it reconnects after a random wait under RESTART_JITTER_S instead (once in a row: a gateway that
+    refuses it again gets the backoff). With several `base_url`s each reconnect goes to the next.
     """
+    urls = gateway_urls(base_url)
     bot = _Bot(env, episodes, max_steps, seed)
     loop = asyncio.get_running_loop()
     lost_at: float | None = None
-    wait = BACKOFF_FIRST_S
+    wait, restarts = BACKOFF_FIRST_S, 0
     while True:
         try:
-            async with await connect(base_url, token) as ws:
+            async with await connect(urls[bot.summary.reconnects % len(urls)], token) as ws:
                 bot.ws = ws
                 await bot.open()
                 while True:
@@ -96,12 +119,16 @@ async def play(base_url: str, token: str, env: str, episodes: int, max_steps: in
                     elif await bot.on_event(json.loads(message)):
                         return bot.summary
                     if bot.playing:
-                        lost_at, wait = None, BACKOFF_FIRST_S
+                        lost_at, wait, restarts = None, BACKOFF_FIRST_S, 0
         except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, _Reconnect) as err:
             lost_at = loop.time() if lost_at is None else lost_at
             if loop.time() - lost_at + wait > reconnect_within:
                 raise BotError(f"Expected to reconnect within {reconnect_within:g} s, still failing: {err!r}") from err
             bot.summary.reconnects += 1
+            restarts = restarts + 1 if restarting(err) else 0
+            if restarts == 1:
+                await asyncio.sleep(random.uniform(0, RESTART_JITTER_S))
+                continue
             await asyncio.sleep(wait)
             wait = min(wait * 2, BACKOFF_CAP_S)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bot import gateway_urls
 from .load_player import LATE_PERIODS, LoadPlayer, PlayerStats, Window
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class LoadReport:
             "bot_cpu_share": round(self.bot_cpu_s / self.wall_s, 3) if self.wall_s else None,
             "bot_cpu_share_window": (None if self.bot_cpu_window_s is None or not self.duration_s
                                      else round(self.bot_cpu_window_s / self.duration_s, 3)),
+            "reconnects": sum(s.reconnects for s in self.stats),  # after gateway restarts (1012), resumed
             "errors": errors, "failures": sorted({s.error for s in self.stats if s.error})[:5],
         }
 
@@ -118,7 +120,8 @@ def _r(x: float, digits: int = 4) -> float:
     return round(float(x), digits)
 
 
-async def run_load(base_url: str, tokens: Sequence[str], env: str, duration_s: float, *, seed: int | None = None,
+async def run_load(base_url: str | Sequence[str], tokens: Sequence[str], env: str, duration_s: float, *,
+                   seed: int | None = None,
                    client: Client | None = None, study_id: str | None = None, join_spread_s: float = 1.0,
                    join_timeout_s: float = 60.0, probe_latency: bool = True) -> LoadReport:
     """Play `len(tokens)` players (one participant token each) and measure a window of `duration_s` with all of
@@ -128,8 +131,10 @@ async def run_load(base_url: str, tokens: Sequence[str], env: str, duration_s: f
     opens once every player is running, refused (`no_capacity`: counted, not retried) or failed, or after
     `join_timeout_s`. Then every episode is ended and kept, and every session closed. With `client` (a
     designer's) and `study_id`, waits until every episode played is listed as stored and fills steps_stored;
-    without, steps_stored stays None.
+    without, steps_stored stays None. `base_url`: one gateway URL or several (the players spread over them; one
+    whose gateway restarts, closing with 1012, resumes its session through the next).
     """
+    urls = gateway_urls(base_url)
     rng = np.random.default_rng(seed)
     seeds = rng.integers(2**31, size=len(tokens))
     delays = rng.uniform(0, join_spread_s, size=len(tokens)) if join_spread_s > 0 else np.zeros(len(tokens))
@@ -139,7 +144,8 @@ async def run_load(base_url: str, tokens: Sequence[str], env: str, duration_s: f
 
     async def one(i: int, token: str) -> PlayerStats:
         await asyncio.sleep(float(delays[i]))
-        return await LoadPlayer(base_url, token, env, window, int(seeds[i]), probe_latency).run()
+        first = i % len(urls)  # players spread over the gateways, each going on to the next after a restart
+        return await LoadPlayer(urls[first:] + urls[:first], token, env, window, int(seeds[i]), probe_latency).run()
 
     window_cpu: list[float] = []
 

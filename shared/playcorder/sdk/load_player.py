@@ -15,6 +15,9 @@ How it plays (see load.py for the report):
   confirming would.
 - at the window's end: the running episode is ended and kept (`end_episode` with save; an episode already
   finished is saved), then the session is closed (`close`) and the socket closed, as a participant leaving would.
+- a gateway restarting (the socket closed with 1012, docs/protocol.md "Gateway restarts"): the player reconnects
+  after a random wait under RESTART_JITTER_S, to the next of its gateway URLs if it has several, and resumes its
+  session (`resume_session`, then `resume` of the paused episode), as the web player does; any other drop ends it.
 
 What counts: only what happens inside the measurement window (Window), which all players share: it opens once
 every player is running, refused or failed, so that it measures N players at once rather than a ramp.
@@ -37,7 +40,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +53,7 @@ from playcorder import frames
 from playcorder.records import jsonable
 from playcorder.spaces import Spec, sample
 
-from .bot import connect
+from .bot import RESTART_JITTER_S, connect, gateway_urls, restarting
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -57,6 +62,7 @@ CHANGE_MIN_S, CHANGE_MAX_S = 0.1, 0.3  # a person's input changes this often (un
 LATE_PERIODS = 1.5  # a frame arriving more than this many periods after the previous one is late
 END_TIMEOUT_S = 30.0  # waiting for the episode to end after end_episode
 RECV_TIMEOUT_S = 60.0  # without any message from the gateway, the player gives up
+MAX_RESTARTS = 10  # gateway restarts (close 1012) one player reconnects after, at most
 
 
 class Window:
@@ -110,6 +116,7 @@ class PlayerStats:
     episode_ids: list[str] = field(default_factory=list)  # every episode started
     max_step: dict[str, int] = field(default_factory=dict)  # episode -> the highest frame step received
     errors: dict[str, int] = field(default_factory=dict)  # error events by code (non-fatal ones too)
+    reconnects: int = 0  # after a gateway restart (close 1012), the session resumed
 
     @property
     def fps_share(self) -> float | None:
@@ -125,9 +132,10 @@ class _Stop(Exception):
 class LoadPlayer:
     """One participant's play until the window ends, then a clean end of its episode and session."""
 
-    def __init__(self, base_url: str, token: str, env: str, window: Window, seed: int | None,
+    def __init__(self, base_url: str | Sequence[str], token: str, env: str, window: Window, seed: int | None,
                  probe_latency: bool = True) -> None:
-        self.base_url, self.token, self.env, self.window = base_url, token, env, window
+        self.urls, self.token, self.env, self.window = gateway_urls(base_url), token, env, window
+        self.session_id: str | None = None  # resumed after a gateway restart
         self.rng = np.random.default_rng(seed)
         self.probe_latency = probe_latency
         self.stats = PlayerStats()
@@ -157,29 +165,46 @@ class LoadPlayer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> PlayerStats:
-        try:
-            async with await connect(self.base_url, self.token) as ws:
-                self.ws = ws
-                await self._send({"type": "select_env", "env": self.env})
-                helpers = [asyncio.create_task(self._changes()), asyncio.create_task(self._ender())]
-                try:
-                    await self._read(ws)
-                finally:
-                    for t in [*helpers, *self._tasks]:
-                        t.cancel()
-                    if self._turn is not None:
-                        self._turn.cancel()
-        except _Stop:
-            pass
-        except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, TimeoutError) as err:
-            if not self.done and self.stats.error is None:
-                self.stats.error = f"connection: {err!r}"
+        while True:
+            try:
+                await self._connection(self.urls[self.stats.reconnects % len(self.urls)])
+            except _Stop:
+                pass
+            except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake, TimeoutError) as err:
+                if self._resumable(err):
+                    self.stats.reconnects += 1
+                    self._stop_running(time.monotonic())  # (the worker paused it: `resume` follows the resume)
+                    await asyncio.sleep(random.uniform(0, RESTART_JITTER_S))
+                    continue
+                if not self.done and self.stats.error is None:
+                    self.stats.error = f"connection: {err!r}"
+            break
         now = time.monotonic()
         self._stop_running(now)
         if self.connected_at is not None:
             self.stats.connected_s = self.window.clip(self.connected_at, now)
         self._settle()
         return self.stats
+
+    async def _connection(self, url: str) -> None:
+        async with await connect(url, self.token) as ws:
+            self.ws = ws
+            await self._send({"type": "resume_session", "session_id": self.session_id} if self.session_id
+                             else {"type": "select_env", "env": self.env})
+            helpers = [asyncio.create_task(self._changes()), asyncio.create_task(self._ender())]
+            try:
+                await self._read(ws)
+            finally:
+                for t in [*helpers, *self._tasks]:
+                    t.cancel()
+                if self._turn is not None:
+                    self._turn.cancel()
+
+    def _resumable(self, err: BaseException) -> bool:
+        """A gateway restart in the middle of play: reconnect and resume (not while ending: the session is left to
+        the worker's resume grace, as a participant who closed the tab then)."""
+        return (restarting(err) and self.session_id is not None and not self.done and not self.ending
+                and self.stats.reconnects < MAX_RESTARTS)
 
     def _settle(self) -> None:
         if not self.settled:
@@ -232,8 +257,9 @@ class LoadPlayer:
             if event["state"] == "paused" and event.get("reason") == "client_lost" and not self.ending:
                 await self._send({"type": "resume"})
         elif kind == "episode_started":
+            if event["episode_id"] != self.episode_id:  # (resumed: the same episode again)
+                self.stats.episode_ids.append(event["episode_id"])
             self.episode_id = event["episode_id"]
-            self.stats.episode_ids.append(event["episode_id"])
             self.awaiting_save = False
         elif kind == "episode_finished":
             self.awaiting_save = True
@@ -259,7 +285,9 @@ class LoadPlayer:
         self.space = event["action_space"]
         self.action = jsonable(sample(self.space, self.rng))
         self.next_change = now + self._change_gap()
-        self.connected_at = now
+        self.session_id = event["session_id"]
+        if self.connected_at is None:  # (not again at a resume)
+            self.connected_at = now
 
     def _on_state(self, event: dict[str, Any], now: float) -> None:
         if event.get("fps"):

@@ -1,4 +1,5 @@
-"""Health endpoints: alive, and ready (connected to NATS and PostgreSQL) with the number of live workers."""
+"""Health endpoints: alive, and ready (connected to NATS and PostgreSQL, not draining) with the number of live
+workers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from ..deps import Bus, DbSession, Directory
+from ..deps import Bus, DbSession, Directory, GatewayDrain
 
 router = APIRouter(tags=["health"])
 
@@ -19,11 +20,17 @@ async def healthz() -> dict[str, str]:
 class Readiness(BaseModel):
     ready: bool
     workers: int
+    draining: bool = False  # told to stop (SIGTERM): it closes its WebSockets and takes no new ones
 
 
 @router.get("/readyz", response_model=Readiness,
-            responses={503: {"model": Readiness, "description": "not connected to NATS or PostgreSQL"}})
-async def readyz(response: Response, nc: Bus, db: DbSession, directory: Directory) -> dict[str, object]:
+            responses={503: {"model": Readiness, "description": "not connected to NATS or PostgreSQL, or draining "
+                                                                 "(told to stop)"}})
+async def readyz(response: Response, nc: Bus, db: DbSession, directory: Directory,
+                 drain: GatewayDrain) -> dict[str, object]:
+    if drain.draining:  # at once, without asking the database: a load balancer is to stop sending connections
+        response.status_code = 503
+        return {"ready": False, "workers": len(directory.workers.live()), "draining": True}
     ok = nc.is_connected
     try:
         await (await db.connection()).execute(text("SELECT 1"))

@@ -8,7 +8,10 @@ follow as on a fresh start, the environment and token checked again as for selec
 sent before it was shown that session's first episode is dropped: meant for the old session (after its last
 episode ended), it would cancel the episode the move has just started. Refused (`no_capacity`
 with its retry time, a study disabled meanwhile, ...), the client gets the error as it would for select_env, and
-the socket closes where select_env's refusal would close it."""
+the socket closes where select_env's refusal would close it.
+
+When this gateway drains (draining.py) the socket is closed with 1012 (service restart) for the client to
+reconnect elsewhere and resume; a playing one only after its worker was told the relay ended as detached."""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ from playcorder.messages import (
     client_message,
 )
 
-from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewaySettings, RelayedSessions
+from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewayDrain, GatewaySettings, RelayedSessions
+from ..draining import CLOSE_RESTART, RESTART_REASON, Leave, Leaving, receive, refuse
 from ..metrics import REFUSED, RELAYS, SESSIONS_RELAYED
 from ..opening import Opened, Opener, Refused
 from ..ratelimit import TokenBucket
@@ -69,12 +73,14 @@ def _problems(err: ValidationError, most: int = 3) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-async def _receive_message(ws: WebSocket, max_bytes: int, bucket: TokenBucket):  # type: ignore[no-untyped-def]
+async def _receive_message(ws: WebSocket, max_bytes: int, bucket: TokenBucket,  # type: ignore[no-untyped-def]
+                           leave: Leave | None = None):
     """Next valid client message; anything else (a binary frame, a message over max_bytes, invalid JSON or fields)
     is answered with an error event naming what was expected, and the socket stays open. Every message counts
-    against the connection's bucket, checked first: one beyond it is dropped unread (a notice per window)."""
+    against the connection's bucket, checked first: one beyond it is dropped unread (a notice per window).
+    Raises Leaving once the gateway drains and asks the socket to leave."""
     while True:
-        message = await ws.receive()
+        message = await receive(ws, leave)
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
         if not bucket.take():
@@ -120,11 +126,25 @@ send_error, offered_token = _error, _offered_token
 @router.websocket("/ws/play")
 async def play(
     ws: WebSocket, sessions: DbSessions, nc: Bus, subjects: BusSubjects, directory: Directory,
-    settings: GatewaySettings, relayed: RelayedSessions,
+    settings: GatewaySettings, relayed: RelayedSessions, drain: GatewayDrain,
     token: str = Query("", description="participant token (older clients; prefer the subprotocol token.<token>)"),
 ) -> None:
-    token = _offered_token(ws) or token
-    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (ws.scope.get("subprotocols") or []) else None)
+    token, subprotocol = _offered_token(ws) or token, _subprotocol(ws)
+    if drain.draining:
+        await refuse(ws, subprotocol)
+        return
+    with drain.hold() as leave:
+        await _serve(ws, sessions, nc, subjects, directory, settings, relayed, token, subprotocol, leave)
+
+
+def _subprotocol(ws: WebSocket) -> str | None:
+    return SUBPROTOCOL if SUBPROTOCOL in (ws.scope.get("subprotocols") or []) else None
+
+
+async def _serve(ws: WebSocket, sessions: DbSessions, nc: NATS, subjects: BusSubjects, directory: Directory,
+                 settings: Settings, relayed: RelayedSessions, token: str, subprotocol: str | None,
+                 leave: Leave) -> None:
+    await ws.accept(subprotocol=subprotocol)
     async with sessions() as db:
         row = await valid_token(db, token, "participant") if token else None
         study = await db.get(Study, row.study_id) if row and row.study_id else None
@@ -142,16 +162,18 @@ async def play(
             return await valid_token(db, token, "participant") is not None
 
     try:
-        opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid), False
+        opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid, leave), False
         while opened is not None:
-            outcome = await _play(ws, nc, subjects, opener, relayed, opened, settings, bucket, moved)
+            outcome = await _play(ws, nc, subjects, opener, relayed, opened, settings, bucket, moved, leave)
             if outcome != Outcome.MOVED:
                 return
             opened, moved = await _move(ws, opener, opened, still_valid), True
             if opened is None:  # refused without a close: the client may select an environment again
-                opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid), False
+                opened, moved = await _open(ws, opener, settings.ws_max_message, bucket, still_valid, leave), False
     except (WebSocketDisconnect, _Closed):
         return
+    except Leaving:  # no session yet: nothing to tell a worker
+        await _close(ws, restart=True)
 
 
 class _Closed(Exception):
@@ -179,13 +201,14 @@ async def _move(ws: WebSocket, opener: Opener, moved: Opened,
 
 
 async def _play(ws: WebSocket, nc: NATS, subjects: BusSubjects, opener: Opener, relayed: RelayedSessions,
-                opened: Opened, settings: Settings, bucket: TokenBucket, moved: bool) -> Outcome:
+                opened: Opened, settings: Settings, bucket: TokenBucket, moved: bool, leave: Leave) -> Outcome:
     """Relay one session until it ends for this socket; `moved`: placed as its participant's previous session's
     worker drained."""
     relayed.add(opened.session_id)
     SESSIONS_RELAYED.inc()
     try:
-        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings, bucket, moved)
+        outcome = await _relay(ws, nc, subjects.session_input(opened.session_id), opened, settings, bucket, moved,
+                               leave)
     finally:
         relayed.discard(opened.session_id)
         SESSIONS_RELAYED.dec()
@@ -198,11 +221,11 @@ async def _play(ws: WebSocket, nc: NATS, subjects: BusSubjects, opener: Opener, 
 
 
 async def _open(ws: WebSocket, opener: Opener, max_message: int, bucket: TokenBucket,
-                still_valid: Callable[[], Awaitable[bool]]) -> Opened | None:
+                still_valid: Callable[[], Awaitable[bool]], leave: Leave) -> Opened | None:
     """The first messages: select_env places a new session, resume_session continues one; None once refused
     with a close. The token is checked again for each: it may have been revoked or expired meanwhile."""
     while True:
-        msg = await _receive_message(ws, max_message, bucket)
+        msg = await _receive_message(ws, max_message, bucket, leave)
         try:
             if isinstance(msg, SelectEnv | ResumeSession) and not await still_valid():
                 raise Refused("unauthorized", f"Expected a valid participant token for {msg.type}, got one revoked "
@@ -228,7 +251,7 @@ def _before_the_move(msg: object, opened: Opened) -> bool:
 
 
 async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, settings: Settings,
-                 bucket: TokenBucket, moved: bool = False) -> Outcome:
+                 bucket: TokenBucket, moved: bool, leave: Leave) -> Outcome:
     live = Liveness(ws, nc, input_subject, opened.worker_id, opened.out, settings)
 
     async def client_to_worker() -> Outcome:
@@ -257,7 +280,7 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
         await live.watch()
         return Outcome.WORKER_LOST
 
-    tasks = [asyncio.create_task(c) for c in (client_to_worker(), pump(), watch(), live.keepalive())]
+    tasks = [asyncio.create_task(c) for c in (client_to_worker(), pump(), watch(), live.keepalive(), _asked(leave))]
     outcome = Outcome.DETACHED  # also when the gateway shuts down: the client may resume elsewhere
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -266,14 +289,22 @@ async def _relay(ws: WebSocket, nc: NATS, input_subject: str, opened: Opened, se
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await live.end(outcome)
+        leaving = leave.leaving(outcome == Outcome.DETACHED)
+        await live.end(outcome, flush=leaving)  # leaving: the worker knows before the client can resume elsewhere
         if outcome != Outcome.MOVED:  # moved: the socket plays on, in a session placed elsewhere
-            await _close(ws)
+            await _close(ws, restart=leaving)
     return outcome
 
 
-async def _close(ws: WebSocket) -> None:
+async def _asked(leave: Leave) -> Outcome:
+    """The gateway drains: the relay ends detached (the socket closes with 1012 once the worker knows)."""
+    await leave.wait()
+    return Outcome.DETACHED
+
+
+async def _close(ws: WebSocket, restart: bool = False) -> None:
+    """Close normally, or with `restart` as a draining gateway does: 1012 and its reason (reconnect and resume)."""
     try:
-        await ws.close()
+        await (ws.close(CLOSE_RESTART, RESTART_REASON) if restart else ws.close())
     except (RuntimeError, WebSocketDisconnect):  # the client is already gone
         pass

@@ -8,7 +8,9 @@ the session cannot tell it is watched.
 
 Authentication: the designer token as subprotocol `token.<token>` (like /ws/play), or the browser session cookie;
 with the cookie the Origin must be this gateway's own (a page of another site could open the socket with the
-browser's cookie otherwise: cross-site WebSocket hijacking)."""
+browser's cookie otherwise: cross-site WebSocket hijacking).
+
+A draining gateway (draining.py) closes watch sockets as it does play sockets: 1012, for the watcher to reconnect."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -30,7 +33,8 @@ from playcorder.fields import PathId, is_id
 from playcorder.messages import Resync, SessionEnded
 from playcorder.specs import StudySpec
 
-from ..deps import SESSION_COOKIE, Bus, BusSubjects, DbSessions, GatewaySettings
+from ..deps import SESSION_COOKIE, Bus, BusSubjects, DbSessions, GatewayDrain, GatewaySettings
+from ..draining import CLOSE_RESTART, RESTART_REASON, Leave, refuse
 from ..ratelimit import TokenBucket
 from ..relay import Liveness, OutgoingQueue
 from .play import CLOSE_UNAUTHORIZED, SUBPROTOCOL, offered_token, send_error
@@ -116,8 +120,18 @@ async def _watched(ws: WebSocket, sessions: async_sessionmaker[AsyncSession], se
 
 @router.websocket("/ws/watch/{session_id}")
 async def watch(ws: WebSocket, session_id: PathId, sessions: DbSessions, nc: Bus, subjects: BusSubjects,
-                settings: GatewaySettings) -> None:
-    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (ws.scope.get("subprotocols") or []) else None)
+                settings: GatewaySettings, drain: GatewayDrain) -> None:
+    subprotocol = SUBPROTOCOL if SUBPROTOCOL in (ws.scope.get("subprotocols") or []) else None
+    if drain.draining:
+        await refuse(ws, subprotocol)
+        return
+    with drain.hold() as leave:
+        await ws.accept(subprotocol=subprotocol)
+        await _watch(ws, session_id, sessions, nc, subjects, settings, leave)
+
+
+async def _watch(ws: WebSocket, session_id: str, sessions: async_sessionmaker[AsyncSession], nc: NATS,
+                 subjects: BusSubjects, settings: GatewaySettings, leave: Leave) -> None:
     watching = await _watched(ws, sessions, session_id)
     if watching is None:
         return
@@ -145,7 +159,7 @@ async def watch(ws: WebSocket, session_id: PathId, sessions: DbSessions, nc: Bus
 
     live = Liveness(ws, nc, "", watching.worker_id, out, settings, on_silence=silent)
     bucket = TokenBucket(settings.ws_max_rate, settings.ws_burst)
-    tasks = [asyncio.create_task(c) for c in (out.pump(ws), live.watch(), _refuse_messages(ws, bucket))]
+    tasks = [asyncio.create_task(c) for c in (out.pump(ws), live.watch(), _refuse_messages(ws, bucket), leave.wait())]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -155,7 +169,7 @@ async def watch(ws: WebSocket, session_id: PathId, sessions: DbSessions, nc: Bus
         for sub in subs:
             await sub.unsubscribe()
         try:
-            await ws.close()
+            await (ws.close(CLOSE_RESTART, RESTART_REASON) if leave.asked.is_set() else ws.close())
         except (RuntimeError, WebSocketDisconnect):  # the watcher is already gone
             pass
     log.info("watch of session %s ended; %d frames and %d input copies dropped for a slow watcher",
