@@ -6,7 +6,7 @@ import re
 import socket
 import uuid
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from playcorder.settings import NatsSettings, ServiceSettings
 
@@ -74,8 +74,34 @@ class Settings(ServiceSettings):
                     "is left as interrupted (reason worker_draining), every step recorded, and exits; its gateways "
                     "move the players to other workers. 0, or a second SIGTERM: end them at once. Keep the "
                     "orchestrator's grace period (terminationGracePeriodSeconds) above it")
+    pod_deletion_cost: bool = Field(
+        False, validation_alias="POD_DELETION_COST",
+        description="env POD_DELETION_COST: keep this pod's controller.kubernetes.io/pod-deletion-cost annotation at "
+                    "the session count, so a scale-down removes the emptiest workers first (needs POD_NAME, "
+                    "POD_NAMESPACE and get/patch on pods; deletion_cost.py)")
+    pod_name: str = Field("", validation_alias="POD_NAME", description="env POD_NAME: this pod (downward API)")
+    pod_namespace: str = Field("", validation_alias="POD_NAMESPACE",
+                               description="env POD_NAMESPACE: this pod's namespace (downward API)")
+    kube_api_url: str = Field("", validation_alias="KUBE_API_URL",
+                              description="env KUBE_API_URL: the Kubernetes API server (default: the in-cluster "
+                                          "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+    kube_token_path: str = Field("/var/run/secrets/kubernetes.io/serviceaccount/token",
+                                 validation_alias="KUBE_TOKEN_PATH",
+                                 description="env KUBE_TOKEN_PATH: the service account token (read at each patch)")
+    kube_ca_path: str = Field("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", validation_alias="KUBE_CA_PATH",
+                              description="env KUBE_CA_PATH: the API server's CA bundle (system CAs when absent)")
+    deletion_cost_interval: float = Field(2.0, gt=0, le=300, validation_alias="DELETION_COST_INTERVAL",
+                                          description="env DELETION_COST_INTERVAL: seconds between deletion-cost "
+                                                      "patches at most")
     resume_grace: float = Field(30.0, gt=0, description="env RESUME_GRACE: seconds a session whose client went away "
                                                         "waits to be resumed before it ends (reason disconnected)")
+
+    @model_validator(mode="after")
+    def _pod(self) -> Settings:
+        if self.pod_deletion_cost and not (self.pod_name and self.pod_namespace):
+            raise ValueError("Expected POD_NAME and POD_NAMESPACE (the downward API) with POD_DELETION_COST=true, got "
+                             f"POD_NAME={self.pod_name!r}, POD_NAMESPACE={self.pod_namespace!r}")
+        return self
 
     @field_validator("env_families")
     @classmethod

@@ -34,6 +34,7 @@ from playcorder.messages import (
 
 from . import metrics, trial
 from .admission import Admission
+from .deletion_cost import deletion_cost
 from .draining import Drain
 from .families.access import EnvAccess
 from .liveness import ClientLink, LinkWatch, Reattached
@@ -70,6 +71,7 @@ class Worker:
         # whether one more session may come in, by the load measured (admission.py); the pacing loop feeds it
         self.admission = Admission(settings)
         metrics.CAPACITY.set(settings.worker_capacity)
+        self.deletion_cost = deletion_cost(settings)  # None outside Kubernetes
 
     @property
     def ready(self) -> bool:
@@ -79,6 +81,8 @@ class Worker:
         self.play_loop = PlayLoop(self.executor, self.settings.worker_threads, on_tick=self._on_tick)
         self.link_watch = LinkWatch()
         self.trials.start()
+        if self.deletion_cost is not None:
+            self.deletion_cost.start()
         self.nc = await connect(self.settings.nats, name=f"env-worker {self.settings.worker_id}",
                                 on_reconnect=self._resync_sessions)
         await ensure_streams(self.nc, self.subjects, self.settings.nats.record_max_bytes)
@@ -131,6 +135,8 @@ class Worker:
             if task is not None:
                 task.cancel()
         await self.play_loop.close()
+        if self.deletion_cost is not None:
+            await self.deletion_cost.close()
         if self.nc is not None:
             await self.nc.drain()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -145,6 +151,8 @@ class Worker:
         accepting, _, retry = self.admission.verdict(active)
         accepting = accepting and not self.draining
         metrics.SESSIONS_ACTIVE.set(active)
+        if self.deletion_cost is not None:
+            self.deletion_cost.want(active)
         metrics.ACCEPTING.set(1 if accepting else 0)
         return WorkerHeartbeat(
             worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=active,
