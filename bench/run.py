@@ -17,7 +17,9 @@ output changes, and `bench/run.py --dry-run` shows them:
                        families.procgen.overhead_ms, families.mujoco.overhead_per_jpeg
   load:                summary.players_sustained (players with >= 95% of 15 fps, < 1% late frames, 0 lost),
                        ramp.steps_lost, summary.turn_based_p50_ms, summary.turn_based_p99_ms (64 players),
-                       summary.mb_per_min_60fps, summary.worker_mb_per_session
+                       summary.mb_per_min_60fps, summary.worker_mb_per_session,
+                       summary.gateway_cpu_ms_per_frame_15fps / _60fps (gateway CPU ms per frame relayed),
+                       summary.gateway_cores_per_100_players_15fps / _60fps, summary.recorder_cpu_ms_per_step
   recording_latency:   p99_ms (episode end -> durable and listed), p50_ms
   recorder_throughput: steps_per_core_s (steps stored ÷ recorder CPU seconds), steps_per_s (wall clock)
   export:              speedup_vs_envlogger (exporter steps/s with 2 exporter processes ÷ envlogger's TFDS writer)
@@ -123,6 +125,17 @@ CHECKS = [
           note="11.4 MB/min before"),
     Check("load", "worker memory per Atari session", "summary.worker_mb_per_session", None, unit="MB",
           note="~3.3 MB before"),
+    # CPU time (not wall time) of the gateway inside the load window ÷ frames relayed to the players: replicas.
+    Check("load", "gateway CPU per frame relayed, 15 fps Atari", "summary.gateway_cpu_ms_per_frame_15fps", None,
+          unit="ms"),
+    Check("load", "gateway CPU per frame relayed, 60 fps Atari", "summary.gateway_cpu_ms_per_frame_60fps", None,
+          unit="ms"),
+    Check("load", "gateway cores per 100 players, 15 fps Atari", "summary.gateway_cores_per_100_players_15fps",
+          None, unit="cores"),
+    Check("load", "gateway cores per 100 players, 60 fps Atari", "summary.gateway_cores_per_100_players_60fps",
+          None, unit="cores"),
+    Check("load", "recorder CPU per step stored, 15 fps Atari", "summary.recorder_cpu_ms_per_step", None,
+          unit="ms"),
     Check("recording_latency", "episode end -> durable and listed, p99", "p99_ms", 150, "<=", "ms"),
     Check("recording_latency", "episode end -> durable and listed, p50", "p50_ms", None, unit="ms",
           note="55-62 ms before"),

@@ -8,29 +8,33 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 
 
-def _load_run() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # run.py imports bench/common.py as `common`, as the scripts do
+def _load_bench(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCH))  # the scripts import bench/common.py as `common`, as they do when run
     try:
-        spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
-        sys.modules["bench_run"] = module  # dataclasses look their module up there
+        sys.modules[f"bench_{name}"] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
     finally:
         sys.path.remove(str(BENCH))
 
 
-run = _load_run()
+run = _load_bench("run")
+load = _load_bench("load")
+service_cpu = _load_bench("service_cpu")
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +52,12 @@ def test_dry_run_lists_every_benchmark_and_target_of_the_issue() -> None:
                         ("summary.players_sustained", ">= 100"), ("ramp.steps_lost", "== 0"),
                         ("summary.turn_based_p50_ms", "<= 10"), ("summary.turn_based_p99_ms", "<= 40"),
                         ("p99_ms", "<= 150"), ("steps_per_core_s", ">= 10000"), ("speedup_vs_envlogger", ">= 10"),
-                        ("summary.mb_per_min_60fps", "report"), ("summary.worker_mb_per_session", "report")]:
+                        ("summary.mb_per_min_60fps", "report"), ("summary.worker_mb_per_session", "report"),
+                        ("summary.gateway_cpu_ms_per_frame_15fps", "report ms"),
+                        ("summary.gateway_cpu_ms_per_frame_60fps", "report ms"),
+                        ("summary.gateway_cores_per_100_players_15fps", "report cores"),
+                        ("summary.gateway_cores_per_100_players_60fps", "report cores"),
+                        ("summary.recorder_cpu_ms_per_step", "report ms")]:
         assert any(key in line and target in line for line in out.splitlines()), (key, target, out)
     # The scripts of this checkout that run.py would run are named as such, with the options it passes.
     assert "recording_latency    ready" in out and "--quick --url URL" in out
@@ -98,3 +107,58 @@ def test_players_ratio_is_taken_against_one_cores_raw_rate() -> None:
     assert row["ratio"] == pytest.approx(0.6)
     table = run.table([row], [c for c in run.CHECKS if c.label == row["label"]])
     assert "100 players" in table and ">= 100 players" in table and "yes" in table and "0.60" in table
+
+
+# -- the load benchmark's CPU numbers (bench/service_cpu.py, bench/load.py) ---------------------------------------
+
+def _samples(rate: dict[str, float], seconds: int) -> list:
+    """A timeline sampled once a second, each service burning CPU at a steady rate (cores)."""
+    return [(100.0 + t, {k: r * t for k, r in rate.items()}) for t in range(seconds + 1)]
+
+
+def test_gateway_cpu_per_frame_and_cores_per_100_players_come_from_the_window() -> None:
+    # Gateway at 0.3 cores, 20 players at 15 fps for a 10 s window opened 2.5 s in: 3000 frames, 3 CPU s.
+    samples = _samples({"gateway": 0.3, "recorder": 0.1}, 20)
+    d = service_cpu.step_numbers(samples, (102.5, 112.5), joined=20, frames_window=3000, frames=4000,
+                                 steps_stored=4020)
+    assert d["gateway_cpu_s"] == pytest.approx(3.0)
+    assert d["gateway_cpu_ms_per_frame"] == pytest.approx(1.0)
+    assert d["gateway_cores_per_100_players"] == pytest.approx(1.5)  # 0.3 cores / 20 players * 100
+    assert d["gateway_cpu_s_run"] == pytest.approx(6.0) and d["gateway_cpu_ms_per_frame_run"] == pytest.approx(1.5)
+    assert d["recorder_cpu_s"] == pytest.approx(2.0)
+    assert d["recorder_cpu_ms_per_step"] == pytest.approx(2000 / 4020, abs=1e-4)
+    never_opened = service_cpu.step_numbers(samples, None, joined=0, frames_window=0, frames=0, steps_stored=0)
+    assert never_opened["gateway_cpu_ms_per_frame"] is None and never_opened["recorder_cpu_ms_per_step"] is None
+
+
+def test_cpu_at_a_time_outside_the_timeline_names_the_range() -> None:
+    samples = _samples({"gateway": 0.5, "recorder": 0.0}, 4)
+    assert service_cpu.cpu_at(samples, "gateway", 101.5) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match=r"within the sampled 100.000\.\.104.000 s, got 105.000 s"):
+        service_cpu.cpu_at(samples, "gateway", 105.0)
+
+
+def test_timeline_reads_a_real_process_cpu_time() -> None:
+    me = psutil.Process()
+    with service_cpu.CpuTimeline({"gateway": [me], "recorder": [me]}, every_s=0.02) as timeline:
+        end = time.thread_time() + 0.2
+        while time.thread_time() < end:  # burn 0.2 s of CPU
+            pass
+    assert timeline.error is None and len(timeline.samples) >= 3
+    used = timeline.samples[-1][1]["gateway"] - timeline.samples[0][1]["gateway"]
+    assert 0.15 <= used < 2.0
+    assert service_cpu.idle_cores(timeline.samples)["gateway"] > 0.3
+
+
+def test_load_summary_has_every_key_run_py_checks() -> None:
+    cpu = {"gateway_cpu_ms_per_frame": 0.5, "gateway_cores_per_100_players": 0.75, "recorder_cpu_ms_per_step": 0.1}
+    out = {"ramp": {"players_sustained": 32, "steps": [{"joined": 24, **cpu}, {"joined": 32, **cpu,
+                                                                               "gateway_cpu_ms_per_frame": 0.4}]},
+           "turn_based": {"p50_ms": 6.0, "p99_ms": 20.0}, "bytes_60fps": {"mb_per_min": 11.0, "joined": 4, **cpu},
+           "memory": {"per_session_mb": 4.2}, "physical": {"steps_per_s_per_core": 2500.0},
+           "ratio_to_physical": 0.1, "idle": {"gateway_cores": 0.01}}
+    summary = load.summarize(out)
+    for check in (c for c in run.CHECKS if c.bench == "load" and c.key.startswith("summary.")):
+        value = run.lookup({"summary": summary}, check.key)
+        assert isinstance(value, int | float), (check.key, summary)
+    assert summary["gateway_cpu_ms_per_frame_15fps"] == 0.4 and summary["gateway_cpu_players_15fps"] == 32
