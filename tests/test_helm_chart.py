@@ -307,7 +307,9 @@ def test_schema_accepts_the_defaults_and_every_values_set(chart: helm_python.Cha
     (merged({"envWorker": {"drainTimeout": 300, "terminationGracePeriodSeconds": 300}}),
      "Expected envWorker.terminationGracePeriodSeconds above envWorker.drainTimeout (300 s)"),
     (merged({"gateway": {"preStopSleep": 60, "terminationGracePeriodSeconds": 30}}),
-     "Expected gateway.terminationGracePeriodSeconds above gateway.preStopSleep (60 s), got 30"),
+     "Expected gateway.terminationGracePeriodSeconds above gateway.preStopSleep + gateway.drainTimeout (70 s), got 30"),
+    (merged({"gateway": {"drainSpread": 5, "drainTimeout": 4}}),
+     "Expected gateway.drainTimeout above gateway.drainSpread (5 s), got 4"),
     (merged({"envWorker": {"autoscaling": {"minReplicas": 10, "maxReplicas": 5}}}),
      "Expected envWorker.autoscaling.minReplicas (10) at most envWorker.autoscaling.maxReplicas, got maxReplicas 5"),
     (merged({"gateway": {"ingress": {"host": ""}}}), "Expected gateway.ingress.host"),
@@ -373,6 +375,13 @@ def test_gateway_sleeps_before_sigterm_within_its_grace_period(rendered: dict[st
     pod = one(rendered["defaults"], "Deployment", f"{FULL}-gateway")["spec"]["template"]["spec"]
     sleep = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep[0] == "sleep" and 0 < int(sleep[1]) < pod["terminationGracePeriodSeconds"]
+    # then the gateway drains its sockets (1012) within GATEWAY_DRAIN_TIMEOUT, still inside the grace period
+    env = env_of(pod["containers"][0])
+    assert float(env["GATEWAY_DRAIN_SPREAD"]["value"]) < float(env["GATEWAY_DRAIN_TIMEOUT"]["value"])
+    assert int(sleep[1]) + float(env["GATEWAY_DRAIN_TIMEOUT"]["value"]) < pod["terminationGracePeriodSeconds"]
+    from playcorder_gateway.settings import Settings as GatewaySettings
+    assert {"GATEWAY_DRAIN_SPREAD", "GATEWAY_DRAIN_TIMEOUT"} <= {
+        f.validation_alias for f in GatewaySettings.model_fields.values()}  # the names the gateway reads
 
 
 @pytest.mark.parametrize("values_set", VALUE_SETS)
