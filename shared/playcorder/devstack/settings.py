@@ -9,7 +9,6 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 MAX_WORKERS = 256
 
 
