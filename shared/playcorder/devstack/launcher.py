@@ -111,16 +111,18 @@ def dev_settings(workers: int | None = None) -> DevSettings:
     """The settings from the environment, `workers` (the --workers flag) overriding WORKER_PROCESSES; a bad value
     is a SystemExit naming what was expected."""
     try:
-        overrides = {} if workers is None else {"worker_processes": workers}
-        return DevSettings(**overrides)
+        settings = DevSettings()
+        if workers is not None:
+            settings = DevSettings.model_validate(settings.model_dump() | {"worker_processes": workers})
     except ValidationError as err:
         first = err.errors()[0]
         where = "--workers" if workers is not None and first["loc"] == ("worker_processes",) else None
         msg = first["msg"].removeprefix("Value error, ")
-        if where:
+        if where:  # (pydantic's "less than or equal to 256" names no flag)
             raise SystemExit(f"error: Expected --workers to be a whole number from 1 to {MAX_WORKERS}, "
                              f"got {workers}") from None
         raise SystemExit(f"error: {msg}") from None
+    return settings
 
 
 def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
