@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import socket
 import uuid
+from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from playcorder.settings import NatsSettings, ServiceSettings
 
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 MAX_DRAIN_TIMEOUT = 3600.0  # an hour: longer than any episode a study should ask for
 FAMILIES = ("atari", "procgen", "mujoco", "gymnasium")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -76,6 +78,51 @@ class Settings(ServiceSettings):
                     "orchestrator's grace period (terminationGracePeriodSeconds) above it")
     resume_grace: float = Field(30.0, gt=0, description="env RESUME_GRACE: seconds a session whose client went away "
                                                         "waits to be resumed before it ends (reason disconnected)")
+
+    # pod-deletion-cost (deletion_cost.py): the chart sets POD_NAME, POD_NAMESPACE from the downward API
+    pod_deletion_cost: bool = Field(
+        False, validation_alias="POD_DELETION_COST",
+        description="env POD_DELETION_COST: keep this pod's controller.kubernetes.io/pod-deletion-cost annotation at "
+                    "its running session count (needs POD_NAME, POD_NAMESPACE and RBAC get/patch on pods)")
+    pod_name: str = Field("", max_length=253, validation_alias="POD_NAME", description="env POD_NAME: this pod")
+    pod_namespace: str = Field("", max_length=63, validation_alias="POD_NAMESPACE",
+                               description="env POD_NAMESPACE: this pod's namespace")
+    kubernetes_service_host: str = Field("", validation_alias="KUBERNETES_SERVICE_HOST",
+                                         description="env KUBERNETES_SERVICE_HOST: set by Kubernetes in every pod")
+    kubernetes_service_port: int = Field(443, ge=1, le=65535, validation_alias="KUBERNETES_SERVICE_PORT",
+                                         description="env KUBERNETES_SERVICE_PORT: set by Kubernetes in every pod")
+    kubernetes_api: str = Field("", validation_alias="KUBERNETES_API_URL",
+                                description="env KUBERNETES_API_URL: the API server's URL (default: https://"
+                                            "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+    kubernetes_token_file: Path = Field(
+        Path(f"{SERVICE_ACCOUNT}/token"), validation_alias="KUBERNETES_TOKEN_FILE",
+        description="env KUBERNETES_TOKEN_FILE: the service account's bearer token, read at each request")
+    kubernetes_ca_file: Path | None = Field(
+        Path(f"{SERVICE_ACCOUNT}/ca.crt"), validation_alias="KUBERNETES_CA_FILE",
+        description="env KUBERNETES_CA_FILE: the CA the API server's certificate is checked against")
+    pod_deletion_cost_interval: float = Field(
+        2.0, ge=0.05, le=300, validation_alias="POD_DELETION_COST_INTERVAL",
+        description="env POD_DELETION_COST_INTERVAL: seconds between two patches of the annotation at least")
+    pod_deletion_cost_timeout: float = Field(
+        5.0, gt=0, le=60, validation_alias="POD_DELETION_COST_TIMEOUT",
+        description="env POD_DELETION_COST_TIMEOUT: seconds one patch may take")
+
+    @property
+    def kubernetes_api_url(self) -> str:
+        host = self.kubernetes_service_host
+        host = f"[{host}]" if ":" in host else host
+        return self.kubernetes_api or f"https://{host}:{self.kubernetes_service_port}"
+
+    @model_validator(mode="after")
+    def _pod_known(self) -> Settings:
+        if self.pod_deletion_cost:
+            missing = [name for name, v in (("POD_NAME", self.pod_name), ("POD_NAMESPACE", self.pod_namespace))
+                       if not v]
+            if not self.kubernetes_api and not self.kubernetes_service_host:
+                missing.append("KUBERNETES_API_URL or KUBERNETES_SERVICE_HOST")
+            if missing:
+                raise ValueError(f"Expected {', '.join(missing)} set with POD_DELETION_COST=true, got none")
+        return self
 
     @field_validator("env_families")
     @classmethod

@@ -34,6 +34,7 @@ from playcorder.messages import (
 
 from . import metrics, trial
 from .admission import Admission
+from .deletion_cost import LOWEST, DeletionCost
 from .draining import Drain
 from .families.access import EnvAccess
 from .liveness import ClientLink, LinkWatch, Reattached
@@ -69,6 +70,8 @@ class Worker:
         self.trials = TrialPool(settings.trial_processes, EnvAccess.of(settings))
         # whether one more session may come in, by the load measured (admission.py); the pacing loop feeds it
         self.admission = Admission(settings)
+        # its pod's pod-deletion-cost: the running sessions; the lowest while draining (it is going anyway)
+        self.deletion_cost = DeletionCost(settings, lambda: LOWEST if self.draining else len(self.sessions))
         metrics.CAPACITY.set(settings.worker_capacity)
 
     @property
@@ -88,6 +91,7 @@ class Worker:
         self._trial_sub = await self.nc.subscribe(self.subjects.trial, queue=trial.QUEUE_GROUP, cb=self._on_trial)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
         self._alive_task = asyncio.create_task(self._alive_loop())
+        self.deletion_cost.start()
         log.info("worker %s ready, capacity %d at most, admitting while tick lateness p95 < %g ms and CPU < %g of a "
                  "core", self.settings.worker_id, self.settings.worker_capacity, self.settings.max_lateness_ms,
                  self.settings.max_cpu)
@@ -131,6 +135,7 @@ class Worker:
             if task is not None:
                 task.cancel()
         await self.play_loop.close()
+        await self.deletion_cost.close()
         if self.nc is not None:
             await self.nc.drain()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -157,6 +162,7 @@ class Worker:
     async def _heartbeat(self) -> None:
         assert self.nc is not None
         await self.nc.publish(self.subjects.heartbeat, metrics.observed(self.load()).model_dump_json().encode())
+        self.deletion_cost.changed()
 
     async def _heartbeat_loop(self) -> None:
         while True:
