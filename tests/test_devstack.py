@@ -6,6 +6,7 @@ import asyncio
 import io
 import shutil
 import socket
+from pathlib import Path
 
 import asyncpg
 import nats
@@ -247,3 +248,31 @@ def test_dev_refuses_a_web_app_directory_that_is_not_there(tmp_path) -> None:  #
     assert out.returncode != 0
     assert "Expected FRONTEND_DIR to be the web app's directory" in out.stderr and "missing" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "run" / "servers").exists()
+
+
+@pytest.mark.parametrize("workers", ["0", "257", "many"])
+def test_dev_refuses_a_workers_count_out_of_range(tmp_path, workers: str) -> None:  # type: ignore[no-untyped-def]
+    """`playcorder dev --workers N` takes 1..256 and says what it expected before starting anything."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "playcorder.cli", "dev", "--root", str(tmp_path / "run"),
+                          "--workers", workers], env=os.environ | {"WORKER_PROCESSES": "2"},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    expected = "Invalid value for '--workers'" if workers == "many" else f"Expected --workers to be a whole number " \
+                                                                        f"from 1 to 256, got {workers}"
+    assert expected in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run" / "servers").exists()
+
+
+def test_dev_workers_flag_overrides_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from playcorder.devstack.launcher import dev_settings, worker_processes
+
+    monkeypatch.setenv("WORKER_PROCESSES", "5")
+    assert dev_settings().worker_processes == 5
+    assert dev_settings(3).worker_processes == 3
+    names = [p.name for p in worker_processes(3, {}, Path("/tmp/logs"))]
+    assert names == ["env-worker-1", "env-worker-2", "env-worker-3"]
+    assert [p.name for p in worker_processes(1, {}, Path("/tmp/logs"))] == ["env-worker"]

@@ -34,6 +34,9 @@ def retry_after(workers: list[WorkerHeartbeat]) -> float | None:
 class WorkerDirectory:
     def __init__(self, nc: NATS, subjects: Subjects, workers: WorkerTable, timeout: float) -> None:
         self.nc, self.subjects, self.workers, self.timeout = nc, subjects, workers, timeout
+        # Offers awaiting a worker's answer, by worker: a burst of concurrent placements counts them as load, so it
+        # does not all land on the worker that was least loaded when the burst began.
+        self.offered: dict[str, int] = {}
 
     async def start(self) -> None:
         await self.workers.start()
@@ -45,11 +48,17 @@ class WorkerDirectory:
         measured load refuses newcomers (accepting false in its heartbeat) has no room: it is not asked."""
         room = [hb for hb in self.workers.live().values() if hb.free > 0]
         random.shuffle(room)
-        return sorted(room, key=lambda hb: (hb.active / max(hb.capacity, 1), -hb.free))
+
+        def load(hb: WorkerHeartbeat) -> tuple[float, int]:
+            pending = self.offered.get(hb.worker_id, 0)
+            return (hb.active + pending) / max(hb.capacity, 1), pending - hb.free
+
+        return sorted(room, key=load)
 
     async def place(self, request: OpenSession) -> str:
         """Offer the session to workers in order until one accepts; returns its id."""
         for hb in self.candidates():
+            self.offered[hb.worker_id] = self.offered.get(hb.worker_id, 0) + 1
             try:
                 reply_msg = await self.nc.request(
                     self.subjects.worker_open(hb.worker_id), request.model_dump_json().encode(), timeout=self.timeout
@@ -58,6 +67,8 @@ class WorkerDirectory:
                 log.warning("worker %s did not answer a placement; skipping it", hb.worker_id)
                 self.workers.forget(hb.worker_id)
                 continue
+            finally:
+                self._answered(hb.worker_id)
             reply = OpenSessionReply.model_validate_json(reply_msg.data)
             # The worker's own count right after its answer: concurrent placements spread before its next heartbeat.
             self.workers.note(reply.load)
@@ -70,3 +81,10 @@ class WorkerDirectory:
                     [(hb.worker_id, hb.active, hb.capacity, hb.draining, hb.accepting, hb.lateness_ms, hb.cpu)
                      for hb in live] or "none live")
         raise NoCapacity(retry_after(live))
+
+    def _answered(self, worker_id: str) -> None:
+        left = self.offered.get(worker_id, 0) - 1
+        if left > 0:
+            self.offered[worker_id] = left
+        else:
+            self.offered.pop(worker_id, None)

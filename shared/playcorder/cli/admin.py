@@ -49,11 +49,13 @@ def dev(
     database_url: Annotated[str | None, typer.Option(
         metavar="URL", envvar="DATABASE_URL", show_envvar=False,
         help="use this PostgreSQL instead of an embedded one (default: $DATABASE_URL)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        metavar="N", help="env-worker processes, 1 to 256 (default: $WORKER_PROCESSES, else one per core)")] = None,
 ) -> None:
     """Run the whole stack on embedded servers, as `make run` does."""
     with _server_extras("dev"):
         from ..devstack.launcher import run_dev
-    run_dev(root, port=port, database_url=database_url)
+    run_dev(root, port=port, database_url=database_url, workers=workers)
 
 
 @db.command()

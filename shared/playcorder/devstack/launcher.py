@@ -19,7 +19,7 @@ from ..db.migrate import upgrade
 from ..sdk.config import save_credentials
 from .ports import port_is_free
 from .services import ServiceProcess, start_all, stop_all
-from .settings import DevSettings
+from .settings import MAX_WORKERS, DevSettings
 from .stack import DevStack
 from .supervisor import Supervisor, stack_components
 
@@ -87,23 +87,50 @@ def _lock(root: Path) -> IO[str]:
     return handle  # the lock lasts as long as this file stays open
 
 
-def worker_processes(count: int, env: dict[str, str], logs: Path) -> list[ServiceProcess]:
-    """`count` env-worker processes, each with its own WORKER_PORT and a WORKER_ID kept across its restarts (a
-    restarted one is told apart by its start time); one alone is named env-worker, as before several."""
+def worker_process(index: int | None, env: dict[str, str], logs: Path) -> ServiceProcess:
+    """One env-worker process as `playcorder dev` runs it: its own WORKER_PORT and a WORKER_ID kept across its
+    restarts (a restarted one is told apart by its start time). `index` None: the only one, named env-worker;
+    else env-worker-<index>. Also how a drill adds one more worker to a running stack."""
     host = socket.gethostname().split(".")[0] or "local"
+    if index is None:
+        return ServiceProcess("env-worker", env | {"WORKER_ID": f"{host}-worker"}, logs)
+    if index < 1:
+        raise ValueError(f"Expected a worker index of 1 or more, got {index}")
+    return ServiceProcess("env-worker", env | {"WORKER_ID": f"{host}-worker-{index}"}, logs,
+                          name=f"env-worker-{index}")
+
+
+def worker_processes(count: int, env: dict[str, str], logs: Path) -> list[ServiceProcess]:
+    """`count` env-worker processes (worker_process); one alone is named env-worker, as before several."""
     if count == 1:
-        return [ServiceProcess("env-worker", env | {"WORKER_ID": f"{host}-worker"}, logs)]
-    return [ServiceProcess("env-worker", env | {"WORKER_ID": f"{host}-worker-{i}"}, logs, name=f"env-worker-{i}")
-            for i in range(1, count + 1)]
+        return [worker_process(None, env, logs)]
+    return [worker_process(i, env, logs) for i in range(1, count + 1)]
+
+
+def dev_settings(workers: int | None = None) -> DevSettings:
+    """The settings from the environment, `workers` (the --workers flag) overriding WORKER_PROCESSES; a bad value
+    is a SystemExit naming what was expected."""
+    try:
+        settings = DevSettings()
+        if workers is not None:
+            settings = DevSettings.model_validate(settings.model_dump() | {"worker_processes": workers})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = "--workers" if workers is not None and first["loc"] == ("worker_processes",) else None
+        msg = first["msg"].removeprefix("Value error, ")
+        if where:  # (pydantic's "less than or equal to 256" names no flag)
+            raise SystemExit(f"error: Expected --workers to be a whole number from 1 to {MAX_WORKERS}, "
+                             f"got {workers}") from None
+        raise SystemExit(f"error: {msg}") from None
+    return settings
 
 
 def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
-            nats_port: int | None = PREFERRED_NATS_PORT, s3_port: int | None = PREFERRED_S3_PORT) -> None:
-    """Run the stack until SIGINT/SIGTERM, restarting whatever dies; then stop services, then servers."""
-    try:
-        settings = DevSettings()
-    except ValidationError as err:
-        raise SystemExit(f"error: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+            nats_port: int | None = PREFERRED_NATS_PORT, s3_port: int | None = PREFERRED_S3_PORT,
+            workers: int | None = None) -> None:
+    """Run the stack until SIGINT/SIGTERM, restarting whatever dies; then stop services, then servers. `workers`:
+    env-worker processes (default WORKER_PROCESSES, else one per core)."""
+    settings = dev_settings(workers)
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     lock = _lock(root)  # noqa: F841 - held until the process exits
@@ -142,7 +169,7 @@ def run_dev(root: Path, port: int = 8000, database_url: str | None = None, *,
                     f"\nPlaycorder is running at {url}  (API docs: {url}/docs)\n"
                     f"  {sign_in}\n"
                     f"  designer token for the CLI stored in {config}\n"
-                    f"  env-workers: {settings.worker_processes} processes (WORKER_PROCESSES)\n"
+                    f"  env-workers: {settings.worker_processes} processes (--workers, WORKER_PROCESSES)\n"
                     f"  logs: {logs}\n"
                     f"  NATS: nats://{stack.nats.address} (user and password in {stack.nats.credentials_file})\n"
                     f"  a service or server that dies is restarted, with backoff\n"

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MAX_WORKERS = 256
+
 
 class DevSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
@@ -18,9 +20,10 @@ class DevSettings(BaseSettings):
         description="env FRONTEND_DIR: the web app the gateway serves at / (`make run`: frontend/dist)")
 
     worker_processes: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, validation_alias="WORKER_PROCESSES",
-        description="env WORKER_PROCESSES: env-worker processes to run (default: one per core, as the CPU count "
-                    "says); each steps its sessions on a core of its own, the gateway places across them")
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=MAX_WORKERS, validation_alias="WORKER_PROCESSES",
+        description="env WORKER_PROCESSES (`playcorder dev --workers N` overrides it): env-worker processes to run "
+                    "(default: one per core, as the CPU count says); each steps its sessions on a core of its own, "
+                    "the gateway places across them")
 
     @field_validator("frontend_dir")
     @classmethod
