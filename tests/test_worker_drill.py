@@ -51,7 +51,9 @@ def drill(stack, tmp_path_factory) -> Iterator[Drill]:  # type: ignore[no-untype
     own = tenant(stack, "workerdrill")
     env = own.env | {"NATS_SUBJECT_PREFIX": "pcdrill", "NATS_STREAM_PREFIX": "PCDRILL", "WORKER_CAPACITY": "8",
                      "HEARTBEAT_INTERVAL": "0.3", "WORKER_TTL": "3", "REAP_INTERVAL": "0.5", "CHUNK_MAX_AGE": "0.3",
-                     "WORKER_MAX_LATENESS": "1000", "DRAIN_TIMEOUT": "2"}
+                     "WORKER_MAX_LATENESS": "1000", "WORKER_MAX_CPU": "8", "DRAIN_TIMEOUT": "2"}
+    # (admission by load is test_admission's: here a busy test machine, or a new worker's first environment being
+    # built, must not make a worker refuse the players the drill places)
     d = Drill("", Client("http://unused", own.designer_token), env, logs, {})
     gateway = ServiceProcess("gateway", env, logs, name="gateway-drill")
     recorder = ServiceProcess("recorder", env, logs, name="recorder-drill")

@@ -57,6 +57,12 @@ class Admission:
         self.cpu_share = 0.0  # of one core, as of the last sample()
 
     # ---------------------------------------------------------------- measuring
+    def restart(self) -> None:
+        """Measure CPU from now: the worker has started, and its imports and connections are not its sessions'
+        load (a freshly scaled-out worker would otherwise refuse its second player for a whole window)."""
+        self._cpu = deque([(self._clock(), self._cpu_clock())])
+        self.cpu_share = 0.0
+
     def observe_tick(self, lateness_s: float) -> None:
         """One paced step began `lateness_s` after its scheduled tick (the pacing loop calls this per step)."""
         self._ticks.append((self._clock(), lateness_s))

@@ -92,6 +92,7 @@ class Worker:
         self._trial_sub = await self.nc.subscribe(self.subjects.trial, queue=trial.QUEUE_GROUP, cb=self._on_trial)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
         self._alive_task = asyncio.create_task(self._alive_loop())
+        self.admission.restart()
         log.info("worker %s ready, capacity %d at most, admitting while tick lateness p95 < %g ms and CPU < %g of a "
                  "core", self.settings.worker_id, self.settings.worker_capacity, self.settings.max_lateness_ms,
                  self.settings.max_cpu)
