@@ -94,10 +94,16 @@ def test_cli_prints_the_numbers(roomy: tuple[Client, str], tmp_path: Path) -> No
     assert data["joined"] == 1 and data["steps_lost"] == 0 and data["steps_played"] == data["steps_stored"] > 1
     assert data["latency_ms"]["n"] > 0 and data["env"] == "pong"
 
-    # what `helm test` runs: exit 0 only when every step played is stored
-    checked = _cli(roomy, tmp_path, "--study", created["id"], "--players", "1", "--duration", "1", "--require-stored")
+    # what `helm test` runs: exit 0 only when every step played is stored; here over two gateway URLs (the same one)
+    url = roomy[0].url
+    checked = _cli(roomy, tmp_path, "--study", created["id"], "--players", "2", "--duration", "1", "--require-stored",
+                   "--gateway", url, "--gateway", url + "/")
     assert checked.returncode == 0, checked.stderr
     assert "0 lost" in checked.stdout
+    bad_url = _cli(roomy, tmp_path, "--study", created["id"], "--players", "1", "--duration", "1",
+                   "--gateway", "ftp://gw")
+    assert bad_url.returncode == 1 and bad_url.stderr.strip() == (
+        "error: Expected --gateway to be an http:// or https:// URL of at most 2000 characters, got 'ftp://gw'")
 
     bad = _cli(roomy, tmp_path, "--study", created["id"], "--players", "1", "--duration", "1", "--env", "nope")
     assert bad.returncode == 1 and bad.stderr.strip() == (

@@ -12,6 +12,7 @@ from .options import Json, Study
 from .output import print_json
 
 MAX_PLAYERS = 1000
+MAX_URL = 2000
 
 
 def load(
@@ -21,6 +22,9 @@ def load(
     env: Annotated[str | None, typer.Option(
         metavar="ENV", help="environment key in the study (default: its only enabled one)")] = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="seed of the players' input")] = None,
+    gateway: Annotated[list[str] | None, typer.Option(
+        metavar="URL", help="a gateway to play through, repeatable: players spread over them and one whose gateway "
+                            "restarts (close 1012) resumes through the next (default: --url)")] = None,
     as_json: Json = False,
     require_stored: Annotated[bool, typer.Option(
         "--require-stored", help="exit 1 unless players joined and every step played is stored (as `helm test` "
@@ -41,10 +45,16 @@ def load(
         raise UserError(f"Expected --players between 1 and {MAX_PLAYERS}, got {players}")
     if not duration > 0:
         raise UserError(f"Expected --duration above 0 seconds, got {duration:g}")
+    gateways = [url.rstrip("/") for url in gateway or []]
+    for url in gateways:
+        if not url.startswith(("http://", "https://")) or len(url) > MAX_URL:
+            raise UserError(f"Expected --gateway to be an http:// or https:// URL of at most {MAX_URL} characters, "
+                            f"got {url[:80]!r}")
     client = connect(ctx)
     key = _environment(client.get_study(study), env)
     tokens = [client.create_participant(study, external_id=f"load-{i}")["token"] for i in range(players)]
-    report = asyncio.run(run_load(client.url, tokens, key, duration, seed=seed, client=client, study_id=study))
+    report = asyncio.run(run_load(gateways or client.url, tokens, key, duration, seed=seed, client=client,
+                                  study_id=study))
     data = report.to_dict() | {"study_id": study, "env": key}
     if as_json:
         print_json(data)
