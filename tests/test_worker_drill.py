@@ -20,7 +20,7 @@ from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
 from tests.conftest import tenant
 from tests.factories import cartpole_study
-from tests.stored import all_steps
+from tests.stored import all_steps, stored_episode
 from tests.wsclient import Player
 
 pytestmark = pytest.mark.e2e
@@ -96,19 +96,6 @@ def balance(seats: list[Seat], workers: set[str]) -> float:
     return max(per_worker) / min(per_worker)
 
 
-def stored(client: Client, episode_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        try:
-            episode = client.get_episode(episode_id)
-            if episode["state"] != "recording":
-                return episode
-        except Exception:  # not stored yet
-            episode = None
-        assert time.monotonic() < deadline, f"Expected episode {episode_id} stored and ended, got {episode}"
-        time.sleep(0.2)
-
-
 async def _wait_for_workers(client: Client, count: int) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while len(await asyncio.to_thread(client._call, "GET", "/api/workers")) < count:
@@ -140,7 +127,7 @@ async def test_kill_start_and_drain_a_worker_while_players_play(drill: Drill) ->
     told = time.monotonic() - killed
     assert told < TOLD_WITHIN_S, f"players of the killed worker told only after {told:.2f} s"
     for seat in victims:
-        episode = await asyncio.to_thread(stored, drill.client, seat.episode)
+        episode = await asyncio.to_thread(stored_episode, drill.client, seat.episode, DEADLINE_S)
         steps = await asyncio.to_thread(all_steps, drill.client, seat.episode)  # indexed 0..n-1, none missing
         assert (episode["state"], len(steps)) == ("interrupted", seat.steps), episode  # one per action
         await seat.player.close()
@@ -169,7 +156,7 @@ async def test_kill_start_and_drain_a_worker_while_players_play(drill: Drill) ->
         moved = await seat.player.until("session", timeout=DEADLINE_S)
         assert moved["worker_id"] not in (drained_id, victim_id), moved
         await seat.player.until("episode_started", timeout=DEADLINE_S)
-        episode = await asyncio.to_thread(stored, drill.client, seat.episode)
+        episode = await asyncio.to_thread(stored_episode, drill.client, seat.episode, DEADLINE_S)
         steps = await asyncio.to_thread(all_steps, drill.client, seat.episode)
         # every action's step, and the closing one a drain can still write (is_last; a crash cannot)
         assert (episode["state"], episode["num_steps"], len(steps)) == ("interrupted", seat.steps + 1,
