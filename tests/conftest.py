@@ -77,12 +77,14 @@ class Services:
 @pytest.fixture(scope="session")
 def services(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     logs = tmp_path_factory.mktemp("logs")
-    # Every test signs in from 127.0.0.1 (schemathesis too, with made-up names): no per-address limit here
+    # Every test signs in (and enrolls in campaigns) from 127.0.0.1 (schemathesis too, with made-up names): no
+    # per-address limit here
     # (tests/test_signin.py tries it on a gateway of its own).
-    # A busy test machine makes ticks late: the suite's worker must not turn other tests away for it (admission by
-    # load is tests/test_admission.py's, on a stack of its own).
+    # A busy test machine makes ticks late and CPU shares high: the suite's worker must not turn other tests away
+    # for it (admission by load is tests/test_admission.py's, on a stack of its own).
     env = stack.env() | {"LOG_LEVEL": "INFO", "WORKER_CAPACITY": "4", "HEARTBEAT_INTERVAL": "0.5",
-                         "SIGNIN_MAX_ADDRESS_FAILURES": "1000000", "WORKER_MAX_LATENESS": "1000"}
+                         "SIGNIN_MAX_ADDRESS_FAILURES": "1000000", "WORKER_MAX_LATENESS": "1000",
+                         "WORKER_MAX_CPU": "100", "ENROLL_BURST": "1000000"}
     s = Services(
         gateway=ServiceProcess("gateway", env, logs), worker=ServiceProcess("env-worker", env, logs),
         recorder=ServiceProcess("recorder", env, logs), exporter=ServiceProcess("exporter", env, logs), env=env,

@@ -40,6 +40,11 @@ pytestmark = pytest.mark.e2e
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 PARTICIPANT = {("GET", "/api/participant/study")}
+# A campaign's link: anyone may read it and arrive (tests/test_campaigns.py checks the limits on arrivals).
+ARRIVAL = {("GET", "/api/c/{campaign_id}"), ("POST", "/api/c/{campaign_id}/enroll")}
+# A campaign's participant: the play token their arrival handed out (not one a designer made).
+ENROLLED = {("GET", "/api/enrollment"), ("POST", "/api/enrollment/consent"), ("POST", "/api/enrollment/answers")}
+_CAMPAIGN = {"name": "authz", "conditions": [{"id": "cart", "environment": "cartpole", "quota": {"target": 100}}]}
 SIGN_IN = {("POST", "/api/session"), ("GET", "/api/session"), ("DELETE", "/api/session")}
 WEBSOCKETS = {"/ws/play", "/ws/watch/{session_id}"}
 # Guarded by METRICS_TOKEN, not by the tokens of designers and participants: tests/test_metrics.py checks it.
@@ -53,6 +58,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/studies/{study_id}/exports"): {"episode_ids": ["{episode_id}"]},
     ("PUT", "/api/studies/{study_id}"): cartpole_study(),
     ("PATCH", "/api/studies/{study_id}"): {"enabled": True},
+    ("POST", "/api/studies/{study_id}/campaigns"): _CAMPAIGN,
+    ("PUT", "/api/campaigns/{campaign_id}"): _CAMPAIGN,
+    ("POST", "/api/c/{campaign_id}/enroll"): {"params": {"participant": "authz"}},
+    ("POST", "/api/enrollment/answers"): {"answers": {}},
 }
 # Endpoints whose successful call uses up what it acts on: the owner's call gets a fresh one (the other callers
 # are refused before anything happens).
@@ -97,6 +106,7 @@ class World:
     owner: str
     other: str
     participant: str
+    enrolled: str
     ids: dict[str, str]
     spare_episodes: list[str] = field(default_factory=list)
 
@@ -137,9 +147,13 @@ def world(services, stack) -> World:  # type: ignore[no-untyped-def]
     owner.add_tag(episode, "authz")
     owner.add_tag(episode, "authz", step=0)
     export = owner.create_export(study["id"], [episode])
+    campaign = owner.create_campaign(study["id"], _CAMPAIGN)
+    enrolled = Client(services.url, None).enroll(campaign["id"], {"participant": "authz-world"})["token"]
     ids = {"study_id": study["id"], "participant_id": participant["participant_id"], "episode_id": episode,
-           "export_id": export["id"], "label": "authz", "step": "0", "env": "cartpole", "version": "1"}
-    return World(services.url, stack.database_url, owner_token, other_token, participant["token"], ids, [spare])
+           "export_id": export["id"], "label": "authz", "step": "0", "env": "cartpole", "version": "1",
+           "campaign_id": campaign["id"], "seq": "0"}
+    return World(services.url, stack.database_url, owner_token, other_token, participant["token"], enrolled, ids,
+                 [spare])
 
 
 def _fill(template: Any, ids: dict[str, str]) -> Any:
@@ -156,13 +170,16 @@ def _call(world: World, method: str, path: str, token: str | None, ids: dict[str
     ids = ids or world.ids
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = BODIES.get((method, path))
+    if path.endswith("/stream"):  # server-sent events: the status and headers tell, the stream goes on
+        with httpx.stream(method, world.url + path.format(**ids), headers=headers, timeout=30) as streamed:
+            return httpx.Response(streamed.status_code, headers=streamed.headers)
     return httpx.request(method, world.url + path.format(**ids), headers=headers,
                          json=_fill(body, ids) if body is not None else None, timeout=30)
 
 
 def test_tables_name_only_routes_that_exist() -> None:
     http = set(HTTP_ROUTES)
-    stale = (PUBLIC | PARTICIPANT | SIGN_IN | METRICS | set(BODIES) | CONSUMING) - http
+    stale = (PUBLIC | PARTICIPANT | ARRIVAL | ENROLLED | SIGN_IN | METRICS | set(BODIES) | CONSUMING) - http
     assert not stale, f"the tables name routes the gateway no longer has: {sorted(stale)}"
     assert WS_ROUTES == WEBSOCKETS, f"Expected the WebSocket routes {WEBSOCKETS} this test plays, got {WS_ROUTES}"
 
@@ -172,7 +189,7 @@ def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: s
     route = f"{method} {path}"
     if (method, path) in SIGN_IN | METRICS:
         return
-    if (method, path) in PUBLIC:
+    if (method, path) in PUBLIC | ARRIVAL:
         r = _call(world, method, path, None)
         assert r.is_success, f"{route} is public: expected 2xx without a token, got {r.status_code} {r.text[:200]}"
         return
@@ -181,9 +198,12 @@ def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: s
         f"{route} answered {anonymous.status_code} without a token: protect it, or list it in PUBLIC if it is meant "
         f"to be public")
     assert anonymous.headers.get("www-authenticate") == "Bearer"
-    if (method, path) in PARTICIPANT:
+    if (method, path) in PARTICIPANT | ENROLLED:
         assert _call(world, method, path, world.owner).status_code == 401, f"{route} took a designer token"
-        r = _call(world, method, path, world.participant)
+        if (method, path) in ENROLLED:
+            r = _call(world, method, path, world.participant)
+            assert r.status_code == 404 and r.json()["code"] == "not_enrolled", f"{route} took a designer-made token"
+        r = _call(world, method, path, world.enrolled if (method, path) in ENROLLED else world.participant)
         assert r.is_success, f"{route}: expected 2xx for the participant, got {r.status_code} {r.text[:200]}"
         return
     r = _call(world, method, path, world.participant)
@@ -198,7 +218,7 @@ def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: s
 
 
 UNSAFE = [(m, p) for m, p in HTTP_ROUTES if m not in ("GET", "OPTIONS")
-          and (m, p) not in PUBLIC | PARTICIPANT | SIGN_IN]
+          and (m, p) not in PUBLIC | PARTICIPANT | ARRIVAL | ENROLLED | SIGN_IN]
 
 
 def test_every_designer_change_needs_the_csrf_header_with_a_cookie(world: World, stack) -> None:  # type: ignore[no-untyped-def]

@@ -48,7 +48,8 @@ REQUIRED = {"database": {"existingSecret": "pg"}, "s3": {"endpoint": "s3.eu-west
                                                          "existingSecret": "s3"}}
 # Secrets given as values in "external": each must reach the pods only through the chart's Secret.
 SECRETS = {"db": "postgresql://pc:db-s3cr3t@pg.example.com:5432/pc", "ak": "AKIAEXAMPLE", "sk": "s3-s3cr3t",
-           "metrics": "metrics-s3cr3t", "test": "designer-s3cr3t", "nats": "nats://u:nats-s3cr3t@nats.example.com:4222"}
+           "metrics": "metrics-s3cr3t", "test": "designer-s3cr3t", "nats": "nats://u:nats-s3cr3t@nats.example.com:4222",
+           "ids": "id-hash-s3cr3t-0123456789"}
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": REQUIRED,
     "minio": {"database": {"existingSecret": "pg"}, "minio": {"enabled": True}, "tests": {"token": "t"}},
@@ -63,12 +64,14 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                "cidr": "10.40.0.0/16", "publicEndpoint": "files.example.com:443"},
         "metrics": {"token": SECRETS["metrics"], "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
         "tests": {"token": SECRETS["test"]},
-        "gateway": {"ingress": {"tlsSecretName": "playcorder-tls"}},
+        "gateway": {"ingress": {"tlsSecretName": "playcorder-tls"}, "idHashSecret": {"value": SECRETS["ids"]},
+                    "forwardedAllowIps": "10.0.0.0/8,192.168.0.0/16", "enrollRate": 12.5, "enrollBurst": 20},
         "envWorker": {"autoscaling": {"mode": "hpa"}, "drainTimeout": 900},
     },
     "nats-external-secret": REQUIRED | {
         "nats": {"enabled": False, "external": {"existingSecret": "nats", "monitoringEndpoint": "nats.ops:8222"}},
-        "envWorker": {"podDeletionCost": {"enabled": False}}, "networkPolicy": {"ingressNamespace": ""}},
+        "envWorker": {"podDeletionCost": {"enabled": False}}, "networkPolicy": {"ingressNamespace": ""},
+        "gateway": {"idHashSecret": {"existingSecret": "ids", "key": "ID_HASH_SECRET"}, "forwardedAllowIps": "*"}},
 }
 
 
@@ -280,6 +283,10 @@ def test_checkov_finds_nothing(rendered: dict[str, list[dict[str, Any]]], tmp_pa
     ({"image": {"pullPolicy": "Sometimes"}}, "at '/image/pullPolicy': value must be one of"),
     ({"envWorker": {"families": "atari,doom"}}, "at '/envWorker/families'"),
     ({"recorder": {"autoscaling": {"minReplicas": 0}}}, "at '/recorder/autoscaling/minReplicas': minimum: got 0"),
+    ({"gateway": {"idHashSecret": {"value": "too-short"}}}, "at '/gateway/idHashSecret/value'"),
+    ({"gateway": {"idHashSecret": {"key": "no spaces"}}}, "at '/gateway/idHashSecret/key'"),
+    ({"gateway": {"enrollRate": 0}}, "at '/gateway/enrollRate'"),
+    ({"gateway": {"enrollBurst": 0}}, "at '/gateway/enrollBurst': minimum: got 0"),
 ])
 def test_schema_refuses_bad_values(chart: helm_python.Chart, over: dict[str, Any], said: str) -> None:
     with pytest.raises(helm_python.HelmValuesError) as err:
@@ -446,7 +453,7 @@ SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|DATABASE_URL)")
 def test_every_secret_env_comes_from_a_secret(rendered: dict[str, list[dict[str, Any]]], values_set: str) -> None:
     docs = rendered[values_set]
     secrets = {s["metadata"]["name"]: s for s in find(docs, "Secret")}
-    given = {"pg", "s3", "nats"}  # existingSecrets named in the values sets
+    given = {"pg", "s3", "nats", "ids"}  # existingSecrets named in the values sets
     for name, spec, _ in pod_specs(docs):
         for c in spec["containers"]:
             env = env_of(c)
@@ -469,7 +476,7 @@ def test_given_secrets_land_in_the_charts_secret(rendered: dict[str, list[dict[s
     plain = {k: base64.b64decode(v).decode() for k, v in data.items()}
     assert plain == {"NATS_URL": SECRETS["nats"], "DATABASE_URL": SECRETS["db"], "S3_ACCESS_KEY": SECRETS["ak"],
                      "S3_SECRET_KEY": SECRETS["sk"], "METRICS_TOKEN": SECRETS["metrics"],
-                     "PLAYCORDER_TOKEN": SECRETS["test"]}
+                     "PLAYCORDER_TOKEN": SECRETS["test"], "id-hash-secret": SECRETS["ids"]}
     assert not find(rendered["defaults"], "Secret")  # everything from existingSecrets: the chart makes none
     made = one(rendered["minio"], "Secret", f"{FULL}-secrets")["data"]
     minio = {k: base64.b64decode(v).decode() for k, v in made.items()}
@@ -722,3 +729,51 @@ def test_the_schema_constrains_every_value(chart: helm_python.Chart) -> None:
 
     walk(chart.values, schema, "")
     assert not unconstrained, unconstrained
+
+
+def test_campaign_settings_reach_the_gateway_and_the_id_secret_only_from_a_secret(chart: helm_python.Chart) -> None:
+    defaults = env_of(container(render(chart, merged({})), "gateway"))
+    assert "ID_HASH_SECRET" not in defaults and "FORWARDED_ALLOW_IPS" not in defaults  # the gateway's own defaults
+    assert (defaults["ENROLL_RATE"]["value"], defaults["ENROLL_BURST"]["value"]) == ("30", "60")
+    docs = render(chart, merged({"gateway": {"idHashSecret": {"existingSecret": "ids"},
+                                             "forwardedAllowIps": "10.0.0.0/8", "enrollRate": 12}}))
+    env = env_of(container(docs, "gateway"))
+    assert env["ID_HASH_SECRET"] == {"name": "ID_HASH_SECRET",
+                                     "valueFrom": {"secretKeyRef": {"name": "ids", "key": "id-hash-secret"}}}
+    assert env["FORWARDED_ALLOW_IPS"]["value"] == "10.0.0.0/8" and env["ENROLL_RATE"]["value"] == "12"
+    assert not any("id-hash" in str(d.get("data", {})) for d in docs if d["kind"] == "ConfigMap")
+    from playcorder_gateway.settings import Settings as GatewaySettings
+    names = {(f.validation_alias or n).upper() for n, f in GatewaySettings.model_fields.items()}
+    assert {"ID_HASH_SECRET", "FORWARDED_ALLOW_IPS", "ENROLL_RATE", "ENROLL_BURST"} <= names
+
+
+def test_the_id_hash_secret_given_as_a_value_is_only_in_the_charts_secret(chart: helm_python.Chart) -> None:
+    import base64
+
+    secret = SECRETS["ids"]
+    docs = render(chart, merged({"gateway": {"idHashSecret": {"value": secret}}}))
+    ref = env_of(container(docs, "gateway"))["ID_HASH_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": f"{FULL}-secrets", "key": "id-hash-secret"}
+    data = one(docs, "Secret", f"{FULL}-secrets")["data"]
+    assert base64.b64decode(data["id-hash-secret"]).decode() == secret
+    assert secret not in yaml.safe_dump_all(docs)  # base64 in the Secret, in plain text nowhere
+    assert not any("ID_HASH" in k.upper() or "id-hash" in k for cm in find(docs, "ConfigMap") for k in cm["data"])
+    # an existingSecret wins: the value is then copied nowhere, not even into the chart's Secret
+    both = render(chart, merged({"gateway": {"idHashSecret": {"value": secret, "existingSecret": "ids",
+                                                              "key": "k"}}}))
+    assert env_of(container(both, "gateway"))["ID_HASH_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "ids",
+                                                                                                  "key": "k"}
+    assert not find(both, "Secret") and secret not in json.dumps(both)
+    # only the gateway hashes ids: no other workload gets the secret
+    for name, spec, _ in pod_specs(docs):
+        if not name.endswith("-gateway"):
+            assert all("ID_HASH_SECRET" not in env_of(c) for c in spec["containers"]), name
+
+
+def test_forwarded_allow_ips_is_what_uvicorn_takes(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    value = env_of(container(rendered["external-everything"], "gateway"))["FORWARDED_ALLOW_IPS"]["value"]
+    trusted = _TrustedHosts(value)  # what uvicorn.run(forwarded_allow_ips=...) builds: a bad network raises here
+    assert "10.1.2.3" in trusted and "192.168.4.5" in trusted and "172.16.0.1" not in trusted
+    assert env_of(container(rendered["nats-external-secret"], "gateway"))["FORWARDED_ALLOW_IPS"]["value"] == "*"

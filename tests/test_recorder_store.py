@@ -113,6 +113,26 @@ async def test_presumed_end_yields_to_the_workers_own(store) -> None:  # type: i
     assert (episode.state, episode.num_steps, episode.num_chunks) == ("completed", 5, 2)  # type: ignore[union-attr]
 
 
+async def test_campaign_and_statistics_are_stored_and_a_presumed_end_keeps_the_steps_tally(  # type: ignore[no-untyped-def]
+        store) -> None:
+    episodes, sessions, study_id = store
+    played, cut = (begin(study_id).model_copy(update={"campaign_id": "camp", "condition": "fast"}) for _ in range(2))
+    await episodes.begin([played, cut])
+    await episodes.chunks([chunk(played.episode_id, 0, 0, 3, last=True), chunk(cut.episode_id, 0, 0, 4)])
+    values = {"score": 2.0, "steps": 2.0, "minutes": 0.025, "active_steps": 2.0, "active_minutes": 0.0006,
+              "moves": 1.0}
+    await episodes.end(end(played.episode_id, 1).model_copy(update={"stats": values}))
+    episode = await row(sessions, played.episode_id)
+    assert (episode.campaign_id, episode.condition, episode.stats) == ("camp", "fast", values)  # type: ignore[union-attr]
+    # The worker died: a reaper's end knows no statistics of the worker's; the stored steps give score and steps.
+    await episodes.end(end(cut.episode_id, None, "interrupted", presumed=True))
+    episode = await row(sessions, cut.episode_id)
+    assert (episode.state, episode.campaign_id, episode.stats) == (  # type: ignore[union-attr]
+        "interrupted", "camp", {"score": 4.0, "steps": 4.0})
+    await episodes.end(end(cut.episode_id, None, "interrupted", presumed=True))  # again: no change
+    assert (await row(sessions, cut.episode_id)).stats == {"score": 4.0, "steps": 4.0}  # type: ignore[union-attr]
+
+
 async def test_the_study_version_played_is_stored(store) -> None:  # type: ignore[no-untyped-def]
     episodes, sessions, study_id = store
     versioned, older = begin(study_id).model_copy(update={"study_version": 4}), begin(study_id)

@@ -35,6 +35,8 @@ def test_the_api_conforms_to_its_schema(services: Services, stack: DevStack, tmp
     episode = asyncio.run(play_episode(client.url, participant["token"], "cartpole", [0, 1, 0]))
     stored_episode(client, episode)
     stored_episode(client, asyncio.run(play_episode(client.url, participant["token"], "cartpole", [1])))
+    campaign = client.create_campaign(study, {"name": "schemathesis", "conditions": [
+        {"id": "cart", "environment": "cartpole", "quota": {"target": 1000}}]})["id"]
     report = tmp_path / "events.ndjson"
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
@@ -42,7 +44,8 @@ def test_the_api_conforms_to_its_schema(services: Services, stack: DevStack, tmp
          "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--max-time", str(MAX_TIME), "--workers", "1",
          "--no-color", "--generation-database", "none", "--report", "ndjson", "--report-ndjson-path", str(report)],
         capture_output=True, text=True, timeout=MAX_TIME + 120, cwd=tmp_path,
-        env=os.environ | {"PC_STUDY": study, "PC_EPISODE": episode, "PC_PARTICIPANT": participant["participant_id"]},
+        env=os.environ | {"PC_STUDY": study, "PC_EPISODE": episode, "PC_PARTICIPANT": participant["participant_id"],
+                                 "PC_CAMPAIGN": campaign},
     )
     (tmp_path / "stdout.txt").write_text(run.stdout)
     events = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []

@@ -49,6 +49,8 @@ class OpenSession(_Msg):
     environment: EnvironmentSpec
     study_version: int | None = Field(None, description="the study's version `environment` is of (None: a gateway "
                                                         "from before versions)")
+    campaign_id: str | None = Field(None, description="played through this campaign (its episodes say so)")
+    condition: str | None = Field(None, description="the campaign's condition `environment` is the variant of")
 
 
 class OpenSessionReply(_Msg):
@@ -317,6 +319,15 @@ class Notice(_Msg):
     deadline: float = Field(ge=0, description="seconds since the epoch (UTC) until which the episode may continue")
 
 
+class StatsEvent(_Msg):
+    """The episode's statistics so far (score, steps, active_minutes, custom ones), sent about once a second while
+    it runs and once at its end."""
+
+    type: Literal["stats"] = "stats"
+    episode_id: str
+    values: dict[str, float]
+
+
 class ErrorEvent(_Msg):
     type: Literal["error"] = "error"
     code: str
@@ -326,7 +337,7 @@ class ErrorEvent(_Msg):
 
 ServerEvent = Annotated[
     SessionReady | EpisodeStarted | StateChanged | EpisodeFinished | EpisodeEnded | SessionEnded | Notice
-    | ErrorEvent,
+    | StatsEvent | ErrorEvent,
     Field(discriminator="type"),
 ]
 
@@ -346,6 +357,8 @@ class EpisodeBegin(_Msg):
     action_spec: dict[str, Any]
     study_version: int | None = Field(None, description="the study's version the episode is played with (None: a "
                                                         "worker from before versions)")
+    campaign_id: str | None = Field(None, description="played through this campaign")
+    condition: str | None = Field(None, description="in this condition of the campaign")
 
 
 class EpisodeEnd(_Msg):
@@ -358,6 +371,7 @@ class EpisodeEnd(_Msg):
     num_chunks: int | None = Field(description="chunks the worker published; None when presumed")
     total_reward: float
     active_s: float = Field(0.0, description="seconds the episode was running (not paused)")
+    stats: dict[str, float] = Field(default_factory=dict, description="the episode's statistics at its end")
     ended_at: datetime
     presumed: bool = Field(False, description="published by a recorder's reaper: applies only to an episode still "
                                               "recording, and a worker's own end overrides it")

@@ -60,10 +60,13 @@ class _Server(uvicorn.Server):
 
 
 def serve(name: str, create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings, host: str, port: int,
-          notsent_lowat: int | None = None, ws_max_size: int = 16 * 1024 * 1024) -> None:
-    """Run the app; ws_max_size: bytes of one WebSocket message read at all (larger ones close with 1009)."""
+          notsent_lowat: int | None = None, ws_max_size: int = 16 * 1024 * 1024,
+          forwarded_allow_ips: str | None = None) -> None:
+    """Run the app; ws_max_size: bytes of one WebSocket message read at all (larger ones close with 1009);
+    forwarded_allow_ips: the proxies whose X-Forwarded-For is the client's address (None: uvicorn's default)."""
     logging.basicConfig(level=settings.log_level, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s")
     # No permessage-deflate: frames are JPEG already, and deflating them cost the gateway ~10% of its CPU.
     config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(), ws="websockets-sansio",
-                            ws_per_message_deflate=False, ws_max_size=ws_max_size)
+                            ws_per_message_deflate=False, ws_max_size=ws_max_size,
+                            forwarded_allow_ips=forwarded_allow_ips)
     _Server(config).run(sockets=[listen_socket(host, port, notsent_lowat)])

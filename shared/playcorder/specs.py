@@ -87,6 +87,9 @@ class EnvironmentSpec(BaseModel):
     step_while_held: bool = Field(False, description="turn_based: keep stepping (at fps) while an input is held")
     max_episode_steps: int | None = Field(None, ge=1, le=INT32_MAX,
                                           description="episode is truncated after this many steps")
+    statistics: list[Key] = Field(default_factory=list, max_length=10,
+                                  description="custom statistics the worker computes besides score, steps, minutes "
+                                              "and active time: names of `playcorder.statistics` entry points")
     wrappers: list[WrapperSpec] = Field(default_factory=list, max_length=MAX_WRAPPERS,
                                         description="Gymnasium wrappers applied in order right after gymnasium.make "
                                                     "(the recorded spaces are the wrapped ones)")

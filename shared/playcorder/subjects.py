@@ -46,6 +46,10 @@ class Subjects:
     def session_out_all(self, session_id: str) -> str:
         return f"{self.prefix}.session.{session_id}.out.*"
 
+    # -- campaigns: a participant's newest socket takes over from the one before it, on whichever gateway
+    def participant_takeover(self, participant_id: str) -> str:
+        return f"{self.prefix}.participant.{participant_id}.takeover"
+
     # -- recording: JetStream stream of episode begin / step chunk / end messages
     @property
     def record_stream(self) -> str:

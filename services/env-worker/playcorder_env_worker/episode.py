@@ -60,3 +60,7 @@ class Episode:
         if self.running_since is not None:
             self.active_s += now - self.running_since
             self.running_since = None
+
+    def running_s(self, now: float) -> float:
+        """Seconds it has been running so far (pauses excluded)."""
+        return self.active_s + (now - self.running_since if self.running_since is not None else 0.0)

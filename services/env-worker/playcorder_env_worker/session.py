@@ -35,6 +35,7 @@ from playcorder.messages import (
     SessionReady,
     SessionState,
     StateChanged,
+    StatsEvent,
     WorkerInput,
 )
 from playcorder.spaces import zeros
@@ -50,10 +51,12 @@ from .metrics import STEPS
 from .pacing import Pacer
 from .play_loop import PlayLoop, StepResult
 from .publisher import RecordingPublisher
+from .statistics import EpisodeStatistics, Factory, load_custom
 
 log = logging.getLogger(__name__)
 _HANDLERS: dict[type[Any], Handler] = {**HANDLERS, ClientLost: client_lost, Reattached: reattached,
                                        Draining: draining}
+STATS_INTERVAL = 1.0  # seconds between an episode's stats events
 MAX_PENDING_INPUTS = 1000  # client messages waiting for the session; the gateway's WS_MAX_RATE keeps play far below
 SessionInput = WorkerInput | ClientLost | Reattached | Draining | Interrupt
 _OWN = (ClientLost, Reattached, Draining, Interrupt, CloseSession)  # never dropped
@@ -105,6 +108,10 @@ class PlaySession:
         self.over = False  # ending: no longer resumable
         self.finished: EpisodeFinished | None = None  # while awaiting the participant's answer
         self.notice: Notice | None = None  # the worker is draining: no new episode (draining.py)
+        self.noop: Any = None  # the action with nothing held (active playtime counts others)
+        self.custom_stats: list[tuple[str, Factory]] = []
+        self.stats: EpisodeStatistics | None = None
+        self.stats_sent = 0.0  # loop time of the last stats event
 
     # ---------------------------------------------------------------- session
     async def run(self) -> None:
@@ -141,6 +148,11 @@ class PlaySession:
         prepared = env.prepared
         input_map = self.spec.input_map or prepared.default_input_map
         self.controls = Controls(input_map, prepared.env.action_space)
+        self.noop = Controls(input_map, prepared.env.action_space).action(0.0)
+        # one missing or broken: play goes on without it (the study's trial refuses a spec naming one)
+        self.custom_stats, failures = await self.loop.run_in_executor(self.executor, load_custom, self.spec)
+        for message in failures:
+            await self.send_event(ErrorEvent(code="statistic_failed", message=message))
         self.obs_spec = space_spec(prepared.env.observation_space)
         self.act_spec = space_spec(prepared.env.action_space)
         if self.spec.render.camera is not None:
@@ -206,12 +218,14 @@ class PlaySession:
         obs, info, image = await self.env.reset(seed, self.quality)
         ep = Episode(index=self.episodes_started, seed=seed, observation=obs, info=info, image=image)
         self.episode, self.episodes_started = ep, self.episodes_started + 1
+        self.stats, self.stats_sent = EpisodeStatistics(self.fps, self.noop, self.custom_stats, self.spec), 0.0
         self.controls.reset()
         self.publisher.begin(EpisodeBegin(
             episode_id=ep.id, session_id=self.open.session_id, study_id=self.open.study_id,
             participant_id=self.open.participant_id, env=self.spec.id, env_id=self.spec.env_id,
             worker_id=self.worker_id, seed=seed, started_at=datetime.now(UTC),
             observation_spec=self.obs_spec, action_spec=self.act_spec, study_version=self.open.study_version,
+            campaign_id=self.open.campaign_id, condition=self.open.condition,
         ))
         await self.send_event(self.episode_started())
         await self.set_state(SessionState.PAUSED, "start")
@@ -239,6 +253,7 @@ class PlaySession:
         assert ep is not None and controls is not None
         obs, reward, terminated, truncated, info, image = result
         self.publisher.add(ep.transition(action, reward, controls.raw(), obs, info, image))
+        await self._count(action, reward, obs, info)
         done = terminated or truncated
         flags = (frames.IS_LAST if done else 0) | (frames.IS_TERMINAL if terminated else 0)
         await self.send_frame(frames.pack(ep.step, reward, ep.total_reward, flags, image))
@@ -247,6 +262,18 @@ class PlaySession:
             at_limit = limit is not None and ep.step >= limit
             reason = "terminated" if terminated else "step_limit" if at_limit else "truncated"
             await self._finish_by_env(terminated, reason)
+
+    async def _count(self, action: Any, reward: float, obs: Any, info: dict[str, Any]) -> None:
+        """The step in the episode's statistics; about once a second the client is told them."""
+        stats, ep = self.stats, self.episode
+        assert stats is not None and ep is not None
+        stats.update(action, reward, obs, info)
+        while stats.failures:
+            await self.send_event(ErrorEvent(code="statistic_failed", message=stats.failures.pop(0)))
+        now = self.loop.time()
+        if now - self.stats_sent >= STATS_INTERVAL:
+            self.stats_sent = now
+            await self.send_event(StatsEvent(episode_id=ep.id, values=stats.values(ep.running_s(now))))
 
     def _record_last(self, terminated: bool) -> None:
         assert self.episode is not None
@@ -286,16 +313,21 @@ class PlaySession:
             return
         self._record_last(terminated=False)  # stopped mid-way: truncated at its current observation
         ep.stop(self.loop.time())
-        self._publish_end(state, reason)
+        values = self._publish_end(state, reason)
         self.episode, self.finished = None, None
+        await self.send_event(StatsEvent(episode_id=ep.id, values=values))
         await self.send_event(EpisodeEnded(episode_id=ep.id, state=state, reason=reason, num_steps=ep.step,
                                            total_reward=ep.total_reward))
         await self.set_state(SessionState.IDLE, state)
 
-    def _publish_end(self, state: EndState, reason: str) -> None:
+    def _publish_end(self, state: EndState, reason: str) -> dict[str, float]:
+        """The episode's end to the recorder, with its statistics (returned)."""
         ep = self.episode
         assert ep is not None
+        running_s = ep.running_s(self.loop.time())  # a failed session ends it still running
+        values = self.stats.values(running_s) if self.stats is not None else {}
         self.publisher.end(EpisodeEnd(
             episode_id=ep.id, state=state, reason=reason, num_steps=ep.step, num_chunks=0,
-            total_reward=ep.total_reward, active_s=round(ep.active_s, 3), ended_at=datetime.now(UTC),
+            total_reward=ep.total_reward, active_s=round(running_s, 3), ended_at=datetime.now(UTC), stats=values,
         ))
+        return values

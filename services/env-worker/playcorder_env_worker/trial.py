@@ -1,8 +1,8 @@
 """Trying an environment spec before a study is saved (the gateway asks on `Subjects.trial`, queue group "trial"):
 build it through its family, check its input map against the action space and that its spaces can be recorded,
-reset, take one idle step, render a preview (JPEG, at most 640 px wide) and close it. Every problem is reported
-at the field of the spec that causes it, with the values probably meant; the env runs only in a trial process
-(trial_pool.py), never on the sessions' threads."""
+reset, take one idle step, render a preview (JPEG, at most 640 px wide), try the custom statistics it names on that
+step, and close it. Every problem is reported at the field of the spec that causes it, with the values probably
+meant; the env runs only in a trial process (trial_pool.py), never on the sessions' threads."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from .envs import encode_jpeg
 from .families import PreparedEnv, make_env
 from .families.access import EnvAccess
 from .families.problems import EnvProblem
+from .statistics import tried
 
 log = logging.getLogger(__name__)
 PREVIEW_MAX_WIDTH = 640
@@ -139,7 +140,7 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
     try:
         prepared.env.reset(seed=0)
         stage = "step"
-        prepared.env.step(idle)
+        observation, reward, _, _, info = prepared.env.step(idle)
         stage = "render"
         frame = prepared.render()
     except EnvProblem as err:  # e.g. a frame larger than the limits
@@ -149,6 +150,8 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
         reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to {stage} (reset, one idle step, "
                                                  f"render), got {type(err).__name__}: {err}"))
         return
+    reply.problems += [_problem(f"statistics.{i}", message, suggestions)
+                       for i, message, suggestions in tried(spec, idle, float(reward), observation, info)]
     jpeg, reply.width, reply.height = preview(frame, spec.render.jpeg_quality)
     reply.preview_jpeg = base64.b64encode(jpeg).decode()
 

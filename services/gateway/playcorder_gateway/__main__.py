@@ -11,7 +11,8 @@ def main() -> None:
     redact.install()  # before anything logs: uvicorn's access lines would print ?token=
     settings = Settings()
     serve("gateway", create_app, settings, settings.host, settings.port,  # type: ignore[arg-type]
-          notsent_lowat=settings.ws_notsent_lowat, ws_max_size=settings.ws_max_size)
+          notsent_lowat=settings.ws_notsent_lowat, ws_max_size=settings.ws_max_size,
+          forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 if __name__ == "__main__":

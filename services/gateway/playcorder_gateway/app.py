@@ -21,11 +21,16 @@ from playcorder.storage import ObjectStore
 from playcorder.workers import WorkerTable
 
 from . import errors, responses, web
+from .arrival_limit import ArrivalLimit
 from .draining import Drain
+from .external_ids import IdKey
 from .limits import BodyLimit
 from .placement import WorkerDirectory
 from .routes import (
     accounts,
+    arrival,
+    campaigns,
+    dashboard,
     episodes,
     exports,
     health,
@@ -46,7 +51,7 @@ from .settings import Settings
 from .signin_gate import SigninGate
 
 ROUTERS = (health, signin, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
-           tokens, play, watch)
+           tokens, campaigns, dashboard, arrival, play, watch)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -87,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Playcorder gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings, app.state.relayed, app.state.drain = settings, relayed, drain
+    app.state.arrival_limit = ArrivalLimit(settings.enroll_rate, settings.enroll_burst)
+    app.state.id_key = IdKey(settings.id_hash_secret)
     app.state.signin_gate = SigninGate(settings.signin_concurrency, settings.signin_max_address_failures,
                                        settings.signin_window)
     for module in ROUTERS:

@@ -22,7 +22,9 @@ from playcorder.fields import ID_LENGTH, PathId, is_id
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
+from .arrival_limit import ArrivalLimit
 from .draining import Drain
+from .external_ids import IdKey
 from .placement import WorkerDirectory
 from .settings import Settings
 from .signin_gate import SigninGate
@@ -75,6 +77,14 @@ def _signin_gate(conn: HTTPConnection) -> SigninGate:
     return conn.app.state.signin_gate
 
 
+def _arrival_limit(conn: HTTPConnection) -> ArrivalLimit:
+    return conn.app.state.arrival_limit
+
+
+def _id_key(conn: HTTPConnection) -> IdKey:
+    return conn.app.state.id_key
+
+
 GatewaySettings = Annotated[Settings, Depends(_settings)]
 # The session factory, for a WebSocket: it outlives any one transaction, so it opens short sessions itself.
 DbSessions = Annotated[async_sessionmaker[AsyncSession], Depends(session_factory)]
@@ -86,6 +96,8 @@ Directory = Annotated[WorkerDirectory, Depends(_directory)]
 RelayedSessions = Annotated[set[str], Depends(_relayed)]
 GatewayDrain = Annotated[Drain, Depends(_drain)]
 SigninGates = Annotated[SigninGate, Depends(_signin_gate)]
+ArrivalLimits = Annotated[ArrivalLimit, Depends(_arrival_limit)]
+IdKeys = Annotated[IdKey, Depends(_id_key)]
 
 
 async def db_session(sessions: DbSessions) -> AsyncIterator[AsyncSession]:

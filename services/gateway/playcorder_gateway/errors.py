@@ -30,6 +30,7 @@ SECRET_PATHS = ("/api/session",)  # whose 422 never shows an input: the body car
 
 class ErrorOut(BaseModel):
     detail: str
+    code: str | None = Field(None, description="what went wrong, for a page of its own (a campaign's arrivals)")
 
 
 class FieldErrorOut(BaseModel):
@@ -144,6 +145,9 @@ def method_not_allowed(routes: list[BaseRoute]) -> Any:
             fewest = min((r.path.count("{") for r in matching), default=0)
             methods = {m for r in matching if r.path.count("{") == fewest for m in r.methods}
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
+        if (code := getattr(exc, "code", None)) is not None:  # a page per refusal (a campaign's arrivals)
+            return JSONResponse({"detail": exc.detail, "code": code}, status_code=exc.status_code,
+                                headers=exc.headers)
         return await http_exception_handler(request, exc)
 
     return handler

@@ -21,6 +21,7 @@ from playcorder.specs import EnvironmentSpec, StudySpec
 from playcorder.subjects import Subjects
 
 from .availability import closed, enabled_environments
+from .campaign_play import NotPlayable, Seat, seat
 from .placement import NoCapacity, WorkerDirectory
 from .relay import OutgoingQueue
 from .settings import Settings
@@ -57,6 +58,8 @@ class Opener:
     settings: Settings
     participant_id: str
     study: Study
+    enrollment_id: str | None = None  # a campaign's participant: they play their condition only
+    seat: Seat | None = None  # what they play now (set by playable)
 
     async def playable(self, key: str) -> tuple[EnvironmentSpec, int]:
         """The environment `key` names in the study as it is now (its designer may have edited, disabled or archived
@@ -75,6 +78,12 @@ class Opener:
             raise Refused("environment_disabled", f"Expected an enabled environment of the study, one of "
                           f"{[e.id for e in enabled_environments(study, spec)]}, got {env.id!r}, disabled by its "
                           "designer")
+        if self.enrollment_id is not None:
+            try:
+                self.seat = await seat(self.sessions, self.enrollment_id, spec, env.id)
+            except NotPlayable as no:
+                raise Refused(no.code, no.message) from None
+            return self.seat.env, study.version
         return env, study.version
 
     async def place(self, env: EnvironmentSpec, study_version: int | None = None) -> Opened:
@@ -84,7 +93,8 @@ class Opener:
         try:
             worker_id = await self.directory.place(OpenSession(
                 session_id=session_id, study_id=self.study.id, participant_id=self.participant_id, environment=env,
-                study_version=study_version))
+                study_version=study_version, campaign_id=self.seat.campaign_id if self.seat else None,
+                condition=self.seat.condition if self.seat else None))
         except NoCapacity as none:
             await sub.unsubscribe()
             # the workers' own estimate when each refusing for load gave one, else NO_CAPACITY_RETRY

@@ -123,6 +123,10 @@ class EpisodeOut(BaseModel):
     active_s: float = Field(description="time the episode was running, pauses excluded")
     tags: list[str]
     notes: str
+    campaign_id: str | None = Field(description="the campaign it was played through (null: none)")
+    condition: str | None = Field(description="the campaign's condition it was played in")
+    stats: dict[str, float] = Field(description="the statistics at its end (score, steps, active_minutes, custom "
+                                                "ones; the worker's, by name)")
 
     @classmethod
     def of(cls, e: Episode, tags: list[str]) -> EpisodeOut:

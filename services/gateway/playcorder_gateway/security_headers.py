@@ -16,6 +16,13 @@ _COMMON = ("default-src 'self'", "img-src 'self' data: blob:", "style-src 'self'
            "frame-ancestors 'none'", "base-uri 'self'", "form-action 'self'")
 # The web app: Mantine writes inline styles; frames arrive as blob: and data: images; the player's WebSocket.
 APP_CSP = "; ".join((*_COMMON, "connect-src 'self' ws: wss:", "script-src 'self'"))
+# A campaign's page (/c/<id>): MTurk shows it in a frame of its HIT (ExternalQuestion) and the page posts the
+# finished HIT back to it (externalSubmit); only MTurk's production and sandbox hosts, nothing else.
+MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+CAMPAIGN_CSP = "; ".join((*(d for d in _COMMON if not d.startswith(("frame-ancestors", "form-action"))),
+                          f"frame-ancestors 'self' {' '.join(MTURK_HOSTS)}",
+                          f"form-action 'self' {' '.join(MTURK_HOSTS)}",
+                          "connect-src 'self' ws: wss:", "script-src 'self'"))
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 

@@ -81,6 +81,20 @@ class Settings(ServiceSettings):
         description="env GATEWAY_DRAIN_TIMEOUT: seconds a gateway told to stop (SIGTERM) waits at most for its "
                     "WebSockets to close before it shuts down (a second SIGTERM closes them at once); above "
                     "GATEWAY_DRAIN_SPREAD")
+    id_hash_secret: str | None = Field(
+        None, min_length=16, description="env ID_HASH_SECRET: the key participants' external ids (Prolific, MTurk) "
+                                         "are hashed with in exports and metadata (at least 16 characters; unset: "
+                                         "one made once in the database)")
+    forwarded_allow_ips: str | None = Field(
+        None, description="env FORWARDED_ALLOW_IPS: proxies whose X-Forwarded-For gives the client's address "
+                          "(comma-separated addresses or networks, or '*'; uvicorn's --forwarded-allow-ips; "
+                          "unset: 127.0.0.1,::1)")
+    enroll_rate: float = Field(30.0, gt=0, description="env ENROLL_RATE: campaign arrivals a minute one client "
+                                                       "address may make, on average")
+    enroll_burst: int = Field(60, ge=1, description="env ENROLL_BURST: arrivals one address may make at once before "
+                                                    "ENROLL_RATE applies")
+    dashboard_interval: float = Field(2.0, gt=0, le=60, description="env DASHBOARD_INTERVAL: seconds between a "
+                                                                    "campaign dashboard stream's updates")
 
     @model_validator(mode="after")
     def _drain(self) -> Settings:

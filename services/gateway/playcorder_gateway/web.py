@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from .security_headers import APP_CSP, docs_csp
+from .security_headers import APP_CSP, CAMPAIGN_CSP, docs_csp
 
 SWAGGER_JS = "/vendor/swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = "/vendor/swagger-ui/swagger-ui.css"
@@ -77,7 +77,11 @@ class SinglePageApp(StaticFiles):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         elif response.media_type == "text/html" or url_path.endswith(".html") or url_path == "/":
             response.headers["Cache-Control"] = "no-cache"
-            response.headers["Content-Security-Policy"] = APP_CSP
+            if url_path.startswith("/c/"):  # a campaign's page: MTurk frames it (frame-ancestors overrides XFO)
+                response.headers["Content-Security-Policy"] = CAMPAIGN_CSP
+                response.headers["X-Frame-Options"] = "SAMEORIGIN"
+            else:
+                response.headers["Content-Security-Policy"] = APP_CSP
         return response
 
     @staticmethod

@@ -62,6 +62,7 @@ class EpisodeStore:
                 participant_id=m.participant_id, env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed,
                 state=RECORDING, num_steps=0, num_chunks=0, total_reward=0.0, active_s=0.0, notes="",
                 observation_spec=m.observation_spec, action_spec=m.action_spec, started_at=m.started_at,
+                campaign_id=m.campaign_id, condition=m.condition, stats={},
             ) for m in msgs if m.episode_id not in deleted]
             if deleted:
                 log.info("begins of deleted episodes dropped: %s", sorted(deleted))
@@ -131,6 +132,9 @@ class EpisodeStore:
             episode.num_chunks, episode.num_steps, episode.total_reward = int(count), int(steps), float(reward)
             episode.state, episode.end_reason = msg.state, msg.reason
             episode.active_s, episode.ended_at = msg.active_s, msg.ended_at
+            # A reaper's presumed end knows no worker statistics: those the stored steps tell.
+            episode.stats = dict(msg.stats) if msg.stats or not msg.presumed else {"score": float(reward),
+                                                                                  "steps": float(steps)}
             db.add(episode)
             await db.commit()
         EPISODES_FINALIZED.labels(msg.state).inc()

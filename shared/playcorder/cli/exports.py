@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="A study's exports.", no_args_is_help=True)
 # playcorder.exports.Format spelled out: importing it (pydantic models) would slow every command down
-Format = Literal["rlds", "envlogger", "minari", "lerobot"]
+Format = Literal["rlds", "envlogger", "minari", "lerobot", "d3rlpy"]
+Source = Literal["observation", "image"]
 COLUMNS = (
     Column("id", lambda e: e["id"], no_wrap=True),
     Column("format", lambda e: e["format"]),
@@ -71,7 +72,8 @@ def export(
     env: filters.Env = None, state: filters.States = None, participant: filters.Participant = None,
     tag: filters.Tags = None, since: filters.Since = None, until: filters.Until = None,
     min_reward: filters.MinReward = None, max_reward: filters.MaxReward = None,
-    study_version: filters.StudyVersion = None,
+    study_version: filters.StudyVersion = None, campaign: filters.Campaign = None,
+    condition: filters.Condition = None, channel: filters.Channel = None, where: filters.Where = None,
     dataset_format: Annotated[Format | None, typer.Option("--format", help="default: rlds")] = None,
     keep_metadata: Annotated[bool, typer.Option(
         "--keep-metadata", help="keep the image shown, raw input, info, tags and notes (stripped by default)")] = False,
@@ -84,6 +86,16 @@ def export(
     version: Annotated[str | None, typer.Option(metavar="X.Y.Z", help="dataset version (default 1.0.0)")] = None,
     test_split: Annotated[float | None, typer.Option(
         metavar="SHARE", help="share of the episodes in a 'test' split, e.g. 0.2")] = None,
+    frame_skip: Annotated[int | None, typer.Option(
+        metavar="N", help="d3rlpy: recorded steps per row (default 4)")] = None,
+    max_pool: Annotated[int | None, typer.Option(
+        metavar="N", help="d3rlpy: max over this many frames (default 2)")] = None,
+    stack: Annotated[int | None, typer.Option(metavar="N", help="d3rlpy: frames stacked (default 4)")] = None,
+    frame_size: Annotated[str | None, typer.Option(
+        "--size", metavar="HxW", help="d3rlpy: frames resized to HxW (default 84x84; 'none': as recorded)")] = None,
+    color: Annotated[bool, typer.Option("--color", help="d3rlpy: RGB frames, not grayscale")] = False,
+    frames: Annotated[Source | None, typer.Option(
+        help="d3rlpy: frames from the observations (default) or the image shown")] = None,
     expires_in: Annotated[int | None, typer.Option(metavar="SECONDS", help="how long the links stay valid")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait until the export is built (progress bar)")] = False,
     download: Annotated[Path | None, typer.Option(
@@ -93,13 +105,22 @@ def export(
 ) -> None:
     """Export episodes as a dataset and print its download links.
 
-    Formats: RLDS (TFDS layout), envlogger, Minari, LeRobot. Without --episode, the filter options pick the
-    episodes (by default every completed one). The links are presigned: they need no token, and they expire.
+    Formats: RLDS (TFDS layout), envlogger, Minari, LeRobot, d3rlpy (processed frames: --frame-skip, --max-pool,
+    --stack, --size, --color, --frames). Without --episode, the filter options pick the episodes (by default every
+    completed one). The links are presigned: they need no token, and they expire.
     """
     client = connect(ctx)
+    given = {"frame_skip": frame_skip, "max_pool": max_pool, "stack": stack, "source": frames}
+    processing: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if color:
+        processing["grayscale"] = False
+    if frame_size is not None:
+        processing["size"] = _size(frame_size)
     options = {"format": dataset_format, "keep_metadata": keep_metadata, "end_tags": end_tag or None,
-               "archive": not tree, "name": name, "version": version, "test_split": test_split}
-    f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward, study_version)
+               "archive": not tree, "name": name, "version": version, "test_split": test_split,
+               "processing": processing or None}
+    f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward, study_version,
+                          filters.Campaigns.of(campaign, condition, channel, where))
     created = client.create_export(study, episode or None, expires_in, filter=f.for_export(),
                                    **{k: v for k, v in options.items() if v is not None})
     if wait or download:
@@ -110,6 +131,16 @@ def export(
         print_json(created)
     else:
         show(created, download)
+
+
+def _size(text: str) -> list[int] | None:
+    """'84x84' -> [84, 84]; 'none' (frames as recorded) -> None."""
+    if text.lower() == "none":
+        return None
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit()):
+        raise UserError(f"Expected --size HxW (e.g. 84x84) or 'none', got {text!r}")
+    return [int(height), int(width)]
 
 
 @app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,7 +38,8 @@ VERSION_COLUMNS = (
 )
 
 
-def load_spec(path: str) -> dict[str, Any]:
+def load_spec(path: str, what: str = "study") -> dict[str, Any]:
+    """The mapping in a YAML or JSON spec file ('-': stdin); `what` names the spec in the errors ("campaign")."""
     import yaml
 
     source = "stdin" if path == "-" else path
@@ -45,18 +47,28 @@ def load_spec(path: str) -> dict[str, Any]:
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) else str(err)
-        raise UserError(f"Expected a readable study spec file, got {source!r}: {reason}") from None
+        raise UserError(f"Expected a readable {what} spec file, got {source!r}: {reason}") from None
     try:
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"Expected a YAML or JSON study spec in {source}, got {err.problem}{where}") from None
+        raise UserError(f"Expected a YAML or JSON {what} spec in {source}, got {err.problem}{where}") from None
     except yaml.YAMLError as err:
-        raise UserError(f"Expected a YAML or JSON study spec in {source}, got {err}") from None
+        raise UserError(f"Expected a YAML or JSON {what} spec in {source}, got {err}") from None
     if not isinstance(data, dict):
         raise UserError(f"Expected a mapping at the top of {source}, got {type(data).__name__}")
-    return data
+    plain: dict[str, Any] = _plain(data)
+    return plain
+
+
+def _plain(data: Any) -> Any:
+    """YAML's timestamps (an unquoted `starts_at: 2026-12-10T09:00:00Z`) as the ISO strings JSON carries."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data.isoformat() if isinstance(data, date) else data
 
 
 def _send_spec(call: Callable[[dict[str, Any]], dict[str, Any]], file: str) -> None:

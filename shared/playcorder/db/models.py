@@ -141,6 +141,11 @@ class Episode(SQLModel, table=True):
     action_spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(sa_type=DateTime(timezone=True))
     ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    campaign_id: str | None = Field(default=None, index=True, description="played through this campaign")
+    condition: str | None = Field(default=None, description="in this condition of the campaign")
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"),
+                                  description="the worker's statistics at the episode's end (score, steps, "
+                                              "active_minutes, custom ones)")
 
 
 class EpisodeTag(SQLModel, table=True):
@@ -223,3 +228,67 @@ class ExportShardRow(SQLModel, table=True):
     attempts: int = 0  # builds started (more than 1: redelivered after a crash or a failure)
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # the part writer's summary
     finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Campaign(SQLModel, table=True):
+    """A crowd campaign of a study (playcorder.campaigns.CampaignSpec): its conditions, quotas and requirements."""
+
+    __tablename__ = "campaigns"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", index=True, ondelete="CASCADE")
+    name: str
+    channel: str
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    completion_code: str = Field(description="Prolific's completion code (the spec's, or made with the campaign)")
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
+                                       description="closed by its designer: no one new is enrolled")
+    created_by: str = Field(foreign_key="accounts.id")
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class Enrollment(SQLModel, table=True):
+    """A participant who arrived through a campaign's link: their external ids (raw for the bonus table, keyed by
+    an HMAC with the deployment's secret, which exports carry in their place), consent, answers, completion."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (Index("ux_enrollments_campaign_key", "campaign_id", "external_key", unique=True),)
+    id: str = Field(default_factory=new_id, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaigns.id", index=True, ondelete="CASCADE")
+    participant_id: str = Field(foreign_key="participants.id", index=True, ondelete="CASCADE")
+    external_key: str = Field(description="HMAC-SHA256 of the channel's participant id (the deployment's secret)")
+    external: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    consented_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    answers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    completion_code: str | None = None
+    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    bonus: float | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    last_seen_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class Assignment(SQLModel, table=True):
+    """An enrolled participant's condition: it holds a place in the condition's quota while active and reserved
+    (reserved_until moves on while they are seen), and for good once completed."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_campaign_condition", "campaign_id", "condition", "state"),)
+    id: str = Field(default_factory=new_id, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaigns.id", ondelete="CASCADE")
+    enrollment_id: str = Field(foreign_key="enrollments.id", index=True, ondelete="CASCADE")
+    participant_id: str = Field(index=True)
+    condition: str
+    state: str = "active"  # active | completed
+    reserved_until: datetime = Field(sa_type=DateTime(timezone=True))
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class DeploymentSecret(SQLModel, table=True):
+    """A secret of the whole deployment, made once by whichever gateway first needs it (the key that hashes
+    participants' external ids, when ID_HASH_SECRET is not set)."""
+
+    __tablename__ = "deployment_secrets"
+    name: str = Field(primary_key=True)
+    value: str
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))

@@ -2,5 +2,6 @@
 
 from .client import ApiError, Client, FieldError, Page
 from .config import load_credentials, save_credentials
+from .episodes import Episodes
 
-__all__ = ["ApiError", "Client", "FieldError", "Page", "load_credentials", "save_credentials"]
+__all__ = ["ApiError", "Client", "Episodes", "FieldError", "Page", "load_credentials", "save_credentials"]

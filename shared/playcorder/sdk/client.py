@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import httpx
 
+from .episodes import Episodes
+
+if TYPE_CHECKING:
+    from ..processing import Trajectory
+    from ..records import Step
+
+MAX_PAGE = 1000  # items the gateway answers in one page at most
 
 def _step_path(step: int | None) -> str:
     return "" if step is None else f"/steps/{step}"
@@ -36,9 +44,9 @@ class Page:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: Any) -> None:
+    def __init__(self, status: int, detail: Any, code: str | None = None) -> None:
         super().__init__(f"HTTP {status}: {detail}")
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.code = status, detail, code
 
     @property
     def field_errors(self) -> list[FieldError]:
@@ -59,11 +67,13 @@ class Client:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
+            code = None
             try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
+                body = response.json()
+                detail, code = body.get("detail", response.text), body.get("code")
+            except (ValueError, AttributeError):
                 detail = response.text
-            raise ApiError(response.status_code, detail)
+            raise ApiError(response.status_code, detail, code if isinstance(code, str) else None)
         return response
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -141,11 +151,68 @@ class Client:
         """Revoke the participant's play tokens and end their live sessions."""
         return self._object("POST", f"/api/participants/{participant_id}/revoke")
 
+    # ---------------------------------------------------------------- campaigns
+    def create_campaign(self, study_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """A crowd campaign of the study (playcorder.campaigns.CampaignSpec); participants arrive at its `link`."""
+        return self._object("POST", f"/api/studies/{study_id}/campaigns", json=spec)
+
+    def list_campaigns(self, study_id: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/api/studies/{study_id}/campaigns"))
+
+    def get_campaign(self, campaign_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/api/campaigns/{campaign_id}")
+
+    def update_campaign(self, campaign_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return self._object("PUT", f"/api/campaigns/{campaign_id}", json=spec)
+
+    def close_campaign(self, campaign_id: str) -> dict[str, Any]:
+        """No one new is enrolled; those enrolled may finish."""
+        return self._object("POST", f"/api/campaigns/{campaign_id}/close")
+
+    def campaign_participants(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Each participant's condition, stage, statistics, completion and bonus."""
+        return list(self._call("GET", f"/api/campaigns/{campaign_id}/participants"))
+
+    def campaign_dashboard(self, campaign_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/api/campaigns/{campaign_id}/dashboard")
+
+    def campaign_bonuses(self, campaign_id: str) -> str:
+        """The bonus table as CSV, in the format the campaign's platform takes."""
+        return self._request("GET", f"/api/campaigns/{campaign_id}/bonuses.csv").text
+
+    def enroll(self, campaign_id: str, params: dict[str, str]) -> dict[str, Any]:
+        """Arrive as a participant with the channel's URL parameters (no designer token needed): a play token and
+        the participant's progress."""
+        return self._object("POST", f"/api/c/{campaign_id}/enroll", json={"params": params})
+
     # ---------------------------------------------------------------- episodes
     def list_episodes(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
         """All of a study's episodes matching the filters (env, state, participant, tag, started_after,
-        started_before, min_reward, max_reward; `limit`: per request)."""
+        started_before, min_reward, max_reward, version, campaign, condition, channel, where, sort; `limit`: per
+        request). `episodes()` is the same query with a friendlier signature."""
         return self._objects(f"/api/studies/{study_id}/episodes", **filters)
+
+    def episodes(self, study_id: str, *, campaign: str | None = None, condition: str | None = None,
+                 channel: str | None = None, participant: str | None = None, state: str | list[str] | None = None,
+                 tags: str | list[str] | None = None, where: str | list[str] | None = None, sort: str | None = None,
+                 limit: int | None = None, page_size: int = MAX_PAGE, **filters: Any) -> Episodes:
+        """A study's episodes matching every criterion, read a page at a time as the result is iterated.
+
+        `where`: comparisons that must all hold, "<name> <op> <number>" (op: >=, <=, >, <, ==, !=), name a key of
+        the episodes' statistics (score, steps, active_minutes, custom ones) or total_reward, num_steps, active_s;
+        e.g. where=["score >= 50", "active_minutes > 5"]. `sort`: started_at (the default), total_reward, num_steps,
+        active_s or a statistic, "-" first for descending ("-score": the best first; episodes without it last).
+        `state`, `tags` (all of them), `where`: one value or a list. `limit`: at most this many episodes in all.
+        `filters`: env, version, started_after, started_before, min_reward, max_reward.
+        The result iterates as records (dicts, as the API answers) and has `.to_dataframe()`."""
+        def listed(value: str | list[str] | None) -> list[str] | None:
+            return [value] if isinstance(value, str) else value
+
+        params = {"campaign": campaign, "condition": condition, "channel": channel, "participant": participant,
+                  "state": listed(state), "tag": listed(tags), "where": listed(where), "sort": sort, **filters}
+        size = min(page_size, limit) if limit else page_size
+        items = self.iter_items(f"/api/studies/{study_id}/episodes", size, **params)
+        return Episodes(items if limit is None else itertools.islice(items, limit))
 
     def get_episode(self, episode_id: str) -> dict[str, Any]:
         return self._object("GET", f"/api/episodes/{episode_id}")
@@ -156,6 +223,55 @@ class Client:
         if stop is not None:
             params["stop"] = stop
         return self._object("GET", f"/api/episodes/{episode_id}/steps", params=params)
+
+    def episode_chunks(self, episode_id: str) -> list[dict[str, Any]]:
+        """Every stored step chunk of the episode, in order: seq, first_step, num_steps, nbytes."""
+        chunks: list[dict[str, Any]] = []
+        while True:
+            start = chunks[-1]["first_step"] + chunks[-1]["num_steps"] if chunks else 0
+            page = self._object("GET", f"/api/episodes/{episode_id}/chunks", params={"start": start})["chunks"]
+            if not page:
+                return chunks
+            chunks += page
+
+    def read_chunk(self, episode_id: str, seq: int) -> bytes:
+        """One stored chunk as recorded (playcorder.records.decode_chunk reads it with the episode's specs)."""
+        return self._request("GET", f"/api/episodes/{episode_id}/chunks/{seq}").content
+
+    def recorded_steps(self, episode_id: str) -> Iterator[Step]:
+        """Every stored step of the episode, whole: observation and action as numpy arrays of their spaces, reward,
+        flags, the image shown (JPEG), input and info (playcorder.records.Step), fetched a chunk at a time."""
+        yield from self._recorded_steps(self.get_episode(episode_id))
+
+    def _recorded_steps(self, episode: dict[str, Any]) -> Iterator[Step]:
+        from ..records import decode_chunk
+
+        for chunk in self.episode_chunks(episode["id"]):
+            _, steps = decode_chunk(self.read_chunk(episode["id"], chunk["seq"]), episode["observation_spec"],
+                                    episode["action_spec"])
+            yield from steps
+
+    def processed_trajectory(self, episode_id: str, frame_skip: int = 4, max_pool: int = 2, grayscale: bool = True,
+                             size: tuple[int, int] | None = (84, 84), stack: int = 4,
+                             source: str = "observation") -> Trajectory:
+        """The episode as CrowdPlay's processed trajectory, for offline RL (playcorder.processing): each row the
+        pixel-wise max of `max_pool` frames, every `frame_skip`-th recorded step, grayscale, resized to `size`
+        (height, width; area interpolation), `stack` frames stacked on axis 0 (oldest first); the action at the
+        first frame of each skip, rewards summed over it; terminals, or timeouts on a final-observation row.
+        Returns (observations, actions, rewards, terminals, timeouts), d3rlpy's order:
+        `d3rlpy.dataset.MDPDataset(*trajectory, action_size=...)`. Frames are the observations, or with
+        source="image" the JPEG shown. Needs OpenCV: pip install 'playcorder[processing]'."""
+        from ..processing import ProcessingOptions, limits, observation_shape, rows, trajectory
+
+        options = ProcessingOptions.model_validate({"frame_skip": frame_skip, "max_pool": max_pool,
+                                                    "grayscale": grayscale, "size": size, "stack": stack,
+                                                    "source": source})
+        episode = self.get_episode(episode_id)
+        specs = episode["observation_spec"], episode["action_spec"]
+        if reason := limits(*specs, options):
+            raise ValueError(f"Expected an episode whose frames can be processed, got episode {episode_id}: {reason}")
+        processed = rows(self._recorded_steps(episode), specs[1], options)
+        return trajectory(processed, specs[1], observation_shape(specs[0], options) or ())
 
     def episode_image(self, episode_id: str, step: int | None = None) -> bytes:
         """The JPEG shown at `step`; without one, the episode's thumbnail (its middle step's)."""

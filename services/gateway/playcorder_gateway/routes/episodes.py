@@ -6,25 +6,33 @@ import asyncio
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlmodel import col, select
+from sqlmodel import select
 
+from playcorder.campaigns import Channel
 from playcorder.db.models import DeletedEpisode, Episode
 from playcorder.db.queries import step_tags_of, tags_of
+from playcorder.episode_query import MAX_WHERE, SORT_COLUMNS, SortKey, Where, sort
 from playcorder.exports import MAX_TAGS, EpisodeFilter
 from playcorder.fields import Label, Moment, NonNegativeInt64, PositiveInt32, ShortText
 from playcorder.messages import RECORDING, EpisodeState
 from playcorder.storage import episode_prefix
 
+from .. import ordering
 from ..deps import DbSession, Objects, OwnedEpisode, OwnedStudy
 from ..errors import ErrorOut
-from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page, after, page
-from ..queries import filtered
+from ..paging import DEFAULT_LIMIT, Cursor, Limit, Page
+from ..queries import conditions
 from ..schemas import EpisodeDetail, EpisodeOut, EpisodePatch, StepTagOut
 
 router = APIRouter(tags=["episodes"])
 
 STATES: tuple[EpisodeState, ...] = get_args(EpisodeState)
 _STATE_HELP = f"in any of these states (repeat the parameter): {', '.join(STATES)}"
+_WHERE_HELP = (f"'<name> <op> <number>', e.g. 'score >= 50' (repeat: all of them, at most {MAX_WHERE}); op: >=, <=, "
+               ">, <, ==, !=; name: a key of the episode's statistics (score, steps, active_minutes, custom ones) or "
+               "total_reward, num_steps, active_s; an episode without the statistic matches none")
+_SORT_HELP = (f"{', '.join(SORT_COLUMNS)} or a statistic's name (e.g. score); '-' first for descending; episodes "
+              "without the statistic come last")
 
 
 @router.get("/api/studies/{study_id}/episodes", response_model=Page[EpisodeOut])
@@ -39,17 +47,24 @@ async def list_episodes(
     tag: Annotated[list[Label], Query(
         max_length=MAX_TAGS, description="episodes carrying every one of these tags (repeat the parameter)"),
     ] = [],  # noqa: B006 - FastAPI copies the default for each request
+    campaign: Annotated[ShortText | None, Query(description="played through this campaign (its id)")] = None,
+    condition: Annotated[ShortText | None, Query(description="in this condition (its key) of a campaign")] = None,
+    channel: Annotated[Channel | None, Query(description="through a campaign recruiting on this channel")] = None,
+    where: Annotated[list[Where], Query(max_length=MAX_WHERE, description=_WHERE_HELP)] = [],  # noqa: B006 - copied
+    sort_by: Annotated[SortKey, Query(alias="sort", description=_SORT_HELP)] = "started_at",
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
     offset: Annotated[NonNegativeInt64, Query(description="skip this many more (prefer cursor)")] = 0,
 ) -> Page[EpisodeOut]:
-    """A study's episodes matching every criterion given, in recording order, a page at a time."""
+    """A study's episodes matching every criterion given, in recording order (or `sort`'s), a page at a time."""
     if bad := [s for s in state if s not in STATES]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected state in {list(STATES)}, got {bad[0]!r}")
     f = EpisodeFilter(env=env, participant=participant, study_version=version, tags=tag, started_after=started_after,
-                      started_before=started_before, min_reward=min_reward, max_reward=max_reward)
-    query = filtered(select(Episode).where(Episode.study_id == study.id), f, state or None)
-    query = after(query, cursor, col(Episode.started_at), col(Episode.id), limit).offset(offset)
-    rows, next_cursor = page(list(await db.exec(query)), limit, lambda e: (e.started_at, e.id))
+                      started_before=started_before, min_reward=min_reward, max_reward=max_reward,
+                      campaign=campaign, condition=condition, channel=channel, where=where)
+    order = sort(sort_by)
+    query = select(Episode, ordering.key(order)).where(Episode.study_id == study.id, *conditions(f, state or None))
+    query = ordering.after(query, order, cursor, limit).offset(offset)
+    rows, next_cursor = ordering.page(list(await db.exec(query)), limit, order)
     tags = await tags_of(db, [e.id for e in rows])
     return Page(items=[EpisodeOut.of(e, tags[e.id]) for e in rows], next_cursor=next_cursor)
 

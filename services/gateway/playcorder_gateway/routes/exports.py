@@ -1,6 +1,7 @@
 """Exports: queue a dataset build (episodes by id or by filter, format and options), follow its progress, get
 presigned links, signed here with the object store's keys: one for a ZIP, one per file for a directory tree.
-A format that cannot hold the episodes' spaces (spaces.format_limits) is refused with 422 naming why."""
+A format that cannot hold the episodes' spaces (spaces.format_limits; for d3rlpy, processing.limits: frames and a
+Discrete or Box action) is refused with 422 naming why."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from playcorder.db.models import Episode, Export, Study
 from playcorder.exports import EpisodeFilter, ExportOptions
 from playcorder.fields import PathId, is_id
 from playcorder.messages import RECORDING, ExportJob
+from playcorder.processing import ProcessingOptions
+from playcorder.processing import limits as processing_limits
 from playcorder.spaces import format_limits
 from playcorder.storage import ObjectStore
 
@@ -77,7 +80,10 @@ async def create_export(body: ExportIn, study: OwnedStudy, db: DbSession, design
                             f"got {envs}; export each with filter.env")
     options = ExportOptions.model_validate(body.model_dump(include=set(ExportOptions.model_fields)))
     specs = (await db.exec(select(Episode.observation_spec, Episode.action_spec).where(Episode.id == ids[0]))).one()
-    if reason := format_limits(specs[0], specs[1]).get(options.format):
+    reason = format_limits(specs[0], specs[1]).get(options.format)
+    if options.format == "d3rlpy":
+        reason = processing_limits(specs[0], specs[1], options.processing or ProcessingOptions())
+    if reason:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             f"Expected a format that can hold the spaces of environment {envs[0]!r}, got "
                             f"{options.format!r}: {reason}")

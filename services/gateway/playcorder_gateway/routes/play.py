@@ -36,6 +36,7 @@ from playcorder.messages import (
     client_message,
 )
 
+from ..campaign_play import CLOSE_TAKEN_OVER, Takeover, enrollment_of
 from ..deps import Bus, BusSubjects, DbSessions, Directory, GatewayDrain, GatewaySettings, RelayedSessions
 from ..draining import CLOSE_RESTART, RESTART_REASON, Leave, Leaving, receive, refuse
 from ..metrics import REFUSED, RELAYS, SESSIONS_RELAYED
@@ -153,7 +154,25 @@ async def _serve(ws: WebSocket, sessions: DbSessions, nc: NATS, subjects: BusSub
                                          "?token=), got none or an invalid one")
         await ws.close(CLOSE_UNAUTHORIZED)
         return
-    opener = Opener(sessions, nc, subjects, directory, settings, row.participant_id, study)
+    enrollment = await enrollment_of(sessions, row.participant_id)
+    opener = Opener(sessions, nc, subjects, directory, settings, row.participant_id, study,
+                    enrollment.id if enrollment else None)
+    if enrollment is None:
+        await _sessions(ws, opener, sessions, nc, subjects, settings, relayed, token, leave)
+        return
+
+    async def taken() -> None:  # the participant opened another tab: this one leaves
+        await _error(ws, "taken_over", "Expected one socket per participant, got a newer one (another tab or "
+                                       "device): play goes on there")
+        await _close(ws, code=CLOSE_TAKEN_OVER)
+
+    async with Takeover(nc, subjects, row.participant_id, taken):
+        await _sessions(ws, opener, sessions, nc, subjects, settings, relayed, token, leave)
+
+
+async def _sessions(ws: WebSocket, opener: Opener, sessions: DbSessions, nc: NATS, subjects: BusSubjects,
+                    settings: Settings, relayed: RelayedSessions, token: str, leave: Leave) -> None:
+    """The socket's sessions, one after the other (a new one when its worker drains), until it closes."""
     bucket = TokenBucket(settings.ws_max_rate, settings.ws_burst, byte_rate=settings.ws_max_byte_rate,
                          byte_burst=settings.ws_byte_burst)
 
@@ -302,9 +321,10 @@ async def _asked(leave: Leave) -> Outcome:
     return Outcome.DETACHED
 
 
-async def _close(ws: WebSocket, restart: bool = False) -> None:
-    """Close normally, or with `restart` as a draining gateway does: 1012 and its reason (reconnect and resume)."""
+async def _close(ws: WebSocket, restart: bool = False, code: int = 1000) -> None:
+    """Close normally (or with `code`), or with `restart` as a draining gateway does: 1012 and its reason (reconnect
+    and resume)."""
     try:
-        await (ws.close(CLOSE_RESTART, RESTART_REASON) if restart else ws.close())
+        await (ws.close(CLOSE_RESTART, RESTART_REASON) if restart else ws.close(code))
     except (RuntimeError, WebSocketDisconnect):  # the client is already gone
         pass

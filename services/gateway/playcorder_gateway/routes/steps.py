@@ -1,4 +1,5 @@
-"""Reading an episode's recorded steps by range, for replay: actions, rewards, input, flags, observation summary."""
+"""Reading an episode's recorded steps: by range, for replay (actions, rewards, input, flags, observation summary),
+and whole, as the stored step chunks (playcorder.records' format, decoded by the SDK: full observations)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import logging
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel
 from sqlmodel import col, select
 
 from playcorder.db.models import Episode, EpisodeChunk
@@ -25,6 +27,7 @@ from ..errors import ErrorOut
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["episodes"])
 MAX_RANGE = 1000
+MAX_CHUNKS = 1000  # chunks listed in one answer
 DAMAGED = {409: {"model": ErrorOut, "description": "a chunk of the episode's steps is missing from S3 (damaged data)"}}
 
 
@@ -110,3 +113,48 @@ async def read_steps(
     rows = await asyncio.to_thread(load)
     return {"episode_id": episode.id, "state": episode.state, "num_steps": episode.num_steps, "start": start,
             "stop": stop, "steps": rows}
+
+
+class ChunkOut(BaseModel):
+    seq: int
+    first_step: int
+    num_steps: int
+    nbytes: int
+
+
+class ChunksOut(BaseModel):
+    episode_id: str
+    state: str
+    num_steps: int
+    chunks: list[ChunkOut]
+
+
+_CHUNK = {200: {"content": {"application/octet-stream": {}},
+                "description": "the chunk as stored: playcorder.records' PCR2 layout (decode_chunk)"},
+          404: {"model": ErrorOut, "description": "no such episode among yours, or no such chunk"}, **DAMAGED}
+
+
+@router.get("/api/episodes/{episode_id}/chunks", response_model=ChunksOut)
+async def list_chunks(episode: OwnedEpisode, db: DbSession, start: NonNegativeInt32 = 0) -> ChunksOut:
+    """The stored step chunks holding steps from `start` on, in order (at most 1000: ask again from the step after
+    the last one listed). Each is read whole from .../chunks/{seq}."""
+    chunks = await db.exec(
+        select(EpisodeChunk).where(EpisodeChunk.episode_id == episode.id,
+                                   EpisodeChunk.first_step + EpisodeChunk.num_steps > start)
+        .order_by(col(EpisodeChunk.seq)).limit(MAX_CHUNKS))
+    return ChunksOut(episode_id=episode.id, state=episode.state, num_steps=episode.num_steps,
+                     chunks=[ChunkOut(seq=c.seq, first_step=c.first_step, num_steps=c.num_steps, nbytes=c.nbytes)
+                             for c in chunks])
+
+
+@router.get("/api/episodes/{episode_id}/chunks/{seq}", response_class=Response, responses=_CHUNK)
+async def read_chunk(episode: OwnedEpisode, seq: NonNegativeInt32, db: DbSession, objects: Objects) -> Response:
+    """One stored chunk of the episode's steps, byte for byte: observations and actions raw, the image shown, the
+    steps' metadata (playcorder.records.decode_chunk reads it with the episode's observation and action specs)."""
+    chunk = await db.get(EpisodeChunk, (episode.id, seq))
+    if chunk is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Expected a stored chunk of episode {episode.id} "
+                                                       f"(GET .../chunks lists them), got seq {seq}")
+    data = await asyncio.to_thread(chunk_bytes, objects, episode, chunk)
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Cache-Control": "private, max-age=3600"})  # a stored chunk never changes
