@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, bot, episodes, exports, load, participants, sessions, studies
+from . import admin, bot, campaigns, episodes, exports, load, participants, sessions, studies
 from .errors import explain
 from .gateway import Gateway
 
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(studies.app, name="studies")
 app.add_typer(participants.app, name="participants")
+app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(episodes.app, name="episodes")
 app.command()(bot.bot)
