@@ -110,6 +110,17 @@ def test_every_response_carries_the_security_headers(web: str, path: str) -> Non
         assert "content-security-policy" not in r.headers
 
 
+def test_only_a_campaigns_page_may_be_framed_by_mturk_and_post_to_it(web: str) -> None:
+    page = httpx.get(web + "/c/0123")
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'self' https://www.mturk.com https://workersandbox.mturk.com" in policy
+    assert "form-action 'self' https://www.mturk.com https://workersandbox.mturk.com" in policy
+    assert "script-src 'self'" in policy and page.headers["x-frame-options"] == "SAMEORIGIN"
+    other = httpx.get(web + "/studies/x")
+    assert "frame-ancestors 'none'" in other.headers["content-security-policy"]
+    assert other.headers["x-frame-options"] == "DENY"
+
+
 def test_a_refused_request_carries_them_too(web: str) -> None:
     too_large = httpx.post(web + "/api/studies", content=b"x" * (2 << 20))
     assert too_large.status_code == 413 and too_large.headers["x-frame-options"] == "DENY"

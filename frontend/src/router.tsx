@@ -3,6 +3,8 @@
 import { Navigate, createBrowserRouter, useSearchParams } from "react-router-dom";
 
 import { AppLayout } from "./components/AppLayout";
+import { CampaignDashboard } from "./views/campaign/CampaignDashboard";
+import { CampaignPage } from "./views/campaign/CampaignPage";
 import { RequireSignIn } from "./session";
 import { EpisodesPage } from "./views/episodes/EpisodesPage";
 import { LivePage } from "./views/live/LivePage";
@@ -38,11 +40,13 @@ export const router = createBrowserRouter([
   { path: "/", element: <Home /> },
   { path: "/signin", element: <SignInPage /> },
   { path: "/play", element: <PlayerPage /> },
+  { path: "/c/:campaignId", element: <CampaignPage /> },
   { path: "/studies", element: <Navigate to="/" replace /> },
   { path: "/studies/new", element: <Designer><StudyPage /></Designer> },
   { path: "/studies/:id", element: <Designer><StudyPage /></Designer> },
   { path: "/studies/:id/episodes", element: <Designer><EpisodesPage /></Designer> },
   { path: "/episodes/:id", element: <Designer><ReplayPage /></Designer> },
+  { path: "/campaigns/:id", element: <Designer><CampaignDashboard /></Designer> },
   { path: "/live/:sessionId", element: <Designer><LivePage /></Designer> },
   { path: "*", element: <Designer><NotFoundPage /></Designer> },
 ]);

@@ -28,6 +28,7 @@ export const FORMATS = [
   { value: "envlogger", label: "EnvLogger (Riegeli)" },
   { value: "minari", label: "Minari" },
   { value: "lerobot", label: "LeRobot v3" },
+  { value: "d3rlpy", label: "d3rlpy (processed frames: CrowdPlay's 84x84, skip 4, stack 4)" },
 ];
 
 const EXPIRY = [

@@ -16,6 +16,7 @@ const RETRY_FAST_FOR_MS = 60000;
 // A gateway restarting closes with 1012 (docs/protocol.md "Gateway restarts"): reconnect after a random wait below
 // this (so that its players do not all come back in the same instant) and resume; once in a row, then the backoff.
 const CLOSE_RESTART = 1012;
+const CLOSE_TAKEN_OVER = 4409; // a newer socket of the same campaign participant took over
 const RESTART_JITTER_MS = 750;
 const RTT_INTERVAL_MS = 2000;
 const RTT_GIVE_UP_MS = 10000;
@@ -99,7 +100,8 @@ type ServerEvent =
   | ErrorEvent
   | NoticeEvent
   | { type: "episode_started"; episode_id: string; index: number }
-  | { type: "session_ended"; reason: string };
+  | { type: "session_ended"; reason: string }
+  | { type: "stats"; episode_id: string; values: Record<string, number> };
 
 export interface Frame {
   step: number;
@@ -172,6 +174,8 @@ export interface Snapshot {
   /** the finished episode waiting for keep / discard */
   finished: EpisodeFinished | null;
   lastEnded: EpisodeEnded | null;
+  /** the running episode's statistics (score, steps, active_minutes, ...), about once a second */
+  stats: Record<string, number> | null;
   /** the session's maintenance notice, until the next `session` event */
   notice: NoticeEvent | null;
   step: number;
@@ -281,7 +285,7 @@ export class PlayConnection {
   private frameListeners = new Set<FrameListener>();
   private snap: Snapshot = {
     phase: "idle", message: "Not connected", retryAt: null, session: null, state: null, episodeIndex: null,
-    finished: null, lastEnded: null, notice: null, step: 0, reward: 0, episodeReturn: 0, framesPerSecond: 0, rttMs: null, log: [],
+    finished: null, lastEnded: null, stats: null, notice: null, step: 0, reward: 0, episodeReturn: 0, framesPerSecond: 0, rttMs: null, log: [],
   };
 
   constructor(private readonly options: ConnectionOptions) {
@@ -457,10 +461,12 @@ export class PlayConnection {
   }
 
   private reconnect(code: number): void {
-    if (this.leaving || code === 4401) {
+    if (this.leaving || code === 4401 || code === CLOSE_TAKEN_OVER) {
       if (this.snap.phase !== "refused" && this.snap.phase !== "ended") {
         this.update({ phase: code === 4401 ? "refused" : "ended",
-          message: code === 4401 ? "This link is not valid (any more): ask for a new one" : "Session ended" });
+          message: code === 4401 ? "This link is not valid (any more): ask for a new one"
+            : code === CLOSE_TAKEN_OVER ? "You opened this game in another tab or device: play goes on there"
+            : "Session ended" });
       }
       this.timers(false);
       return;
@@ -553,6 +559,9 @@ export class PlayConnection {
         this.update({ phase: "ended", retryAt: null, message: event.reason === "expired"
           ? "Session ended after a long pause — reload the page to play again"
           : `Session ended (${event.reason}) — reload the page to play again` });
+        break;
+      case "stats":
+        this.update({ stats: event.values });
         break;
       case "notice":
         if (this.snap.notice?.deadline !== event.deadline) this.log(event.message);

@@ -50,10 +50,11 @@ function isControl(target: EventTarget | null): boolean {
   return el.closest("input, select, textarea, button, a, [role=slider], [role=dialog]") !== null;
 }
 
-export function GameView({ connection, studyName, onLeave }: {
+export function GameView({ connection, studyName, onLeave, aside }: {
   connection: PlayConnection;
   studyName: string;
   onLeave: () => void;
+  aside?: React.ReactNode; // shown under the status bar (a campaign's progress)
 }) {
   const snapshot = useSnapshot(connection);
   const { session, state, finished } = snapshot;
@@ -137,6 +138,7 @@ export function GameView({ connection, studyName, onLeave }: {
           Step <b aria-label="Step">{snapshot.step}</b> · return <b aria-label="Return">{snapshot.episodeReturn.toFixed(1)}</b>
         </span>
       </div>
+      {aside}
 
       {snapshot.notice && (
         <div className="pc-player-notice" role="status" aria-live="polite">

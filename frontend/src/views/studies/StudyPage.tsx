@@ -8,6 +8,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { api, type StudyOut, type StudySpec } from "../../api";
 import { ErrorAlert } from "../../components/ErrorAlert";
 import { usePageTitle } from "../../usePageTitle";
+import { CampaignsPanel } from "../campaign/CampaignsPanel";
 import { LiveSessions, ParticipantLink, StudyState, Versions } from "./StudyPanels";
 import { StudyForm } from "./StudyForm";
 import { blankStudy, formOf, type StudyForm as Form } from "./specForm";
@@ -131,6 +132,7 @@ function EditStudy({ id }: { id: string }) {
           <Stack>
             <ParticipantLink studyId={id} disabled={!study.enabled || study.archived} />
             <LiveSessions studyId={id} />
+            <CampaignsPanel studyId={id} firstEnv={study.spec.environments[0]?.id ?? "env"} />
             <StudyState study={study} onPatch={patch} />
             <Versions studyId={id} current={study.version} changed={versionsChanged}
               onLoad={(spec) => setForm(formOf(spec))} />
