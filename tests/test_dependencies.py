@@ -17,7 +17,7 @@ HEAVY = {"tensorflow", "tensorflow-cpu", "tensorflow-datasets", "gymnasium", "al
 # What a researcher imports: the SDK, the CLI and the contracts it speaks.
 LIGHT_MODULES = ["playcorder.sdk", "playcorder.sdk.bot", "playcorder.cli", "playcorder.messages", "playcorder.specs",
                  "playcorder.inputs", "playcorder.frames", "playcorder.records", "playcorder.spaces",
-                 "playcorder.exports", "playcorder.subjects"]
+                 "playcorder.exports", "playcorder.subjects", "playcorder.processing"]
 
 # Runs in a fresh interpreter: refuses to import any top-level module outside the standard library, the playcorder
 # package and the distributions in argv, as if only those were installed.

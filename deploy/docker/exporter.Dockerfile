@@ -1,4 +1,4 @@
-# Playcorder exporter: builds datasets (RLDS, envlogger, Minari, LeRobot) from stored episodes into S3; health and
+# Playcorder exporter: builds datasets (RLDS, envlogger, Minari, LeRobot, d3rlpy) from stored episodes into S3; health and
 # metrics on port 8030. Exports are built in EXPORT_WORKDIR=/tmp: size the /tmp emptyDir for the largest export
 # being built (or mount a bigger volume and point EXPORT_WORKDIR at it).
 # Build with the repository root as context: docker build -f deploy/docker/exporter.Dockerfile -t playcorder-exporter .
@@ -12,13 +12,13 @@ COPY constraints.txt ./
 COPY shared/ shared/
 COPY services/exporter/ services/exporter/
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt "./shared[server,gym]" ./services/exporter
+ && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt "./shared[server,gym,processing]" ./services/exporter
 
 # --- the image: the venv, GMP's C++ library (envlogger's Riegeli reader and writer link libgmpxx), tini as PID 1;
 # no compiler, no test dependency
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="playcorder-exporter" \
-      org.opencontainers.image.description="Playcorder exporter: builds RLDS, envlogger, Minari and LeRobot datasets into S3"
+      org.opencontainers.image.description="Playcorder exporter: builds RLDS, envlogger, Minari, LeRobot and d3rlpy datasets into S3"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini libgmpxx4ldbl \

@@ -86,7 +86,7 @@ def dataset_config(sources: list[EpisodeSource], options: ExportOptions, *, data
     return DatasetConfig(
         name=options.name or dataset_name, version=options.version, observation_spec=sources[0].observation_spec,
         action_spec=sources[0].action_spec, keep_metadata=options.keep_metadata, step_tags=step_tags, fps=fps,
-        description=description,
+        description=description, processing=options.processing,
     )
 
 
@@ -194,8 +194,9 @@ def _upload_zip(objects: ObjectStore, root: Path, archive: Path, study_id: str, 
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         for path in sorted(root.rglob("*")):
             if path.is_file():
-                # A TFRecord's payload is zlib tensors and JPEGs: deflating it again costs ~50 us a step for ~1%.
-                stored = ".tfrecord-" in path.name
+                # A TFRecord's payload is zlib tensors and JPEGs: deflating it again costs ~50 us a step for ~1%;
+                # an .npz (d3rlpy) is deflated already.
+                stored = ".tfrecord-" in path.name or path.suffix == ".npz"
                 zf.write(path, path.relative_to(root), compress_type=zipfile.ZIP_STORED if stored else None)
     key = export_key(study_id, export_id, archive.name)
     objects.put_file_sync(key, archive, content_type="application/zip")

@@ -1,6 +1,6 @@
 """Dataset formats the exporter writes; each module holds one writer behind the interface in base.py.
 
-Writers are imported when used: envlogger, Minari and PyAV are installed with the exporter only. A format that
+Writers are imported when used: envlogger, Minari, PyAV and OpenCV are installed with the exporter only. A format that
 cannot hold the config's spaces (playcorder.spaces.format_limits) is refused before its writer is made: the gateway
 refuses such a request already, so this catches a job queued before then or by hand.
 """
@@ -20,12 +20,13 @@ FORMATS = {
     "envlogger": ("envlogger_format", "EnvloggerWriter"),
     "minari": ("minari_format", "MinariWriter"),
     "lerobot": ("lerobot_format", "LeRobotWriter"),
+    "d3rlpy": ("d3rlpy_format", "D3rlpyWriter"),
 }
 
 # Formats whose export can be split into shards built apart, then finalized (their module has `finalize` and its
 # writer takes `part=(split, index, count)`). envlogger (one Riegeli trajectory + index per export), Minari (one
-# HDF5 file with an episode index) and LeRobot (episode-indexed parquet, videos and stats over all episodes) are
-# built by one task.
+# HDF5 file with an episode index), LeRobot (episode-indexed parquet, videos and stats over all episodes) and d3rlpy
+# (one array file per split) are built by one task.
 SHARDABLE = {"rlds"}
 
 __all__ = ["FORMATS", "SHARDABLE", "DatasetConfig", "DatasetWriter", "EpisodeMeta", "finalize", "open_writer"]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from playcorder.processing import ProcessingOptions
 from playcorder.records import Step
 
 
@@ -28,6 +29,7 @@ class DatasetConfig:
     step_tags: tuple[str, ...] = ()  # every step tag label in the export, sorted (a fixed schema for tag:<label>)
     fps: int = 15  # environment steps per second, for formats that keep time (video)
     description: str = ""
+    processing: ProcessingOptions | None = None  # d3rlpy: how frames are processed (None: CrowdPlay's defaults)
 
 
 @dataclass(frozen=True)
