@@ -84,7 +84,8 @@ def cluster(stack, api: FakeApiServer, tmp_path_factory) -> Iterator[tuple[str, 
     token.write_text(TOKEN + "\n")
     own = tenant(stack, "deletioncost")
     env = own.env | {"NATS_SUBJECT_PREFIX": "pccost", "NATS_STREAM_PREFIX": "PCCOST", "HEARTBEAT_INTERVAL": "0.3",
-                     "WORKER_MAX_LATENESS": "1000", "LOG_LEVEL": "INFO"}
+                     "WORKER_MAX_LATENESS": "1000", "WORKER_MAX_CPU": "100",
+                     "LOG_LEVEL": "INFO"}
     worker_env = env | {"WORKER_ID": "cost", "POD_DELETION_COST": "true", "POD_NAME": "pc-env-worker-7f9c",
                         "POD_NAMESPACE": "play", "KUBE_API_URL": api.url, "KUBE_TOKEN_PATH": str(token),
                         "KUBE_CA_PATH": "", "DELETION_COST_INTERVAL": "0.3", "DRAIN_TIMEOUT": "0"}

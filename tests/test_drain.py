@@ -77,7 +77,8 @@ def cluster(stack, tmp_path_factory) -> Iterator[Cluster]:  # type: ignore[no-un
     logs = tmp_path_factory.mktemp("drain-logs")
     own = tenant(stack, "drain")
     env = own.env | {"NATS_SUBJECT_PREFIX": "pcdrain", "NATS_STREAM_PREFIX": "PCDRAIN", "HEARTBEAT_INTERVAL": "0.3",
-                     "CHUNK_MAX_AGE": "0.3", "WORKER_MAX_LATENESS": "1000", "LOG_LEVEL": "INFO"}
+                     "CHUNK_MAX_AGE": "0.3", "WORKER_MAX_LATENESS": "1000", "WORKER_MAX_CPU": "100",
+                     "LOG_LEVEL": "INFO"}
     workers = {name: _worker(env, logs, name, SHORT_DRAIN) for name in ("a", "b")}
     others = [ServiceProcess("gateway", env, logs, name="gateway-drain"),
               ServiceProcess("recorder", env, logs, name="recorder-drain")]
