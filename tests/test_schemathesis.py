@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import simplejpeg
+
 from playcorder.admin import create_designer_token
 from playcorder.devstack.stack import DevStack
 from playcorder.sdk import Client
@@ -37,6 +40,10 @@ def test_the_api_conforms_to_its_schema(services: Services, stack: DevStack, tmp
     stored_episode(client, asyncio.run(play_episode(client.url, participant["token"], "cartpole", [1])))
     campaign = client.create_campaign(study, {"name": "schemathesis", "conditions": [
         {"id": "cart", "environment": "cartpole", "quota": {"target": 1000}}]})["id"]
+    experiment = client.create_preference_experiment(study, {"name": "schemathesis", "source": {"kind": "posted"}})
+    jpeg = simplejpeg.encode_jpeg(np.zeros((8, 8, 3), np.uint8))
+    segments = [client.post_segment(experiment["id"], [jpeg])["id"] for _ in range(2)]
+    pair = client.post_pairs(experiment["id"], [{"left": segments[0], "right": segments[1]}])[0]["id"]
     report = tmp_path / "events.ndjson"
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
@@ -45,7 +52,8 @@ def test_the_api_conforms_to_its_schema(services: Services, stack: DevStack, tmp
          "--no-color", "--generation-database", "none", "--report", "ndjson", "--report-ndjson-path", str(report)],
         capture_output=True, text=True, timeout=MAX_TIME + 120, cwd=tmp_path,
         env=os.environ | {"PC_STUDY": study, "PC_EPISODE": episode, "PC_PARTICIPANT": participant["participant_id"],
-                                 "PC_CAMPAIGN": campaign},
+                                 "PC_CAMPAIGN": campaign, "PC_EXPERIMENT": experiment["id"],
+                                 "PC_SEGMENT": segments[0], "PC_PAIR": pair},
     )
     (tmp_path / "stdout.txt").write_text(run.stdout)
     events = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
