@@ -6,7 +6,6 @@ point is measured after that stage's epochs. Written as JSON and, with matplotli
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ class CurvePoint:
     holdout_agreement: float | None
     holdout_loss: float | None
     train_agreement: float | None
-    seconds: float  # training time so far
+    seconds: float  # the trainer's training time so far (not the time spent waiting for labels)
 
 
 def label_schedule(total: int, points: int) -> list[int]:
@@ -37,22 +36,20 @@ def label_schedule(total: int, points: int) -> list[int]:
 
 
 def stage(trainer: Trainer, segments: SegmentSet, train: Preferences, holdout: Preferences | None,
-          started: float, epochs: int | None = None) -> CurvePoint:
+          epochs: int | None = None) -> CurvePoint:
     """Train on `train` (all labels so far) and measure: one point of the curve."""
     trainer.train(segments, train, epochs)
-    seconds = time.perf_counter() - started
     fitted = evaluate(trainer.model, segments, train)
     held = evaluate(trainer.model, segments, holdout) if holdout is not None and len(holdout) else None
     return CurvePoint(len(train), fitted.loss, held.agreement if held else None, held.loss if held else None,
-                      fitted.agreement, round(seconds, 3))
+                      fitted.agreement, round(trainer.seconds, 3))
 
 
 def training_curve(trainer: Trainer, segments: SegmentSet, train: Preferences, holdout: Preferences | None,
                    points: int = 5) -> list[CurvePoint]:
     """Train on growing prefixes of `train`, measuring after each; the trainer's model is the final one."""
     train.check(len(segments))
-    started = time.perf_counter()
-    return [stage(trainer, segments, train.take(slice(0, n)), holdout, started)
+    return [stage(trainer, segments, train.take(slice(0, n)), holdout)
             for n in label_schedule(len(train), points)]
 
 
@@ -105,7 +102,8 @@ def plot(points: list[CurvePoint], path: Path, title: str = "") -> Path:
         if held_loss:
             loss_axis.plot(*zip(*held_loss, strict=True), "^:", color="tab:red", label="held-out loss")
         loss_axis.set_ylabel("Bradley-Terry loss")
-        figure.legend(loc="lower right", fontsize="small")
+        lines = agreement_axis.get_lines() + loss_axis.get_lines()
+        loss_axis.legend(lines, [str(line.get_label()) for line in lines], loc="center right", fontsize="small")
         agreement_axis.set_title(title or "reward model")
         figure.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -93,8 +93,8 @@ def build(labels: Sequence[Mapping[str, Any]], arrays: Callable[[str], Arrays], 
     if unknown:
         raise ValueError(f"Expected responses among left, right, tie, cant_tell, got {unknown}")
     if not kept:
-        raise ValueError(f"Expected at least one label answered left, right or tie, got {len(labels)} labels "
-                         f"({len(labels)} cant_tell)")
+        got = f"{len(labels)} labels, all cant_tell" if labels else "no labels"
+        raise ValueError(f"Expected at least one label answered left, right or tie, got {got}")
     ids = list(dict.fromkeys(str(s) for label in kept for s in (label["left"], label["right"])))
     index = {segment_id: i for i, segment_id in enumerate(ids)}
     fetched = {segment_id: arrays(segment_id) for segment_id in ids}

@@ -4,7 +4,6 @@ rewritten atomically after every stage so a reader always finds a consistent set
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,7 +92,7 @@ def follow(client: PreferenceClient, options: RunOptions, log: Log, wait: float 
     trainer: Trainer | None = None
     points: list[CurvePoint] = []
     summary: dict[str, Any] | None = None
-    started, trained_on, ending = time.perf_counter(), 0, False
+    trained_on, ending = 0, False
     while True:
         labels += feed.read_all()
         untrained = len(labels) - trained_on
@@ -103,7 +102,7 @@ def follow(client: PreferenceClient, options: RunOptions, log: Log, wait: float 
             train, holdout = split(dataset, options.holdout, options.train.seed)
             if len(train):
                 trainer = trainer or Trainer(dataset.segments.spec, options.model, options.train)
-                points.append(curve.stage(trainer, dataset.segments, train, holdout, started))
+                points.append(curve.stage(trainer, dataset.segments, train, holdout))
                 summary = write(options, trainer, dataset, train, holdout, points, feed.cursor, log)
                 trained_on = len(labels)
                 log(f"{len(train)} labels: held-out agreement {points[-1].holdout_agreement}")

@@ -7,6 +7,8 @@ the trainer seeds."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -32,6 +34,7 @@ class Trainer:
                             for m in self.model.ensemble.members]
         self._rngs = [np.random.default_rng([self.config.seed, i]) for i in range(model_config.members)]
         self._normalised = not model_config.normalise
+        self.seconds = 0.0  # spent training, over every call
 
     def train(self, segments: SegmentSet, preferences: Preferences, epochs: int | None = None) -> float:
         """Train every member for `epochs` (the config's by default) on these labels; the last epoch's mean loss.
@@ -49,12 +52,14 @@ class Trainer:
         left, right = torch.from_numpy(preferences.left), torch.from_numpy(preferences.right)
         label = torch.from_numpy(preferences.label)
         losses: list[float] = []
+        started = time.perf_counter()
         self.model.ensemble.train()
         try:
             for _ in range(self.config.epochs if epochs is None else epochs):
                 losses = [self._epoch(i, features, mask, left, right, label) for i in range(len(self._rngs))]
         finally:
             self.model.ensemble.eval()
+            self.seconds += time.perf_counter() - started
         return float(np.mean(losses)) if losses else float("nan")
 
     def _epoch(self, member: int, features: torch.Tensor, mask: torch.Tensor, left: torch.Tensor,
