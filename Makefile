@@ -3,7 +3,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := -e shared[dev] -e services/gateway -e services/env-worker -e services/recorder -e services/exporter
+# tools/reward-model: the preference reward-model trainer (playcorder-reward), a researcher's tool beside the services.
+PACKAGES := -e shared[dev] -e services/gateway -e services/env-worker -e services/recorder -e services/exporter \
+	-e tools/reward-model[plot]
 STAMP := $(VENV)/.installed
 # checkov (tests/test_images.py, the chart's tests, `make lint`) pins packaging 23.2; the project pins 26.3: its own venv.
 TOOLS := .venv-tools
@@ -39,7 +41,8 @@ $(WEB_STAMP): $(WEB_DEPS) $(WEB_SOURCES)
 	cd $(WEB) && npm run build
 	touch $@
 
-$(STAMP): shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements-nodeps.txt constraints.txt
+$(STAMP): shared/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml requirements-dev.txt \
+		requirements-nodeps.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
@@ -55,7 +58,7 @@ test: install chromium ## the whole suite, on real servers it starts on free por
 bench: install ## a quick run of every benchmark (< 10 min on 2 cores): bench/results/*.json and a summary table
 	$(BIN)/python bench/run.py
 
-lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/, hadolint and checkov on the Dockerfiles
+lint: install ## ruff (lint + import order) on everything, mypy --strict on shared/ and tools/, hadolint and checkov on the Dockerfiles
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/hadolint --config .hadolint.yaml $(DOCKERFILES)
