@@ -22,6 +22,12 @@ export class ApiError extends Error {
     this.name = "ApiError";
   }
 
+  /** The refusal's code when the detail is `{"code", "message"}` ("lease_lost"), else null. */
+  get code(): string | null {
+    const d = this.detail as { code?: unknown } | null;
+    return d && typeof d === "object" && typeof d.code === "string" ? d.code : null;
+  }
+
   /** The 422 problems as a list (empty when the detail is a plain message). */
   get items(): DetailItem[] {
     return Array.isArray(this.detail) ? (this.detail as DetailItem[]) : [];
@@ -35,6 +41,8 @@ function describe(status: number, detail: Detail): string {
       .map((d: DetailItem) => `${(d.loc ?? []).filter((p) => p !== "body").join(".")}: ${d.msg}`)
       .join("; ");
   }
+  const coded = detail as { code?: unknown; message?: unknown } | null;
+  if (coded && typeof coded === "object" && typeof coded.message === "string") return coded.message;
   return `Expected an answer from the gateway, got HTTP ${status}`;
 }
 
@@ -62,12 +70,17 @@ export interface ApiOptions {
   /** false: a 401 is thrown like any error, no redirect (the sign-in form itself). */
   redirectOn401?: boolean;
   signal?: AbortSignal;
+  /** A participant's bearer token (the labelling page): sent as Authorization; a 401 is thrown, no redirect. */
+  token?: string;
+  /** Let the request outlive the page (a release sent as the tab closes). */
+  keepalive?: boolean;
 }
 
 /** Call the API: `api<StudyOut>("GET", "/api/studies/" + id)`. Resolves to undefined for 204. */
 export async function api<T>(method: string, path: string, body?: unknown, options: ApiOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (UNSAFE.has(method.toUpperCase())) {
     const csrf = cookie("pc_csrf");
     if (csrf) headers["X-CSRF-Token"] = csrf;
@@ -80,6 +93,7 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
       credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.signal,
+      keepalive: options.keepalive,
     });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
@@ -96,7 +110,7 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
   if (!response.ok) {
     const detail = data && typeof data === "object" && "detail" in data ? (data as { detail: Detail }).detail : data;
     const retry = Number(response.headers.get("Retry-After"));
-    if (response.status === 401 && options.redirectOn401 !== false) onUnauthorized();
+    if (response.status === 401 && options.redirectOn401 !== false && !options.token) onUnauthorized();
     throw new ApiError(response.status, detail, Number.isFinite(retry) && retry > 0 ? retry : null);
   }
   return data as T;
@@ -301,4 +315,63 @@ export async function allPages<T>(path: string, most = 5000, limit = 500): Promi
     cursor = page.next_cursor;
   } while (cursor && items.length < most);
   return items;
+}
+
+// ---------------------------------------------------------------- preference feedback (labelling)
+
+export type PreferenceResponse = "left" | "right" | "tie" | "cant_tell";
+
+/** One side of a leased pair: its clip in two encodings (presigned links) and its length. */
+export interface ClipOut {
+  segment_id: string;
+  webm: string;
+  mp4: string;
+  frames: number;
+  fps: number;
+  seconds: number;
+}
+
+export interface LeasedPair {
+  id: string;
+  lease_until: string;
+  left: ClipOut;
+  right: ClipOut;
+}
+
+/** A lease: a pair to label, or none ready now (`retry_after` seconds) or none left (`progress.open` 0). */
+export interface LeaseOut {
+  pair: LeasedPair | null;
+  retry_after: number | null;
+  progress: { answered: number; open: number };
+  instructions: string;
+}
+
+export interface PreferenceLabel {
+  seq: number;
+  pair_id: string;
+  left: string;
+  right: string;
+  response: PreferenceResponse;
+  labeller: string;
+  shown_at: string | null;
+  answered_at: string;
+  duration_ms: number | null;
+}
+
+/** The next pair for this participant (POST /api/preferences/{id}/lease). */
+export function leasePair(experimentId: string, token: string): Promise<LeaseOut> {
+  return api<LeaseOut>("POST", `/api/preferences/${encodeURIComponent(experimentId)}/lease`, undefined, { token });
+}
+
+/** Answer a leased pair; throws ApiError 409 with code lease_lost / already_answered when it is no longer ours. */
+export function answerPair(pairId: string, response: PreferenceResponse, shownAt: Date | null,
+  token: string): Promise<{ label: PreferenceLabel }> {
+  return api<{ label: PreferenceLabel }>("POST", `/api/preferences/pairs/${encodeURIComponent(pairId)}/answer`,
+    { response, shown_at: shownAt ? shownAt.toISOString() : null }, { token });
+}
+
+/** Give a leased pair back unanswered (the tab closes), so another labeller gets it before its lease runs out. */
+export function releasePair(pairId: string, token: string): Promise<void> {
+  return api<void>("POST", `/api/preferences/pairs/${encodeURIComponent(pairId)}/release`, undefined,
+    { token, keepalive: true });
 }
