@@ -131,12 +131,12 @@ export class ClipSync {
       a.currentTime = 0;
       b.currentTime = 0;
       this.playBoth(true);
-      return this.set({ state: "playing" });
+      return this.set({ state: this.running() });
     }
     if (a.ended && b.ended) {
       if (this.loop && this.wanted) {
         this.replay();
-        return this.set({ state: "playing" });
+        return this.set({ state: this.running() });
       }
       this.wanted = false;
       return this.set({ state: "ended" });
@@ -152,6 +152,11 @@ export class ClipSync {
       return this.set({ state: "buffering" });
     }
     this.playBoth();
-    this.set({ state: "playing" });
+    this.set({ state: this.running() });
+  }
+
+  /** "playing" once both have played: until then (play() asked, no frame shown yet) still "loading". */
+  private running(): SyncState {
+    return this.snapshot.startedAt ? "playing" : "loading";
   }
 }
