@@ -17,15 +17,11 @@ export class ApiError extends Error {
     readonly status: number,
     readonly detail: Detail,
     readonly retryAfter: number | null = null,
+    /** What was refused, for a page to act on ("lease_lost"): the body's `code`, or null. */
+    readonly code: string | null = null,
   ) {
     super(describe(status, detail));
     this.name = "ApiError";
-  }
-
-  /** The refusal's code when the detail is `{"code", "message"}` ("lease_lost"), else null. */
-  get code(): string | null {
-    const d = this.detail as { code?: unknown } | null;
-    return d && typeof d === "object" && typeof d.code === "string" ? d.code : null;
   }
 
   /** The 422 problems as a list (empty when the detail is a plain message). */
@@ -41,8 +37,6 @@ function describe(status: number, detail: Detail): string {
       .map((d: DetailItem) => `${(d.loc ?? []).filter((p) => p !== "body").join(".")}: ${d.msg}`)
       .join("; ");
   }
-  const coded = detail as { code?: unknown; message?: unknown } | null;
-  if (coded && typeof coded === "object" && typeof coded.message === "string") return coded.message;
   return `Expected an answer from the gateway, got HTTP ${status}`;
 }
 
@@ -111,7 +105,9 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
     const detail = data && typeof data === "object" && "detail" in data ? (data as { detail: Detail }).detail : data;
     const retry = Number(response.headers.get("Retry-After"));
     if (response.status === 401 && options.redirectOn401 !== false && !options.token) onUnauthorized();
-    throw new ApiError(response.status, detail, Number.isFinite(retry) && retry > 0 ? retry : null);
+    const code = data && typeof data === "object" && "code" in data ? (data as { code: unknown }).code : null;
+    throw new ApiError(response.status, detail, Number.isFinite(retry) && retry > 0 ? retry : null,
+      typeof code === "string" ? code : null);
   }
   return data as T;
 }
@@ -329,6 +325,8 @@ export interface ClipOut {
   frames: number;
   fps: number;
   seconds: number;
+  width: number;
+  height: number;
 }
 
 export interface LeasedPair {
@@ -338,12 +336,14 @@ export interface LeasedPair {
   right: ClipOut;
 }
 
-/** A lease: a pair to label, or none ready now (`retry_after` seconds) or none left (`progress.open` 0). */
+/** A lease: a pair to label, or none offerable now (ask again after `retry_after` s), or none left (null). */
 export interface LeaseOut {
   pair: LeasedPair | null;
   retry_after: number | null;
-  progress: { answered: number; open: number };
+  /** answered: by you; open: pairs you could still be given; pending: pairs whose clips are still rendering */
+  progress: { answered: number; open: number; pending: number };
   instructions: string;
+  name: string;
 }
 
 export interface PreferenceLabel {
@@ -353,9 +353,9 @@ export interface PreferenceLabel {
   right: string;
   response: PreferenceResponse;
   labeller: string;
-  shown_at: string | null;
+  shown_at: string;
   answered_at: string;
-  duration_ms: number | null;
+  duration_ms: number;
 }
 
 /** The next pair for this participant (POST /api/preferences/{id}/lease). */

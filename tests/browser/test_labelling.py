@@ -3,13 +3,15 @@ into segments whose clips the exporter renders; a preference experiment pairs th
 /label/ID?token=... at 1280x800, sees both clips actually play (frames decoded, time running), is told that a key
 pressed before both clips have started does not count, then answers with ArrowLeft, ArrowRight, = and Space, and
 on a phone-width screen (clips stacked) with a tap, until the page says all is done. The labels endpoint then holds
-exactly those answers, in that order, by that participant, each with a duration. With PLAYCORDER_DOC_IMAGES=1 the
-page is kept as docs/images/labelling.png (and labelling-phone.png)."""
+exactly those answers, in that order, by that participant, each with a duration. Last, a lease lost to another
+labeller is said, and the page waits, then ends. With PLAYCORDER_DOC_IMAGES=1 the pages are kept as
+docs/images/labelling.png, labelling-phone.png and labelling-waiting.png."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +22,9 @@ from datetime import datetime
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize, expect
 
+from playcorder.sdk import Client
 from playcorder.sdk.bot import play
-from tests.browser.conftest import ROOT, Web, assert_within_window, new_context, shot
+from tests.browser.conftest import ROOT, Console, Web, assert_within_window, new_context, shot
 from tests.factories import pong_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.incremental]
@@ -36,6 +39,7 @@ INSTRUCTIONS = "Which paddle plays better?"
 
 @dataclass
 class Labelling:
+    study_id: str
     experiment_id: str
     participant_id: str
     token: str
@@ -55,12 +59,18 @@ def _record_episode(web: Web, token: str) -> None:
         pool.submit(asyncio.run, play(web.url, token, "pong", episodes=1, seed=3, timeout=120)).result()
 
 
-def _wait(what: str, check: Callable[[], object], timeout: float) -> object:
+def _wait_completed(web: Web, study_id: str, timeout: float = 60) -> None:
+    """The recorder stores the kept episode's end from JetStream a moment after the bot is told it was saved."""
     deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"Expected {what} within {timeout:g} s, still not"
+    while not [e for e in web.api.list_episodes(study_id) if e["state"] == "completed"]:
+        assert time.monotonic() < deadline, f"Expected the bot's episode stored as completed within {timeout:g} s"
         time.sleep(0.5)
-    return value
+
+
+def _clips_ready(web: Web, experiment_id: str, pairs: int) -> None:
+    counts = web.api.wait_clips(experiment_id, timeout=180)["counts"]
+    assert counts["segments"]["failed"] == 0 and counts["pairs"]["open"] == pairs, \
+        f"Expected every clip rendered and {pairs} pairs open, got {counts}"
 
 
 @pytest.fixture(scope="module")
@@ -68,23 +78,17 @@ def labelling(browser: Browser, web: Web, new_page: Callable[[BrowserContext, st
     study = web.api.create_study(pong_study(max_episode_steps=EPISODE_STEPS))
     participant = web.api.create_participant(study["id"])
     _record_episode(web, participant["token"])
-    _wait("the bot's episode stored as completed", lambda: [
-        e for e in web.api.list_episodes(study["id"]) if e["state"] == "completed"], timeout=60)
+    _wait_completed(web, study["id"])
     experiment = web.api.create_preference_experiment(study["id"], {
         "name": "pong-labelling", "instructions": INSTRUCTIONS,
         "clip": {"seconds": 1.0, "freeze_seconds": 0.2, "fps": 20},
         "source": {"kind": "episodes", "env": "pong", "episode_ids": None, "segments_per_episode": 5, "seed": 0},
         "pairs": {"count": PAIRS, "seed": 0}, "lease_seconds": 120, "agreement_share": 0.0})
 
-    def ready() -> bool:
-        counts = web.api.preference_experiment(experiment["id"])["counts"]
-        assert counts["segments"]["failed"] == 0, f"Expected every clip rendered, got failures: {counts}"
-        return bool(counts["segments"]["pending"] == 0 and counts["pairs"]["open"] == PAIRS)
-
-    _wait(f"the clips rendered and {PAIRS} pairs open", ready, timeout=180)
+    _clips_ready(web, experiment["id"], PAIRS)
     context = new_context(browser, web, viewport=DESKTOP)
     try:
-        yield Labelling(experiment["id"], participant["participant_id"], participant["token"],
+        yield Labelling(study["id"], experiment["id"], participant["participant_id"], participant["token"],
                         new_page(context, "labeller"))
     finally:
         context.close()
@@ -172,11 +176,9 @@ def test_the_stored_labels_are_the_answers_given(labelling: Labelling, web: Web)
     assert [label["response"] for label in labels] == expected, labels
     assert [label["seq"] for label in labels] == sorted(label["seq"] for label in labels)
     assert len({label["pair_id"] for label in labels}) == PAIRS, "Expected each pair answered once"
-    # the SDK has no call for the designer's pair list (contract 15): the REST route, as tests/factories.py does
-    pairs = {p["id"]: p for p in web.api._http.get(
-        f"/api/preferences/{labelling.experiment_id}/pairs").raise_for_status().json()}
+    pairs = {p["id"]: p for p in web.api.preference_pairs(labelling.experiment_id)}
     for label in labels:
-        assert label["labeller"] == labelling.participant_id, label
+        assert label["labeller"] == f"participant:{labelling.participant_id}", label
         assert label["duration_ms"] is not None and label["duration_ms"] > 0, label
         assert label["shown_at"] is not None, label
         assert datetime.fromisoformat(label["shown_at"]) <= datetime.fromisoformat(label["answered_at"]), label
@@ -184,3 +186,35 @@ def test_the_stored_labels_are_the_answers_given(labelling: Labelling, web: Web)
         assert (label["left"], label["right"]) == (pair["left"], pair["right"]), (label, pair)
     counts = web.api.preference_experiment(labelling.experiment_id)["counts"]
     assert counts["pairs"]["answered"] == PAIRS and counts["labels"] == PAIRS, counts
+
+
+def test_a_lease_lost_to_another_labeller_is_said_and_the_page_recovers(
+        labelling: Labelling, web: Web, console: Console) -> None:
+    """One pair, held 5 s: the labeller waits past the lease, another labeller (the SDK with their own token) takes
+    the pair, and the page's answer is refused (409 lease_lost): it says the answer was not saved, that no pair is
+    ready now with the seconds to the next look, and once the other has answered, that all is done."""
+    console.allow(r"status of 409 .*/answer\)$")  # the refused answer, which Chromium logs
+    experiment = web.api.create_preference_experiment(labelling.study_id, {
+        "name": "pong-lease", "instructions": INSTRUCTIONS, "clip": {"seconds": 1.0, "freeze_seconds": 0.2, "fps": 20},
+        "source": {"kind": "episodes", "env": "pong", "segments_per_episode": 2, "seed": 1},
+        "pairs": {"count": 1, "seed": 1}, "lease_seconds": 5, "agreement_share": 0.0})
+    _clips_ready(web, experiment["id"], 1)
+    someone = web.api.create_participant(labelling.study_id)
+    other = Client(web.url, someone["token"])
+    page = labelling.page
+    page.goto(f"/label/{experiment['id']}?token={labelling.token}")
+    _assert_both_play(page)
+    page.wait_for_timeout(6_000)  # the page's lease (5 s) runs out
+    taken = other.lease_pair(experiment["id"])["pair"]
+    assert taken is not None, "Expected the other labeller to get the pair whose lease ran out"
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("alert")).to_contain_text("That answer was not saved")
+    waiting = page.get_by_role("status", name="Waiting for pairs")
+    expect(waiting).to_contain_text(re.compile(r"No pairs are ready right now — checking again in \d+ s"))
+    _doc_image(page, "labelling-waiting")
+    other.answer_pair(taken["id"], "right")
+    expect(page.get_by_role("region", name="All done")).to_contain_text("All done, thank you", timeout=40_000)
+    expect(page.get_by_label("Answered")).to_have_text("0")
+    labels = web.api.preference_labels(experiment["id"])["labels"]
+    assert [(label["response"], label["labeller"]) for label in labels] == [
+        ("right", f"participant:{someone['participant_id']}")], labels

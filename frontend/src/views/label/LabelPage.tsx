@@ -12,12 +12,17 @@ import { ANSWERS, PairView } from "./PairView";
 import "./label.css";
 
 const RETRY_ON_ERROR_S = 5;
-const RETRY_FALLBACK_S = 5; // pair null, open > 0, and no retry_after: look again after this
+const RETRY_FALLBACK_S = 5; // no pair, not finished, and no retry_after: look again after this
 
 interface Notice {
   color: "yellow" | "red" | "green";
   title: string;
   text: string;
+}
+
+/** No pair, and none to come: the server names no time to ask again, and nothing is open for this labeller. */
+function finished(l: LeaseOut): boolean {
+  return !l.pair && l.retry_after === null && l.progress.open === 0;
 }
 
 /** A failure that a retry will not mend: the link or the experiment is wrong. */
@@ -66,7 +71,7 @@ export function LabelPage() {
   const [saved, setSaved] = useState<string>("");
   const request = useRef(0); // only the newest lease request counts
   const began = useRef(false);
-  usePageTitle("Compare clips");
+  usePageTitle(lease?.name ? `Compare clips: ${lease.name}` : "Compare clips");
   useTicking(retryAt !== null);
 
   const next = useCallback(async () => {
@@ -79,8 +84,7 @@ export function LabelPage() {
       setLease(l);
       setLeases((n) => n + 1);
       setFailure(null);
-      if (!l.pair && l.progress.open > 0) setRetryAt(Date.now() + 1000 * (l.retry_after ?? RETRY_FALLBACK_S));
-      else if (!l.pair && l.retry_after !== null) setRetryAt(Date.now() + 1000 * l.retry_after);
+      if (!l.pair && !finished(l)) setRetryAt(Date.now() + 1000 * (l.retry_after ?? RETRY_FALLBACK_S));
     } catch (e) {
       if (mine !== request.current) return;
       const why = fatal(e);
@@ -140,7 +144,7 @@ export function LabelPage() {
 
   const wait = retryAt === null ? 0 : Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
   const progress = lease?.progress;
-  const done = !!lease && !lease.pair && lease.progress.open === 0 && !failure;
+  const done = !!lease && finished(lease) && !failure;
 
   return (
     <Container size="xl" className="pc-label" component="main">
@@ -189,7 +193,10 @@ export function LabelPage() {
         <Card withBorder padding="lg" role="status" aria-label="Waiting for pairs">
           <Stack gap="xs">
             <Title order={2} size="h4">No pairs are ready right now — checking again in {wait} s</Title>
-            <Text size="sm" c="dimmed">New clips are being prepared. This page looks again by itself; keep it open.</Text>
+            <Text size="sm" c="dimmed">
+              {lease.progress.pending > 0 ? "New clips are being prepared." : "Others hold the pairs left for now."}
+              {" "}This page looks again by itself; keep it open.
+            </Text>
             <Group>
               <Button size="xs" variant="light" onClick={() => void next()} loading={leasing}>Check now</Button>
             </Group>
