@@ -12,6 +12,7 @@ The browser sign-in (/api/session) and the watch WebSocket have their own tests 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -21,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import simplejpeg
 import websockets
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Route
@@ -45,6 +48,11 @@ ARRIVAL = {("GET", "/api/c/{campaign_id}"), ("POST", "/api/c/{campaign_id}/enrol
 # A campaign's participant: the play token their arrival handed out (not one a designer made).
 ENROLLED = {("GET", "/api/enrollment"), ("POST", "/api/enrollment/consent"), ("POST", "/api/enrollment/answers")}
 _CAMPAIGN = {"name": "authz", "conditions": [{"id": "cart", "environment": "cartpole", "quota": {"target": 100}}]}
+# Labelling: a participant token of the study; answering or giving back a pair needs its lease besides (the world's
+# participant holds none: 409 lease_lost, past the token check). tests/test_preferences.py plays the queue.
+LABELLING = {("POST", "/api/preferences/{experiment_id}/lease")}
+LEASED = {("POST", "/api/preferences/pairs/{pair_id}/answer"), ("POST", "/api/preferences/pairs/{pair_id}/release")}
+_JPEG = base64.b64encode(simplejpeg.encode_jpeg(np.zeros((8, 8, 3), np.uint8))).decode()
 SIGN_IN = {("POST", "/api/session"), ("GET", "/api/session"), ("DELETE", "/api/session")}
 WEBSOCKETS = {"/ws/play", "/ws/watch/{session_id}"}
 # Guarded by METRICS_TOKEN, not by the tokens of designers and participants: tests/test_metrics.py checks it.
@@ -62,6 +70,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/campaigns/{campaign_id}"): _CAMPAIGN,
     ("POST", "/api/c/{campaign_id}/enroll"): {"params": {"participant": "authz"}},
     ("POST", "/api/enrollment/answers"): {"answers": {}},
+    ("POST", "/api/studies/{study_id}/preferences"): {"name": "authz", "source": {"kind": "posted"}},
+    ("POST", "/api/preferences/{experiment_id}/segments"): {"frames": [_JPEG]},
+    ("POST", "/api/preferences/{experiment_id}/pairs"): {"pairs": [{"left": "{segment_id}",
+                                                                     "right": "{other_segment_id}"}]},
+    ("POST", "/api/preferences/pairs/{pair_id}/answer"): {"response": "left"},
 }
 # Endpoints whose successful call uses up what it acts on: the owner's call gets a fresh one (the other callers
 # are refused before anything happens).
@@ -149,9 +162,13 @@ def world(services, stack) -> World:  # type: ignore[no-untyped-def]
     export = owner.create_export(study["id"], [episode])
     campaign = owner.create_campaign(study["id"], _CAMPAIGN)
     enrolled = Client(services.url, None).enroll(campaign["id"], {"participant": "authz-world"})["token"]
+    experiment = owner.create_preference_experiment(study["id"], {"name": "authz", "source": {"kind": "posted"}})
+    segments = [owner.post_segment(experiment["id"], [base64.b64decode(_JPEG)])["id"] for _ in range(2)]
+    pair = owner.post_pairs(experiment["id"], [{"left": segments[0], "right": segments[1]}])[0]
     ids = {"study_id": study["id"], "participant_id": participant["participant_id"], "episode_id": episode,
            "export_id": export["id"], "label": "authz", "step": "0", "env": "cartpole", "version": "1",
-           "campaign_id": campaign["id"], "seq": "0"}
+           "campaign_id": campaign["id"], "seq": "0", "experiment_id": experiment["id"], "segment_id": segments[0],
+           "other_segment_id": segments[1], "pair_id": pair["id"]}
     return World(services.url, stack.database_url, owner_token, other_token, participant["token"], enrolled, ids,
                  [spare])
 
@@ -179,7 +196,8 @@ def _call(world: World, method: str, path: str, token: str | None, ids: dict[str
 
 def test_tables_name_only_routes_that_exist() -> None:
     http = set(HTTP_ROUTES)
-    stale = (PUBLIC | PARTICIPANT | ARRIVAL | ENROLLED | SIGN_IN | METRICS | set(BODIES) | CONSUMING) - http
+    stale = (PUBLIC | PARTICIPANT | ARRIVAL | ENROLLED | LABELLING | LEASED | SIGN_IN | METRICS | set(BODIES)
+             | CONSUMING) - http
     assert not stale, f"the tables name routes the gateway no longer has: {sorted(stale)}"
     assert WS_ROUTES == WEBSOCKETS, f"Expected the WebSocket routes {WEBSOCKETS} this test plays, got {WS_ROUTES}"
 
@@ -198,6 +216,14 @@ def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: s
         f"{route} answered {anonymous.status_code} without a token: protect it, or list it in PUBLIC if it is meant "
         f"to be public")
     assert anonymous.headers.get("www-authenticate") == "Bearer"
+    if (method, path) in LABELLING | LEASED:
+        assert _call(world, method, path, world.owner).status_code == 401, f"{route} took a designer token"
+        r = _call(world, method, path, world.participant)
+        if (method, path) in LEASED:
+            assert r.status_code == 409 and r.json()["code"] == "lease_lost", f"{route}: {r.status_code} {r.text}"
+        else:
+            assert r.is_success, f"{route}: expected 2xx for the participant, got {r.status_code} {r.text[:200]}"
+        return
     if (method, path) in PARTICIPANT | ENROLLED:
         assert _call(world, method, path, world.owner).status_code == 401, f"{route} took a designer token"
         if (method, path) in ENROLLED:
@@ -218,7 +244,7 @@ def test_endpoint_answers_each_caller_as_its_role_allows(world: World, method: s
 
 
 UNSAFE = [(m, p) for m, p in HTTP_ROUTES if m not in ("GET", "OPTIONS")
-          and (m, p) not in PUBLIC | PARTICIPANT | ARRIVAL | ENROLLED | SIGN_IN]
+          and (m, p) not in PUBLIC | PARTICIPANT | ARRIVAL | ENROLLED | LABELLING | LEASED | SIGN_IN]
 
 
 def test_every_designer_change_needs_the_csrf_header_with_a_cookie(world: World, stack) -> None:  # type: ignore[no-untyped-def]

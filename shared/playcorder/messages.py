@@ -430,3 +430,10 @@ class ExportFinalize(_Msg):
     """Every shard of the export is built: write the dataset's metadata and its ZIP or tree (once; idempotent)."""
 
     export_id: str
+
+
+class ClipRender(_Msg):
+    """Render one preference segment's clip (export_task("clip")): any exporter replica may take it; redelivered if
+    its renderer dies; a segment already rendered is not rendered again."""
+
+    segment_id: str

@@ -77,5 +77,9 @@ class Subjects:
         return f"{self.prefix}.export.task.>"
 
     def export_task(self, kind: str) -> str:
-        """kind is "shard" (ExportShard) or "finalize" (ExportFinalize)."""
+        """kind is "shard" (ExportShard), "finalize" (ExportFinalize) or "clip" (ClipRender: a preference clip)."""
         return f"{self.prefix}.export.task.{kind}"
+
+    # -- preferences: a label stored (core NATS, empty): readers long-polling an experiment's labels look again
+    def preference_labels(self, experiment_id: str) -> str:
+        return f"{self.prefix}.preferences.{experiment_id}.labels"

@@ -31,13 +31,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from playcorder.db.models import Episode, EpisodeChunk, Export, ExportShardRow, Study
 from playcorder.db.queries import step_tags_of, tags_of
 from playcorder.exports import ExportOptions
-from playcorder.messages import ExportFinalize, ExportJob, ExportShard
+from playcorder.messages import ClipRender, ExportFinalize, ExportJob, ExportShard
 from playcorder.specs import StudySpec
 from playcorder.storage import ObjectStore
 from playcorder.subjects import Subjects
 
 from . import metrics
 from .build import build_export, build_part, dataset_config, finalize_export, part_prefix
+from .clip_jobs import ClipRenderer
 from .datasets.formats import SHARDABLE
 from .plan import EpisodeSource, Planned, dataset_name, plan
 from .shards import shard_plan
@@ -56,6 +57,7 @@ class ExportService:
         self._stop = asyncio.Event()
         self.jobs_done = 0
         self.shards_built = 0
+        self.clips = ClipRenderer(sessions, objects)  # preference clips (ClipRender tasks) share the task consumer
 
     async def run(self) -> None:
         js = self.nc.jetstream()
@@ -225,6 +227,8 @@ class ExportService:
             elif kind == "finalize":
                 export_id = ExportFinalize.model_validate_json(msg.data).export_id
                 await self._finalize(export_id)
+            elif kind == "clip":
+                await self.clips.render(ClipRender.model_validate_json(msg.data).segment_id)
             else:
                 log.warning("unknown export task subject %s", msg.subject)
         except Exception as err:

@@ -35,8 +35,11 @@ from .routes import (
     exports,
     health,
     images,
+    labelling,
     participant,
     play,
+    preferences,
+    segments,
     sessions,
     signin,
     steps,
@@ -51,7 +54,7 @@ from .settings import Settings
 from .signin_gate import SigninGate
 
 ROUTERS = (health, signin, accounts, workers, studies, participant, sessions, episodes, tags, steps, images, exports,
-           tokens, campaigns, dashboard, arrival, play, watch)
+           tokens, campaigns, dashboard, arrival, preferences, segments, labelling, play, watch)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -106,5 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # on every response, a 413 too
     metrics.install(app, settings.metrics_token, internet_facing=True)  # outermost: counts every answer
     if settings.frontend_dir is not None:
-        web.install_app(app, settings.frontend_dir)
+        s3 = settings.s3
+        web.install_app(app, settings.frontend_dir,
+                        f"{'https' if s3.secure else 'http'}://{s3.public_endpoint or s3.endpoint}")
     return app

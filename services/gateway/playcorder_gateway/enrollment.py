@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +19,7 @@ from playcorder.db.models import ApiToken, Assignment, Campaign, Enrollment, Par
 
 from . import assignment
 from .campaign_schemas import MAX_PARAM
+from .errors import CodedError
 from .security_headers import MTURK_HOSTS
 
 # Where MTurk sends workers' submissions (turkSubmitTo): production and the sandbox; nothing else is posted to.
@@ -28,12 +28,8 @@ _PARAM = re.compile(rf"[A-Za-z0-9_.:@+=-]{{1,{MAX_PARAM}}}")
 EXTRA_PARAMS = {"mturk": ("turkSubmitTo",)}
 
 
-class ArrivalError(HTTPException):
-    """A 4xx whose body carries a code besides the message (the web app shows a page per code)."""
-
-    def __init__(self, status_code: int, code: str, detail: str) -> None:
-        super().__init__(status_code, detail)
-        self.code = code
+class ArrivalError(CodedError):
+    """A refused arrival: the web app shows a page per code."""
 
 
 @dataclass(frozen=True)

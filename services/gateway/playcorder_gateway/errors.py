@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request, Response, status
+from fastapi import FastAPI, HTTPException, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 ECHO_MAX = 200  # characters of a rejected input (or of a ctx value, a loc element) a 422 shows
 MAX_ERRORS = 20  # validation errors listed in one 422
 SECRET_PATHS = ("/api/session",)  # whose 422 never shows an input: the body carries a password, whatever its form
+
+
+class CodedError(HTTPException):
+    """A 4xx whose body carries a code besides the message ({"detail", "code"}): a page or a client acts on it."""
+
+    def __init__(self, status_code: int, code: str, detail: str) -> None:
+        super().__init__(status_code, detail)
+        self.code = code
 
 
 class ErrorOut(BaseModel):

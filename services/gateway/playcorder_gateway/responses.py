@@ -16,8 +16,9 @@ from pydantic.json_schema import models_json_schema
 from . import deps
 from .errors import ErrorOut, ValidationErrorOut
 from .routes.campaigns import owned_campaign
+from .routes.preferences import owned_experiment
 
-_OWNED = (deps.owned_study, deps.owned_episode, deps.owned_participant, owned_campaign)
+_OWNED = (deps.owned_study, deps.owned_episode, deps.owned_participant, owned_campaign, owned_experiment)
 _AUTH = (deps.current_designer, deps.current_participant)
 _OBJECTS = get_args(deps.Objects)[1].dependency  # the object store (S3)
 _RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}

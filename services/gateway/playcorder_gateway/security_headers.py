@@ -23,6 +23,14 @@ CAMPAIGN_CSP = "; ".join((*(d for d in _COMMON if not d.startswith(("frame-ances
                           f"frame-ancestors 'self' {' '.join(MTURK_HOSTS)}",
                           f"form-action 'self' {' '.join(MTURK_HOSTS)}",
                           "connect-src 'self' ws: wss:", "script-src 'self'"))
+
+
+def label_csp(media_origin: str) -> str:
+    """The labelling page (/label/<id>): the app's policy, and its clips played from the object store's presigned
+    links (that origin only)."""
+    return "; ".join((APP_CSP, f"media-src 'self' {media_origin}"))
+
+
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
 

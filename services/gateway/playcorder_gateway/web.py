@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from .security_headers import APP_CSP, CAMPAIGN_CSP, docs_csp
+from .security_headers import APP_CSP, CAMPAIGN_CSP, docs_csp, label_csp
 
 SWAGGER_JS = "/vendor/swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = "/vendor/swagger-ui/swagger-ui.css"
@@ -59,9 +59,10 @@ class SinglePageApp(StaticFiles):
     """The built app's files; `index.html` for any other GET of a page path (the app's router takes it from there).
     Hashed build assets may be cached for good; index.html is revalidated so that a new build is seen at once."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, media_origin: str) -> None:
         super().__init__(directory=directory, html=True, check_dir=True)
         self.index = Path(directory) / "index.html"
+        self.label_csp = label_csp(media_origin)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         url_path = "/" + path.lstrip("/")
@@ -80,6 +81,8 @@ class SinglePageApp(StaticFiles):
             if url_path.startswith("/c/"):  # a campaign's page: MTurk frames it (frame-ancestors overrides XFO)
                 response.headers["Content-Security-Policy"] = CAMPAIGN_CSP
                 response.headers["X-Frame-Options"] = "SAMEORIGIN"
+            elif url_path.startswith("/label/"):  # the labelling page plays clips from the object store
+                response.headers["Content-Security-Policy"] = self.label_csp
             else:
                 response.headers["Content-Security-Policy"] = APP_CSP
         return response
@@ -89,6 +92,7 @@ class SinglePageApp(StaticFiles):
         return scope["method"] in ("GET", "HEAD") and not url_path.startswith(FILES_ONLY)
 
 
-def install_app(app: FastAPI, directory: Path) -> None:
-    """Serve the built web app at / (last: every route of the API wins over it)."""
-    app.mount("/", SinglePageApp(directory), name="frontend")
+def install_app(app: FastAPI, directory: Path, media_origin: str) -> None:
+    """Serve the built web app at / (last: every route of the API wins over it); `media_origin` is where presigned
+    links to clips point (the object store, as browsers reach it)."""
+    app.mount("/", SinglePageApp(directory, media_origin), name="frontend")

@@ -292,3 +292,78 @@ class DeploymentSecret(SQLModel, table=True):
     name: str = Field(primary_key=True)
     value: str
     created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class PreferenceExperiment(SQLModel, table=True):
+    """Humans compare pairs of clips of a study's segments (playcorder.preferences.ExperimentSpec)."""
+
+    __tablename__ = "preference_experiments"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", index=True, ondelete="CASCADE")
+    name: str
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    env: str | None = Field(default=None, description="the environment its segments come from (posted: none)")
+    fps: int = Field(default=15, description="frames per second of its clips")
+    labels_count: int = Field(default=0, description="labels so far: the last one's seq (assigned under this row's "
+                                                     "lock, so a reader's cursor never skips one committed later)")
+    created_by: str = Field(foreign_key="accounts.id")
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class PreferenceSegment(SQLModel, table=True):
+    """A stretch of steps, from a recorded episode or posted by a trainer, and the state of its rendered clip."""
+
+    __tablename__ = "preference_segments"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    experiment_id: str = Field(foreign_key="preference_experiments.id", index=True, ondelete="CASCADE")
+    source: str = "episode"  # episode | posted
+    episode_id: str | None = Field(default=None, foreign_key="episodes.id", ondelete="CASCADE")
+    first_step: int = 0
+    num_steps: int = 0
+    data_key: str | None = Field(default=None, description="posted: the .npz of its frames and arrays in S3")
+    reward_sum: float | None = Field(default=None, description="the true summed reward, where known")
+    state: str = "pending"  # pending | ready | failed
+    error: str | None = None
+    clip_keys: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
+                                                                             server_default="{}"))  # {webm, mp4}
+    clip_frames: int = 0
+    width: int = 0
+    height: int = 0
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    rendered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class PreferencePair(SQLModel, table=True):
+    """Two segments to compare; leased to one labeller at a time (leased_by until lease_until)."""
+
+    __tablename__ = "preference_pairs"
+    __table_args__ = (Index("ix_preference_pairs_queue", "experiment_id", "priority", "created_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True)
+    experiment_id: str = Field(foreign_key="preference_experiments.id", ondelete="CASCADE")
+    left_id: str = Field(foreign_key="preference_segments.id", ondelete="CASCADE")
+    right_id: str = Field(foreign_key="preference_segments.id", ondelete="CASCADE")
+    priority: float = 0.0
+    labels_wanted: int = 1
+    labels: int = 0
+    leased_by: str | None = None
+    leased_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+
+
+class PreferenceLabel(SQLModel, table=True):
+    """One labeller's answer to one pair; seq orders an experiment's labels for readers following them."""
+
+    __tablename__ = "preference_labels"
+    __table_args__ = (Index("ux_preference_labels_pair_labeller", "pair_id", "labeller", unique=True),
+                      Index("ux_preference_labels_experiment_seq", "experiment_id", "seq", unique=True))
+    id: str = Field(default_factory=new_id, primary_key=True)
+    experiment_id: str = Field(foreign_key="preference_experiments.id", ondelete="CASCADE")
+    seq: int
+    pair_id: str = Field(foreign_key="preference_pairs.id", ondelete="CASCADE")
+    labeller: str = Field(description="participant:<id> or account:<id>")
+    response: str  # left | right | tie | cant_tell
+    shown_at: datetime = Field(sa_type=DateTime(timezone=True))
+    answered_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    duration_ms: int = 0

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from .episodes import Episodes
+from .preferences import PreferenceCalls
 
 if TYPE_CHECKING:
     from ..processing import Trajectory
@@ -58,7 +59,7 @@ class ApiError(Exception):
                 for d in self.detail if isinstance(d, dict)]
 
 
-class Client:
+class Client(PreferenceCalls):
     def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
