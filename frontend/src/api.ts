@@ -17,6 +17,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly detail: Detail,
     readonly retryAfter: number | null = null,
+    /** What was refused, for a page to act on ("lease_lost"): the body's `code`, or null. */
+    readonly code: string | null = null,
   ) {
     super(describe(status, detail));
     this.name = "ApiError";
@@ -62,12 +64,17 @@ export interface ApiOptions {
   /** false: a 401 is thrown like any error, no redirect (the sign-in form itself). */
   redirectOn401?: boolean;
   signal?: AbortSignal;
+  /** A participant's bearer token (the labelling page): sent as Authorization; a 401 is thrown, no redirect. */
+  token?: string;
+  /** Let the request outlive the page (a release sent as the tab closes). */
+  keepalive?: boolean;
 }
 
 /** Call the API: `api<StudyOut>("GET", "/api/studies/" + id)`. Resolves to undefined for 204. */
 export async function api<T>(method: string, path: string, body?: unknown, options: ApiOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (UNSAFE.has(method.toUpperCase())) {
     const csrf = cookie("pc_csrf");
     if (csrf) headers["X-CSRF-Token"] = csrf;
@@ -80,6 +87,7 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
       credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.signal,
+      keepalive: options.keepalive,
     });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
@@ -96,8 +104,10 @@ export async function api<T>(method: string, path: string, body?: unknown, optio
   if (!response.ok) {
     const detail = data && typeof data === "object" && "detail" in data ? (data as { detail: Detail }).detail : data;
     const retry = Number(response.headers.get("Retry-After"));
-    if (response.status === 401 && options.redirectOn401 !== false) onUnauthorized();
-    throw new ApiError(response.status, detail, Number.isFinite(retry) && retry > 0 ? retry : null);
+    if (response.status === 401 && options.redirectOn401 !== false && !options.token) onUnauthorized();
+    const code = data && typeof data === "object" && "code" in data ? (data as { code: unknown }).code : null;
+    throw new ApiError(response.status, detail, Number.isFinite(retry) && retry > 0 ? retry : null,
+      typeof code === "string" ? code : null);
   }
   return data as T;
 }
@@ -301,4 +311,67 @@ export async function allPages<T>(path: string, most = 5000, limit = 500): Promi
     cursor = page.next_cursor;
   } while (cursor && items.length < most);
   return items;
+}
+
+// ---------------------------------------------------------------- preference feedback (labelling)
+
+export type PreferenceResponse = "left" | "right" | "tie" | "cant_tell";
+
+/** One side of a leased pair: its clip in two encodings (presigned links) and its length. */
+export interface ClipOut {
+  segment_id: string;
+  webm: string;
+  mp4: string;
+  frames: number;
+  fps: number;
+  seconds: number;
+  width: number;
+  height: number;
+}
+
+export interface LeasedPair {
+  id: string;
+  lease_until: string;
+  left: ClipOut;
+  right: ClipOut;
+}
+
+/** A lease: a pair to label, or none offerable now (ask again after `retry_after` s), or none left (null). */
+export interface LeaseOut {
+  pair: LeasedPair | null;
+  retry_after: number | null;
+  /** answered: by you; open: pairs you could still be given; pending: pairs whose clips are still rendering */
+  progress: { answered: number; open: number; pending: number };
+  instructions: string;
+  name: string;
+}
+
+export interface PreferenceLabel {
+  seq: number;
+  pair_id: string;
+  left: string;
+  right: string;
+  response: PreferenceResponse;
+  labeller: string;
+  shown_at: string;
+  answered_at: string;
+  duration_ms: number;
+}
+
+/** The next pair for this participant (POST /api/preferences/{id}/lease). */
+export function leasePair(experimentId: string, token: string): Promise<LeaseOut> {
+  return api<LeaseOut>("POST", `/api/preferences/${encodeURIComponent(experimentId)}/lease`, undefined, { token });
+}
+
+/** Answer a leased pair; throws ApiError 409 with code lease_lost / already_answered when it is no longer ours. */
+export function answerPair(pairId: string, response: PreferenceResponse, shownAt: Date | null,
+  token: string): Promise<{ label: PreferenceLabel }> {
+  return api<{ label: PreferenceLabel }>("POST", `/api/preferences/pairs/${encodeURIComponent(pairId)}/answer`,
+    { response, shown_at: shownAt ? shownAt.toISOString() : null }, { token });
+}
+
+/** Give a leased pair back unanswered (the tab closes), so another labeller gets it before its lease runs out. */
+export function releasePair(pairId: string, token: string): Promise<void> {
+  return api<void>("POST", `/api/preferences/pairs/${encodeURIComponent(pairId)}/release`, undefined,
+    { token, keepalive: true });
 }

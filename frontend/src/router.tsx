@@ -1,5 +1,5 @@
-// The routes. Designer pages sit inside the app shell (header and nav) and need a signed-in designer; the player
-// (a participant's page) and the sign-in page stand alone.
+// The routes. Designer pages sit inside the app shell (header and nav) and need a signed-in designer; the player,
+// the labelling page (a participant's pages) and the sign-in page stand alone.
 import { Navigate, createBrowserRouter, useSearchParams } from "react-router-dom";
 
 import { AppLayout } from "./components/AppLayout";
@@ -7,6 +7,7 @@ import { CampaignDashboard } from "./views/campaign/CampaignDashboard";
 import { CampaignPage } from "./views/campaign/CampaignPage";
 import { RequireSignIn } from "./session";
 import { EpisodesPage } from "./views/episodes/EpisodesPage";
+import { LabelPage } from "./views/label/LabelPage";
 import { LivePage } from "./views/live/LivePage";
 import { NotFoundPage } from "./views/NotFoundPage";
 import { PlayerPage } from "./views/player/PlayerPage";
@@ -41,6 +42,7 @@ export const router = createBrowserRouter([
   { path: "/signin", element: <SignInPage /> },
   { path: "/play", element: <PlayerPage /> },
   { path: "/c/:campaignId", element: <CampaignPage /> },
+  { path: "/label/:experimentId", element: <LabelPage /> },
   { path: "/studies", element: <Navigate to="/" replace /> },
   { path: "/studies/new", element: <Designer><StudyPage /></Designer> },
   { path: "/studies/:id", element: <Designer><StudyPage /></Designer> },
