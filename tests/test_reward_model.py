@@ -238,7 +238,8 @@ def test_labels_from_the_api_become_training_data() -> None:
     assert dataset.true_returns is not None and np.allclose(dataset.true_returns, true, atol=1e-4)
     with pytest.raises(ValueError, match="Expected segment s0's arrays to hold 'observation' and 'action'"):
         build(labels[:1], lambda segment_id: {"reward": np.zeros(3)})
-    with pytest.raises(ValueError, match="Expected at least one label answered left, right or tie, got 1 labels, all cant_tell"):
+    with pytest.raises(ValueError, match="Expected at least one label answered left, right or tie, got 1 labels, "
+                                         "all cant_tell"):
         build(labels[1:2], arrays.__getitem__)
     held = holdout_mask([f"p{i}" for i in range(2000)], 0.2, seed=0)
     assert 0.17 < held.mean() < 0.23
