@@ -37,14 +37,13 @@ function answerNotice(e: unknown, label: string): Notice {
   const code = e instanceof ApiError ? e.code : null;
   if (code === "lease_lost") {
     return { color: "yellow", title: "That answer was not saved",
-      text: `Your hold on that pair ran out before your answer (${label}) arrived, so someone else may answer it. ` +
-        "Here is the next pair." };
+      text: `Your hold on that pair ran out before your answer (${label}) arrived, and another labeller has it now.` };
   }
   if (code === "already_answered") {
-    return { color: "yellow", title: "That pair was already answered", text: "Here is the next pair." };
+    return { color: "yellow", title: "That pair was already answered", text: `Your answer (${label}) was not needed.` };
   }
   const why = e instanceof Error ? e.message : String(e);
-  return { color: "red", title: "Your answer could not be sent", text: `${why}. It was not saved; here is the next pair.` };
+  return { color: "red", title: "Your answer could not be sent", text: `${why}. Your answer (${label}) was not saved.` };
 }
 
 /** Re-render every half second while `active`, for a countdown. */
