@@ -36,27 +36,41 @@ class Leased:
     right: PreferenceSegment
 
 
-def _offerable(experiment_id: str, labeller: str, now: datetime):  # type: ignore[no-untyped-def]
-    answered = exists().where(PreferenceLabel.pair_id == PreferencePair.id, PreferenceLabel.labeller == labeller)
+def _answered_by(labeller: str):  # type: ignore[no-untyped-def]
+    return exists().where(PreferenceLabel.pair_id == PreferencePair.id, PreferenceLabel.labeller == labeller)
+
+
+def _wanting(experiment_id: str):  # type: ignore[no-untyped-def]
     return and_(PreferencePair.experiment_id == experiment_id,
-                col(PreferencePair.labels) < col(PreferencePair.labels_wanted),
+                col(PreferencePair.labels) < col(PreferencePair.labels_wanted))
+
+
+def _offerable(experiment_id: str, labeller: str, now: datetime):  # type: ignore[no-untyped-def]
+    return and_(_wanting(experiment_id),
                 or_(col(PreferencePair.lease_until).is_(None), col(PreferencePair.lease_until) < now),
-                _LEFT.state == "ready", _RIGHT.state == "ready", ~answered)
+                _LEFT.state == "ready", _RIGHT.state == "ready", ~_answered_by(labeller))
+
+
+def _sides(query):  # type: ignore[no-untyped-def]
+    """`query` over pairs joined with their two segments (_LEFT, _RIGHT)."""
+    return (query.join(_LEFT, _LEFT.id == PreferencePair.left_id)  # type: ignore[arg-type]
+            .join(_RIGHT, _RIGHT.id == PreferencePair.right_id))  # type: ignore[arg-type]
 
 
 def _joined():  # type: ignore[no-untyped-def]
-    return (select(PreferencePair, _LEFT, _RIGHT)
-            .join(_LEFT, _LEFT.id == PreferencePair.left_id)  # type: ignore[arg-type]
-            .join(_RIGHT, _RIGHT.id == PreferencePair.right_id))  # type: ignore[arg-type]
+    return _sides(select(PreferencePair, _LEFT, _RIGHT))
+
+
+def _counted():  # type: ignore[no-untyped-def]
+    return _sides(select(func.count()).select_from(PreferencePair))
 
 
 async def lease(db: AsyncSession, experiment: PreferenceExperiment, labeller: str, lease_s: float) -> Leased | None:
     """The pair this labeller should label now, leased to them until now + lease_s (None: none offerable)."""
     now = datetime.now(UTC)
     held = (await db.exec(_joined().where(
-        PreferencePair.experiment_id == experiment.id, PreferencePair.leased_by == labeller,
-        col(PreferencePair.lease_until) >= now, col(PreferencePair.labels) < col(PreferencePair.labels_wanted),
-        ~exists().where(PreferenceLabel.pair_id == PreferencePair.id, PreferenceLabel.labeller == labeller))
+        _wanting(experiment.id), PreferencePair.leased_by == labeller, col(PreferencePair.lease_until) >= now,
+        ~_answered_by(labeller))
         .limit(1))).first()
     if held is not None:
         return Leased(*held)
@@ -77,30 +91,20 @@ async def lease(db: AsyncSession, experiment: PreferenceExperiment, labeller: st
 
 async def open_count(db: AsyncSession, experiment_id: str, labeller: str) -> int:
     """Pairs this labeller could still be given now or once their leases lapse (ready, wanting labels, not theirs)."""
-    answered = exists().where(PreferenceLabel.pair_id == PreferencePair.id, PreferenceLabel.labeller == labeller)
-    query = (select(func.count()).select_from(PreferencePair)
-             .join(_LEFT, _LEFT.id == PreferencePair.left_id)  # type: ignore[arg-type]
-             .join(_RIGHT, _RIGHT.id == PreferencePair.right_id)  # type: ignore[arg-type]
-             .where(PreferencePair.experiment_id == experiment_id,
-                    col(PreferencePair.labels) < col(PreferencePair.labels_wanted),
-                    _LEFT.state == "ready", _RIGHT.state == "ready", ~answered))
+    query = _counted().where(_wanting(experiment_id), _LEFT.state == "ready", _RIGHT.state == "ready",
+                             ~_answered_by(labeller))
     return int((await db.exec(query)).one())
 
 
 async def pending_count(db: AsyncSession, experiment_id: str) -> int:
     """Pairs waiting for a clip still being rendered (neither side failed): worth asking again for."""
-    query = (select(func.count()).select_from(PreferencePair)
-             .join(_LEFT, _LEFT.id == PreferencePair.left_id)  # type: ignore[arg-type]
-             .join(_RIGHT, _RIGHT.id == PreferencePair.right_id)  # type: ignore[arg-type]
-             .where(PreferencePair.experiment_id == experiment_id,
-                    col(PreferencePair.labels) < col(PreferencePair.labels_wanted),
-                    or_(_LEFT.state == "pending", _RIGHT.state == "pending"),
-                    _LEFT.state != "failed", _RIGHT.state != "failed"))
+    query = _counted().where(_wanting(experiment_id), or_(_LEFT.state == "pending", _RIGHT.state == "pending"),
+                             _LEFT.state != "failed", _RIGHT.state != "failed")
     return int((await db.exec(query)).one())
 
 
 async def answer(db: AsyncSession, pair_id: str, labeller: str, response: str,
-                 shown_at: datetime | None) -> PreferenceLabel:
+                 shown_at: datetime | None) -> tuple[PreferenceLabel, PreferencePair]:
     """Store the labeller's answer to the pair they hold; 409 lease_lost or already_answered otherwise."""
     pair = await db.get(PreferencePair, pair_id, with_for_update=True)
     if pair is None:
@@ -128,7 +132,7 @@ async def answer(db: AsyncSession, pair_id: str, labeller: str, response: str,
     pair.leased_by = pair.leased_at = pair.lease_until = None
     db.add_all([label, pair, experiment])
     await db.commit()
-    return label
+    return label, pair
 
 
 async def release(db: AsyncSession, pair_id: str, labeller: str) -> bool:

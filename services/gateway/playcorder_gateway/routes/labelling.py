@@ -107,11 +107,9 @@ async def answer_pair(pair_id: PathId, body: AnswerIn, db: DbSession, token: Par
     """Your answer to the pair you hold: which clip better shows what the instructions ask (or tie, can't tell)."""
     pair = await _pair(db, pair_id, token)
     experiment_id = pair.experiment_id
-    label = await label_queue.answer(db, pair.id, labeller_of(token), body.response, body.shown_at)
-    stored = await db.get(PreferencePair, pair.id)
-    assert stored is not None
+    label, answered = await label_queue.answer(db, pair.id, labeller_of(token), body.response, body.shown_at)
     await nc.publish(subjects.preference_labels(experiment_id), b"")
-    return AnswerOut(label=LabelOut.of(label, stored))
+    return AnswerOut(label=LabelOut.of(label, answered))
 
 
 @router.post("/api/preferences/pairs/{pair_id}/release", status_code=status.HTTP_204_NO_CONTENT,
