@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Episode, EpisodeChunk, PreferenceExperiment, PreferenceSegment
+from playcorder.db.queries import chunks_covering
 from playcorder.preference_data import clip_key, decode_image, posted_frames
 from playcorder.records import decode_chunk
 from playcorder.storage import MissingObject, ObjectStore
@@ -73,12 +73,8 @@ class ClipRenderer:
             if experiment is None:
                 return None
             episode = await db.get(Episode, segment.episode_id) if segment.episode_id else None
-            last = segment.first_step + segment.num_steps
-            chunks = [] if episode is None else list(await db.exec(
-                select(EpisodeChunk).where(EpisodeChunk.episode_id == episode.id,
-                                           col(EpisodeChunk.first_step) < last,
-                                           col(EpisodeChunk.first_step) + col(EpisodeChunk.num_steps)
-                                           > segment.first_step).order_by(col(EpisodeChunk.seq))))
+            chunks = [] if episode is None else await chunks_covering(
+                db, episode.id, segment.first_step, segment.first_step + segment.num_steps)
         return Work(segment, experiment, episode, chunks)
 
     def _frames(self, work: Work) -> tuple[list[np.ndarray], float | None]:

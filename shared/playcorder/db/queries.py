@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..auth import TokenKind, token_hash
-from .models import ApiToken, BrowserSession, EpisodeTag, StepTag
+from .models import ApiToken, BrowserSession, EpisodeChunk, EpisodeTag, StepTag
 
 
 async def valid_token(db: AsyncSession, token: str, kind: TokenKind) -> ApiToken | None:
@@ -65,3 +65,11 @@ async def step_tags_of(db: AsyncSession, episode_ids: list[str], start: int = 0,
     for t in await db.exec(query.order_by(col(StepTag.episode_id), col(StepTag.step), col(StepTag.label))):
         out[t.episode_id].setdefault(t.step, []).append(t.label)
     return out
+
+
+async def chunks_covering(db: AsyncSession, episode_id: str, start: int, stop: int) -> list[EpisodeChunk]:
+    """The episode's stored chunks holding any of steps start..stop-1, in order."""
+    return list(await db.exec(
+        select(EpisodeChunk).where(EpisodeChunk.episode_id == episode_id, col(EpisodeChunk.first_step) < stop,
+                                   col(EpisodeChunk.first_step) + col(EpisodeChunk.num_steps) > start)
+        .order_by(col(EpisodeChunk.seq))))

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from sqlmodel import col, select
 
 from playcorder.db.models import Episode, EpisodeChunk, PreferenceSegment
+from playcorder.db.queries import chunks_covering
 from playcorder.fields import PathId, is_id
 from playcorder.preference_data import arrays_npz, image_kind, pack_posted, posted_key, unpack_posted
 from playcorder.records import decode_chunk
@@ -146,11 +147,7 @@ async def segment_arrays(segment_id: PathId, experiment: OwnedExperiment, db: Db
         episode = await db.get(Episode, segment.episode_id)
         if episode is None:
             raise not_found("the segment's episode (deleted?)", str(segment.episode_id))
-        last = segment.first_step + segment.num_steps
-        chunks = list(await db.exec(
-            select(EpisodeChunk).where(EpisodeChunk.episode_id == episode.id, col(EpisodeChunk.first_step) < last,
-                                       col(EpisodeChunk.first_step) + col(EpisodeChunk.num_steps)
-                                       > segment.first_step).order_by(col(EpisodeChunk.seq))))
+        chunks = await chunks_covering(db, episode.id, segment.first_step, segment.first_step + segment.num_steps)
         data = await asyncio.to_thread(_recorded_arrays, objects, episode, chunks, segment)
     return Response(data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{segment.id}.npz"'})
