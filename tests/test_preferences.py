@@ -183,6 +183,9 @@ def test_twenty_labellers_at_once_never_hold_the_same_pair(client: Client, recor
     labels = client.preference_labels(made["id"], limit=100)["labels"]
     assert [label["seq"] for label in labels] == list(range(1, len(answered) + 1))
     assert len({label["labeller"] for label in labels}) > 1
+    twice = [[label["response"] for label in labels if label["pair_id"] == p] for p, n in wanted.items() if n == 2]
+    agreement = client.preference_experiment(made["id"])["counts"]["agreement"]
+    assert agreement["pairs"] == 6 and agreement["agreed"] == sum(a == b for a, b in twice), (agreement, twice)
 
 
 def _jpeg(value: int) -> bytes:

@@ -29,10 +29,17 @@ class PairCounts(BaseModel):
     blocked: int = Field(0, description="a clip failed to render: never offered")
 
 
+class Agreement(BaseModel):
+    pairs: int = Field(0, description="pairs answered by two labellers or more (the agreement share)")
+    agreed: int = Field(0, description="of those, pairs whose labellers all gave the same answer")
+    share: float | None = Field(None, description="agreed / pairs; none before any pair has two labels")
+
+
 class Counts(BaseModel):
     segments: SegmentCounts
     pairs: PairCounts
     labels: int
+    agreement: Agreement = Field(default_factory=Agreement)
 
 
 class ExperimentOut(BaseModel):

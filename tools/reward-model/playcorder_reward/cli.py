@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         return train_once(client, opts, _log)
 
     def closed() -> bool:
-        return client.preference_experiment(opts.experiment_id).get("closed_at") is not None
+        return bool(client.preference_experiment(opts.experiment_id)["closed"])
 
     return follow(client, opts, _log, wait=args.wait, min_new=args.min_new, max_labels=args.max_labels,
                   closed=closed)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from nats.aio.client import Client as NATS
-from sqlalchemy import case, func
+from sqlalchemy import case, distinct, func
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +32,7 @@ from playcorder.subjects import Subjects
 from ..deps import Bus, BusSubjects, DbSession, DbSessions, Designer, OwnedStudy, not_found
 from ..errors import ErrorOut, ValidationErrorOut
 from ..preference_schemas import (
+    Agreement,
     Counts,
     ExperimentOut,
     LabelOut,
@@ -81,7 +82,18 @@ async def counts(db: AsyncSession, experiment_id: str) -> Counts:
                             .where(PreferenceLabel.experiment_id == experiment_id))).one()
     total, answered, blocked, open_ = (int(v) for v in row)
     return Counts(segments=segments, pairs=PairCounts(total=total, answered=answered, blocked=blocked, open=open_),
-                  labels=int(labels))
+                  labels=int(labels), agreement=await _agreement(db, experiment_id))
+
+
+async def _agreement(db: AsyncSession, experiment_id: str) -> Agreement:
+    """Of the pairs labelled twice or more, how many got one answer from everyone who labelled them."""
+    per_pair = (select(func.count(distinct(PreferenceLabel.response)).label("answers"))
+                .where(PreferenceLabel.experiment_id == experiment_id)
+                .group_by(col(PreferenceLabel.pair_id)).having(func.count() >= 2).subquery())
+    pairs, agreed = (int(v) for v in (await db.exec(
+        select(func.count(), func.coalesce(func.sum(case((per_pair.c.answers == 1, 1), else_=0)), 0))
+        .select_from(per_pair))).one())
+    return Agreement(pairs=pairs, agreed=agreed, share=round(agreed / pairs, 4) if pairs else None)
 
 
 async def out(db: AsyncSession, experiment: PreferenceExperiment) -> ExperimentOut:
