@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .fields import INT32_MAX, Key, LongText, Name, ShortText
 from .inputs import InputMap
+from .multiagent import AgentsSpec
 
 MAX_ENVIRONMENTS = 50  # per study
 MAX_KWARGS_BYTES = 16_384  # an environment's gymnasium.make kwargs (and a wrapper's kwargs), as JSON
 MAX_WRAPPERS = 8  # per environment
 # A Gymnasium id ('ALE/Pong-v5'), optionally 'module:' first; the worker decides which modules it may import.
 _ENV_ID = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:)?[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
-Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium"]
+Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium", "pettingzoo"]
 
 
 class RenderSpec(BaseModel):
@@ -100,6 +101,8 @@ class EnvironmentSpec(BaseModel):
                                 description="realtime: pause after this many seconds without input")
     pause_expiry_s: float = Field(600.0, gt=0, le=7 * 86_400,
                                   description="a session paused this long ends; its episode is abandoned")
+    agents: AgentsSpec | None = Field(None, description="a multi-agent environment: its seats, their policies and "
+                                                        "the lobby (docs/multiagent.md)")
 
     @field_validator("kwargs")
     @classmethod
@@ -122,6 +125,8 @@ class EnvironmentSpec(BaseModel):
             return "atari"
         if self.env_id.startswith("procgen"):
             return "procgen"
+        if self.env_id.startswith("pettingzoo/"):
+            return "pettingzoo"
         return "gymnasium"  # the worker refines this to "mujoco" from the registry's entry point
 
 
