@@ -42,6 +42,15 @@ class WorkerHeartbeat(_Msg):
         return 0 if self.draining or not self.accepting else max(0, self.capacity - self.active)
 
 
+class GameSeat(_Msg):
+    """A multi-agent session's seat in a game (issue 16): the gateway's lobby picked the game, its worker and the
+    agent; the worker holds the game until every human seat is taken or `fill_at`, when policies fill the rest."""
+
+    game_id: str
+    agent: str
+    fill_at: datetime = Field(description="when the lobby stops waiting for partners")
+
+
 class OpenSession(_Msg):
     session_id: str
     study_id: str
@@ -51,6 +60,7 @@ class OpenSession(_Msg):
                                                         "from before versions)")
     campaign_id: str | None = Field(None, description="played through this campaign (its episodes say so)")
     condition: str | None = Field(None, description="the campaign's condition `environment` is the variant of")
+    game: GameSeat | None = Field(None, description="a seat in a multi-agent game (the environment has agents)")
 
 
 class OpenSessionReply(_Msg):
@@ -241,6 +251,8 @@ class SessionReady(_Msg):
     touch_controls: list[str] = Field(default_factory=list)
     cameras: list[str] = Field(default_factory=list)
     jpeg_quality: int
+    game_id: str | None = Field(None, description="a multi-agent game: its id")
+    agent: str | None = Field(None, description="a multi-agent game: your seat")
 
 
 class EpisodeStarted(_Msg):
@@ -319,6 +331,33 @@ class Notice(_Msg):
     deadline: float = Field(ge=0, description="seconds since the epoch (UTC) until which the episode may continue")
 
 
+class LobbyEvent(_Msg):
+    """A multi-agent game before it starts: who sits where, and how long the lobby still waits for partners."""
+
+    type: Literal["lobby"] = "lobby"
+    game_id: str
+    agent: str = Field(description="your seat")
+    seats: dict[str, str] = Field(description="each agent's seat: you, human, waiting or ai")
+    seconds_left: float = Field(description="until empty seats are filled by AI (or the game is called off)")
+
+
+class CountdownEvent(_Msg):
+    type: Literal["countdown"] = "countdown"
+    game_id: str
+    seconds: float = Field(description="the game starts in this many seconds")
+    seats: dict[str, str]
+
+
+class ControlEvent(_Msg):
+    """An agent changed hands during a game: an AI took over from a player who left (or one came back)."""
+
+    type: Literal["control"] = "control"
+    agent: str
+    controller: str = Field(description="human, ai or none")
+    reason: str = Field(description="left, returned, lobby_timeout")
+    step: int
+
+
 class StatsEvent(_Msg):
     """The episode's statistics so far (score, steps, active_minutes, custom ones), sent about once a second while
     it runs and once at its end."""
@@ -337,7 +376,7 @@ class ErrorEvent(_Msg):
 
 ServerEvent = Annotated[
     SessionReady | EpisodeStarted | StateChanged | EpisodeFinished | EpisodeEnded | SessionEnded | Notice
-    | StatsEvent | ErrorEvent,
+    | StatsEvent | ErrorEvent | LobbyEvent | CountdownEvent | ControlEvent,
     Field(discriminator="type"),
 ]
 
@@ -359,6 +398,8 @@ class EpisodeBegin(_Msg):
                                                         "worker from before versions)")
     campaign_id: str | None = Field(None, description="played through this campaign")
     condition: str | None = Field(None, description="in this condition of the campaign")
+    game_id: str | None = Field(None, description="a multi-agent game: one episode per agent, linked by this id")
+    agent: str | None = Field(None, description="a multi-agent game: the agent this episode records")
 
 
 class EpisodeEnd(_Msg):

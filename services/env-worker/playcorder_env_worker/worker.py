@@ -38,6 +38,8 @@ from .deletion_cost import deletion_cost
 from .draining import Drain
 from .families.access import EnvAccess
 from .liveness import ClientLink, LinkWatch, Reattached
+from .multiagent.game import Game
+from .multiagent.seat_session import SeatSession
 from .play_loop import PlayLoop
 from .publisher import RecordingPublisher
 from .session import PlaySession
@@ -57,7 +59,8 @@ class Worker:
         self.subjects = subjects_for(settings.nats)
         self.executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="env")
         self.nc: NATS | None = None
-        self.sessions: dict[str, PlaySession] = {}
+        self.sessions: dict[str, PlaySession | SeatSession] = {}
+        self.games: dict[str, Game] = {}  # multi-agent games, by id: their seats are sessions above
         self.tasks: set[asyncio.Task[None]] = set()  # trials
         self.session_tasks: set[asyncio.Task[None]] = set()
         self._drain: Drain | None = None
@@ -158,10 +161,15 @@ class Worker:
         return WorkerHeartbeat(
             worker_id=self.settings.worker_id, capacity=self.settings.worker_capacity, active=active,
             draining=self.draining, sent_at=datetime.now(UTC), started_at=self.started_at,
-            recording=sorted(e for s in self.sessions.values() for e in s.publisher.open_episodes),
+            recording=sorted({e for p in self.publishers() for e in p.open_episodes}),
             accepting=accepting, lateness_ms=round(self.admission.lateness_p95 * 1000, 2),
             cpu=round(self.admission.cpu_share, 3), retry_after_s=retry,
         )
+
+    def publishers(self) -> list[RecordingPublisher]:
+        """Every recording open here: each session's, and each game's agents' (an AI's seat has no session)."""
+        own = [s.publisher for s in self.sessions.values() if isinstance(s, PlaySession)]
+        return own + [p for game in self.games.values() for p in game.publishers()]
 
     async def _heartbeat(self) -> None:
         assert self.nc is not None
@@ -172,8 +180,8 @@ class Worker:
             try:
                 self.admission.sample()
                 await self._heartbeat()
-                for session in self.sessions.values():
-                    session.publisher.flush_if_stale()
+                for publisher in self.publishers():
+                    publisher.flush_if_stale()
             except Exception:
                 log.exception("heartbeat failed")
             await asyncio.sleep(self.settings.heartbeat_interval)
@@ -270,7 +278,13 @@ class Worker:
             session.link.heard()
             session.inputs.put_nowait(Reattached())
 
-    def _create_session(self, req: OpenSession) -> PlaySession:
+    def _publisher(self) -> RecordingPublisher:
+        assert self.nc is not None
+        s = self.settings
+        return RecordingPublisher(self.nc.jetstream(), self.subjects, max_steps=s.chunk_max_steps,
+                                  max_age=s.chunk_max_age, max_payload=self.nc.max_payload)
+
+    def _create_session(self, req: OpenSession) -> PlaySession | SeatSession:
         assert self.nc is not None
         nc, sid, s = self.nc, req.session_id, self.settings
         frame_subject, event_subject = self.subjects.session_out(sid, "frame"), self.subjects.session_out(sid, "event")
@@ -281,14 +295,18 @@ class Worker:
         async def send_event(event: object) -> None:
             await nc.publish(event_subject, event.model_dump_json().encode())  # type: ignore[attr-defined]
 
-        publisher = RecordingPublisher(
-            nc.jetstream(), self.subjects, max_steps=s.chunk_max_steps, max_age=s.chunk_max_age,
-            max_payload=nc.max_payload,
-        )
-        def link(session: PlaySession) -> ClientLink:
-            return ClientLink(session, s.client_timeout, s.resume_grace, lambda: nc.is_connected, self.link_watch)
+        def link(session: PlaySession | SeatSession) -> ClientLink:
+            return ClientLink(session, s.client_timeout, s.resume_grace,  # type: ignore[arg-type]
+                              lambda: nc.is_connected, self.link_watch)
 
-        return PlaySession(req, s.worker_id, self.executor, publisher, send_frame, send_event, link, self.play_loop)
+        if req.game is not None:
+            game = self.games.get(req.game.game_id)
+            if game is None:
+                game = self.games[req.game.game_id] = Game(req, s.worker_id, self.executor, nc, self._publisher,
+                                                           lambda g: self.games.pop(g.id, None))
+            return SeatSession(req, game, send_frame, send_event, link)
+        return PlaySession(req, s.worker_id, self.executor, self._publisher(), send_frame, send_event, link,
+                           self.play_loop)
 
     @staticmethod
     def _input_handler(session: PlaySession) -> Callable[[Msg], Awaitable[None]]:

@@ -20,6 +20,7 @@ from playcorder.messages import AttachSession, AttachSessionReply, OpenSession
 from playcorder.specs import EnvironmentSpec, StudySpec
 from playcorder.subjects import Subjects
 
+from . import lobby
 from .availability import closed, enabled_environments
 from .campaign_play import NotPlayable, Seat, seat
 from .placement import NoCapacity, WorkerDirectory
@@ -86,17 +87,37 @@ class Opener:
             return self.seat.env, study.version
         return env, study.version
 
+    async def _game_seat(self, env: EnvironmentSpec) -> lobby.Joined | None:
+        """A multi-agent environment's seat from the lobby (any gateway's), None for a single-agent one."""
+        if env.agents is None:
+            return None
+
+        def least_loaded() -> str | None:
+            room = self.directory.candidates()
+            return room[0].worker_id if room else None
+
+        try:
+            return await lobby.join(self.sessions, self.study.id, env, self.participant_id, least_loaded)
+        except lobby.NoWorker:
+            retry = self.settings.no_capacity_retry
+            raise Refused("no_capacity", f"No worker has room for a new game; retry in {retry:g} s", retry,
+                          CLOSE_TRY_AGAIN) from None
+
     async def place(self, env: EnvironmentSpec, study_version: int | None = None) -> Opened:
         session_id, out = uuid.uuid4().hex, OutgoingQueue(self.settings.frame_queue)
+        joined = await self._game_seat(env)
         # Subscribed before placing: the first frame is not missed.
         sub = await self.nc.subscribe(self.subjects.session_out_all(session_id), cb=out.from_worker)
         try:
             worker_id = await self.directory.place(OpenSession(
                 session_id=session_id, study_id=self.study.id, participant_id=self.participant_id, environment=env,
                 study_version=study_version, campaign_id=self.seat.campaign_id if self.seat else None,
-                condition=self.seat.condition if self.seat else None))
+                condition=self.seat.condition if self.seat else None, game=joined.seat if joined else None),
+                worker_id=joined.worker_id if joined else None)
         except NoCapacity as none:
             await sub.unsubscribe()
+            if joined is not None:
+                await lobby.give_back(self.sessions, joined, self.participant_id)
             # the workers' own estimate when each refusing for load gave one, else NO_CAPACITY_RETRY
             retry = none.retry_after if none.retry_after is not None else self.settings.no_capacity_retry
             raise Refused("no_capacity", f"No worker has room for a session; retry in {retry:g} s", retry,
@@ -105,7 +126,8 @@ class Opener:
             db.add(PlaySession(id=session_id, study_id=self.study.id, participant_id=self.participant_id, env=env.id,
                                worker_id=worker_id))
             await db.commit()
-        log.info("session %s placed on %s", session_id, worker_id)
+        log.info("session %s placed on %s%s", session_id, worker_id,
+                 f" in game {joined.seat.game_id} as {joined.seat.agent}" if joined else "")
         return Opened(session_id, worker_id, sub, out, env.id)
 
     async def resume(self, session_id: str) -> Opened:

@@ -55,9 +55,13 @@ class WorkerDirectory:
 
         return sorted(room, key=load)
 
-    async def place(self, request: OpenSession) -> str:
-        """Offer the session to workers in order until one accepts; returns its id."""
-        for hb in self.candidates():
+    async def place(self, request: OpenSession, worker_id: str | None = None) -> str:
+        """Offer the session to workers in order until one accepts; returns its id. With `worker_id` (a
+        multi-agent game's worker, chosen by the lobby) only to that one."""
+        offers = self.candidates()
+        if worker_id is not None:
+            offers = [hb for hb in self.workers.live().values() if hb.worker_id == worker_id]
+        for hb in offers:
             self.offered[hb.worker_id] = self.offered.get(hb.worker_id, 0) + 1
             try:
                 reply_msg = await self.nc.request(

@@ -367,3 +367,20 @@ class PreferenceLabel(SQLModel, table=True):
     shown_at: datetime = Field(sa_type=DateTime(timezone=True))
     answered_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
     duration_ms: int = 0
+
+
+class Game(SQLModel, table=True):
+    """A multi-agent game the lobby fills (issue 16): the worker it plays on and who took which seat. Gateways
+    seat participants under the row's lock, so a seat is never given twice however many gateways there are."""
+
+    __tablename__ = "games"
+    __table_args__ = (Index("ix_games_lobby", "study_id", "env", "fill_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True)
+    study_id: str = Field(foreign_key="studies.id", ondelete="CASCADE")
+    env: str
+    worker_id: str
+    seats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False),
+                                  description="agent -> participant id, for the seats people took")
+    created_at: datetime = Field(default_factory=now, sa_type=DateTime(timezone=True))
+    fill_at: datetime = Field(sa_type=DateTime(timezone=True), description="when the lobby stops waiting and "
+                                                                           "policies fill the empty seats")
