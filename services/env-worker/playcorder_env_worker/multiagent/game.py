@@ -114,6 +114,8 @@ class Game:
             return f"Expected a free seat, got {agent!r} taken (the lobby filled it)"
         seat.session, seat.participant_id, seat.controller = session, session.open.participant_id, "human"
         self.changed.set()
+        if self.env is not None:  # the game's environment is made: this seat's session event now
+            asyncio.create_task(session.ready(self.env))
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         return None
@@ -172,9 +174,9 @@ class Game:
             for seat in self.seats.values():
                 if seat.spec.always is not None:
                     await self._seat_policy(seat, seat.spec.always)
-            for seat in self.seats.values():
+            for seat in list(self.seats.values()):
                 if seat.session is not None:
-                    await seat.session.ready(self.env)
+                    await seat.session.ready(self.env)  # (once: a seat taken from now on is told by take())
             if not await self._lobby():
                 return
             await self._countdown()

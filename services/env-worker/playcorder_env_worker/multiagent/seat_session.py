@@ -155,7 +155,9 @@ class SeatSession:
 
     # ---------------------------------------------------------------- told by the game
     async def ready(self, env: PreparedGame) -> None:
-        """The game's environment is made: the participant's seat, its spaces and input map."""
+        """The game's environment is made: the participant's seat, its spaces and input map (told once)."""
+        if self.controls is not None:
+            return
         seat = self.game.seats[self.agent]
         input_map = seat.spec.input_map or env.default_input_maps[self.agent]
         self.controls = Controls(input_map, env.action_spaces[self.agent])
