@@ -48,6 +48,19 @@ export interface SessionEvent {
   touch_controls: string[];
   cameras: string[];
   jpeg_quality: number;
+  game_id?: string | null;
+  agent?: string | null;
+}
+
+/** A multi-agent game's seats as the participant sees them: you, human, waiting or ai. */
+export type Seats = Record<string, string>;
+
+export interface LobbyEvent {
+  type: "lobby";
+  game_id: string;
+  agent: string;
+  seats: Seats;
+  seconds_left: number;
 }
 
 export interface StateEvent {
@@ -101,7 +114,15 @@ type ServerEvent =
   | NoticeEvent
   | { type: "episode_started"; episode_id: string; index: number }
   | { type: "session_ended"; reason: string }
-  | { type: "stats"; episode_id: string; values: Record<string, number> };
+  | { type: "stats"; episode_id: string; values: Record<string, number> }
+  | LobbyEvent
+  | { type: "countdown"; game_id: string; seconds: number; seats: Seats }
+  | { type: "control"; agent: string; controller: string; reason: string; step: number };
+
+/** "first_0 (you), second_0 (waiting)": the seats of a game, for the status line. */
+export function seatsText(seats: Seats): string {
+  return Object.entries(seats).map(([agent, who]) => `${agent} (${who})`).join(", ");
+}
 
 export interface Frame {
   step: number;
@@ -538,7 +559,9 @@ export class PlayConnection {
         break;
       case "episode_started":
         if (this.snap.episodeIndex !== event.index) this.log(`Episode ${event.index} started`);
-        this.update({ episodeIndex: event.index, finished: null });
+        this.update({ episodeIndex: event.index, finished: null,
+          ...(this.snap.session?.agent ? { message: `Playing ${this.snap.session.env_id} as ` +
+            `${this.snap.session.agent}` } : {}) });
         break;
       case "episode_finished":
         if (this.snap.finished?.episode_id !== event.episode_id) {
@@ -562,6 +585,18 @@ export class PlayConnection {
         break;
       case "stats":
         this.update({ stats: event.values });
+        break;
+      case "lobby":
+        this.update({ message: `Waiting for partners: ${seatsText(event.seats)}. Empty seats are played by the ` +
+          `AI in ${Math.ceil(event.seconds_left)} s` });
+        break;
+      case "countdown":
+        this.log(`Game starting: ${seatsText(event.seats)}`);
+        this.update({ message: `The game starts in ${event.seconds} s — ${seatsText(event.seats)}` });
+        break;
+      case "control":
+        this.log(`${event.agent} is now played by ${event.controller === "ai" ? "the AI" : event.controller} ` +
+          `(${event.reason})`);
         break;
       case "notice":
         if (this.snap.notice?.deadline !== event.deadline) this.log(event.message);
