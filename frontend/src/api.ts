@@ -129,7 +129,7 @@ export interface SessionInfo {
   csrf_token: string;
 }
 
-export type Family = "auto" | "atari" | "procgen" | "mujoco" | "gymnasium";
+export type Family = "auto" | "atari" | "procgen" | "mujoco" | "gymnasium" | "pettingzoo";
 
 export interface WrapperSpec {
   name: string;
@@ -159,6 +159,8 @@ export interface EnvironmentSpec {
   render?: RenderSpec;
   idle_pause_s?: number;
   pause_expiry_s?: number;
+  /** a multi-agent environment: seats, policies, lobby (docs/multiagent.md) */
+  agents?: Record<string, unknown> | null;
 }
 
 export interface StudySpec {

@@ -18,6 +18,7 @@ const FAMILIES = [
   { value: "procgen", label: "procgen" },
   { value: "mujoco", label: "mujoco" },
   { value: "gymnasium", label: "gymnasium" },
+  { value: "pettingzoo", label: "pettingzoo (multi-agent)" },
 ];
 
 function num(v: string | number, fallback: number): number {
@@ -158,6 +159,11 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
             description={`JSON or YAML; empty: the family's default. ${FAMILY_HINTS[family] ?? ""}`}
             placeholder='{"kind": "discrete", "bindings": {"Up": 2, "Down": 3}}'
             value={env.input_map} onChange={(e) => set("input_map", e.currentTarget.value)} error={err("input_map")} />
+          <Textarea label="Agents (multi-agent play)" autosize minRows={1} maxRows={14} spellCheck={false}
+            classNames={{ input: "pc-mono" }}
+            description="JSON or YAML; empty: a single-player environment. Seats by agent name, each with instructions, an input map and an always or fallback AI policy; the lobby's timeout (docs/multiagent.md)."
+            placeholder='{"seats": {"first_0": {"fallback": {"kind": "random"}}, "second_0": {"fallback": {"kind": "random"}}}, "lobby_seconds": 20}'
+            value={env.agents} onChange={(e) => set("agents", e.currentTarget.value)} error={err("agents")} />
           <Textarea label="Instructions for this environment" autosize minRows={1} maxRows={6} value={env.instructions}
             onChange={(e) => set("instructions", e.currentTarget.value)} error={err("instructions")} />
           <Button variant="subtle" size="compact-sm" w="fit-content" onClick={toggle} aria-expanded={advanced || advancedHasProblems}>

@@ -23,6 +23,7 @@ export interface EnvForm {
   step_while_held: boolean;
   max_episode_steps: number | "";
   input_map: string;
+  agents: string;
   instructions: string;
   render_width: number | "";
   render_height: number | "";
@@ -60,7 +61,7 @@ export function blankEnv(index: number): EnvForm {
   return {
     key: newKey(), id: index === 0 ? "pong" : `env${index + 1}`, env_id: index === 0 ? "ALE/Pong-v5" : "",
     family: "auto", kwargs: "", wrappers: [], mode: "realtime", fps: 15, step_while_held: false,
-    max_episode_steps: "", input_map: "", instructions: "", render_width: "", render_height: "", jpeg_quality: 80,
+    max_episode_steps: "", input_map: "", agents: "", instructions: "", render_width: "", render_height: "", jpeg_quality: 80,
     shadows: true, camera: "", idle_pause_s: 6, pause_expiry_s: 600,
   };
 }
@@ -76,7 +77,7 @@ export function formOf(spec: StudySpec): StudyForm {
       key: newKey(), id: e.id, env_id: e.env_id, family: e.family ?? "auto", kwargs: text(e.kwargs),
       wrappers: (e.wrappers ?? []).map((w) => ({ name: w.name, kwargs: text(w.kwargs) })),
       mode: e.mode ?? "realtime", fps: e.fps ?? 15, step_while_held: e.step_while_held ?? false,
-      max_episode_steps: e.max_episode_steps ?? "", input_map: text(e.input_map), instructions: e.instructions ?? "",
+      max_episode_steps: e.max_episode_steps ?? "", input_map: text(e.input_map), agents: text(e.agents), instructions: e.instructions ?? "",
       render_width: e.render?.width ?? "", render_height: e.render?.height ?? "",
       jpeg_quality: e.render?.jpeg_quality ?? 80, shadows: e.render?.shadows ?? true,
       camera: e.render?.camera === undefined || e.render?.camera === null ? "" : String(e.render.camera),
@@ -123,6 +124,7 @@ export function specOf(form: StudyForm): { spec: StudySpec; problems: Problem[] 
       mode: e.mode, fps: e.fps, step_while_held: e.step_while_held,
       max_episode_steps: e.max_episode_steps === "" ? null : e.max_episode_steps,
       input_map: parsed(e.input_map, "an input map", `${base}.input_map`) ?? null,
+      agents: parsed(e.agents, "the agents (seats, lobby)", `${base}.agents`) ?? null,
       instructions: e.instructions,
       render: {
         width: e.render_width === "" ? null : e.render_width, height: e.render_height === "" ? null : e.render_height,
@@ -132,6 +134,7 @@ export function specOf(form: StudyForm): { spec: StudySpec; problems: Problem[] 
       idle_pause_s: e.idle_pause_s, pause_expiry_s: e.pause_expiry_s,
     };
     if (env.wrappers!.length === 0) delete env.wrappers; // servers without wrappers still take the spec
+    if (env.agents === null) delete env.agents; // nor do single-agent specs need the field
     return env;
   });
   return {
@@ -180,7 +183,7 @@ export function fieldPaths(form: StudyForm): string[] {
   form.environments.forEach((e, i) => {
     const base = `environments.${i}`;
     for (const f of ["id", "env_id", "family", "kwargs", "mode", "fps", "step_while_held", "max_episode_steps",
-      "input_map", "instructions", "render", "idle_pause_s", "pause_expiry_s"]) paths.push(`${base}.${f}`);
+      "input_map", "agents", "instructions", "render", "idle_pause_s", "pause_expiry_s"]) paths.push(`${base}.${f}`);
     e.wrappers.forEach((_, j) => paths.push(`${base}.wrappers.${j}`));
   });
   return paths;
@@ -242,6 +245,8 @@ export const FAMILY_HINTS: Record<string, string> = {
   mujoco: "MuJoCo default: gamepad axes drive dimensions 0-3, triggers 4-5, 6-DOF axis i drives dimension i, key " +
     'pairs Q/A, W/S, E/D, ... ramp dimensions; e.g. {"kind": "continuous", "keys": [{"key": "Q", "dim": 0, ' +
     '"direction": 1}]}',
+  pettingzoo: "PettingZoo default: each seat gets its family's map (two-player Atari: arrows and Space, as " +
+    "single-player Atari); set a seat's own under agents.seats.<agent>.input_map.",
   gymnasium: "Gymnasium default: Discrete gets digits 1-9, 0 (2 actions: Left/Right; 3: Left/Right with noop 1; " +
     '4+: Left/Down/Right/Up); a Box the continuous default. e.g. {"kind": "discrete", "bindings": {"A": 0, "D": 1}}',
 };
@@ -250,5 +255,6 @@ export function familyOf(env: EnvForm): string {
   if (env.family !== "auto") return env.family;
   if (env.env_id.startsWith("ALE/")) return "atari";
   if (env.env_id.startsWith("procgen")) return "procgen";
+  if (env.env_id.startsWith("pettingzoo/")) return "pettingzoo";
   return "gymnasium";
 }
