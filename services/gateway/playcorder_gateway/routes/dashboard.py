@@ -41,7 +41,9 @@ async def reading(db: AsyncSession, campaign: Campaign) -> DashboardOut:
         col(PlaySession.participant_id).in_(select(Enrollment.participant_id)
                                             .where(Enrollment.campaign_id == campaign.id))))).one()
     fills = await assignment.fills(db, campaign.id, spec, now)
-    conditions = [ConditionFill(id=f.condition.id, environment=f.condition.environment, unit=f.condition.quota.unit,
+    conditions = [ConditionFill(id=f.condition.id, environment=f.condition.environment,
+                                experiment=f.condition.label.experiment if f.condition.label else None,
+                                unit=f.condition.quota.unit,
                                 target=f.condition.quota.target, filled=round(f.filled(spec), 3),
                                 reserved=f.reserved, full=f.full(spec)) for f in fills]
     wanted = {*HISTOGRAM_STATS, *(r.statistic for r in spec.requirements)}
