@@ -1,7 +1,8 @@
 """Campaign conditions that label preference pairs, on the real stack: an arrival assigned one labels its
 experiment's pairs (and no other experiment's, nor plays) after the pages, completes with the channel's code and
 redirect at the task's pair count, or early when the experiment has no more pairs (which then takes no one new);
-specs naming a foreign experiment, both or neither task, or a play-only quota unit are refused naming why."""
+one participant plays a condition and labels another in turn; specs naming a foreign experiment, both or neither
+task, or a play-only quota unit are refused naming why."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pytest
 import simplejpeg
 
 from playcorder.sdk import ApiError, Client
+from playcorder.sdk.bot import play
 from tests.conftest import Services
 from tests.factories import cartpole_study
-from tests.test_campaigns import _arrive, _first_error, _me
+from tests.test_campaigns import _after_play, _arrive, _first_error, _me
 
 pytestmark = pytest.mark.e2e
 
@@ -100,6 +102,35 @@ def test_a_prolific_arrival_labels_its_pairs_and_gets_the_completion_code(servic
     board = client.campaign_dashboard(c["id"])
     assert [(x["id"], x["environment"], x["experiment"], x["filled"], x["full"]) for x in board["conditions"]] == [
         ("judges", None, made["id"], 1, False)]
+    assert board["histograms"]["pairs"] == [3.0]
+
+
+def test_a_participant_plays_one_condition_and_labels_another_in_turn(services: Services, client: Client) -> None:
+    s = client.create_study(cartpole_study(max_episode_steps=20))
+    made = posted_experiment(client, s["id"], pairs=3)
+    c = client.create_campaign(s["id"], {"name": f"mixed-{uuid.uuid4().hex[:6]}", "conditions_per_participant": 2,
+                                         "conditions": [
+        {"id": "cart", "environment": "cartpole", "quota": {"target": 5}},
+        {"id": "judges", "label": {"experiment": made["id"], "pairs": 2}, "quota": {"target": 5}}]})
+    token = _arrive(services.url, c["id"], {"participant": "both"}).json()["token"]
+    judge = Client(services.url, token)
+    seen = []
+    for _ in range(2):
+        progress = _me(services.url, token).json()
+        seen.append(progress["condition"])
+        if progress["label"] is not None:
+            assert progress["environment"] is None
+            for response in ("left", "right"):
+                judge.answer_pair(judge.lease_pair(made["id"])["pair"]["id"], response)
+        else:
+            assert progress["environment"] == "cartpole"
+            refused = _refused(lambda: judge.lease_pair(made["id"]))
+            assert (refused.status, refused.code) == (409, "not_your_condition") and "cartpole" in str(refused.detail)
+            asyncio.run(play(services.url, token, "cartpole", episodes=1))
+            _after_play(services.url, token, lambda p: p["conditions_done"] == 1 or p["stage"] == "complete")
+    assert sorted(seen) == ["cart", "judges"]
+    done = _me(services.url, token).json()
+    assert done["stage"] == "complete" and done["conditions_done"] == 2 and len(done["completion_code"]) == 32
 
 
 def test_an_experiment_out_of_pairs_completes_its_labellers_and_takes_no_one_new(services: Services,

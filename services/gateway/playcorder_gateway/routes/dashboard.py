@@ -46,7 +46,8 @@ async def reading(db: AsyncSession, campaign: Campaign) -> DashboardOut:
                                 unit=f.condition.quota.unit,
                                 target=f.condition.quota.target, filled=round(f.filled(spec), 3),
                                 reserved=f.reserved, full=f.full(spec)) for f in fills]
-    wanted = {*HISTOGRAM_STATS, *(r.statistic for r in spec.requirements)}
+    wanted = {*HISTOGRAM_STATS, *(r.statistic for r in spec.requirements),
+              *(["pairs"] if any(c.label is not None for c in spec.conditions) else [])}
     histograms: dict[str, list[float]] = {name: [] for name in sorted(wanted)}
     for stats in await db.exec(select(Assignment.stats).where(Assignment.campaign_id == campaign.id)):
         for name in histograms:
