@@ -18,12 +18,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.campaigns import CampaignSpec, condition_environment
-from playcorder.db.models import Enrollment
+from playcorder.db.models import Campaign, Enrollment
 from playcorder.specs import EnvironmentSpec, StudySpec
 from playcorder.subjects import Subjects
 
 from . import assignment
-from .campaign_progress import settle
+from .campaign_progress import Standing, settle
 
 CLOSE_TAKEN_OVER = 4409
 
@@ -49,20 +49,26 @@ async def enrollment_of(sessions: async_sessionmaker[AsyncSession], participant_
         return (await db.exec(query.order_by(col(Enrollment.created_at).desc()))).first()
 
 
+async def _settled(db: AsyncSession, enrollment: Enrollment | None) -> tuple[Campaign, Standing, datetime]:
+    """The participant's standing now, under their campaign's lock (seen now; progress settled), committed."""
+    campaign = await assignment.lock(db, enrollment.campaign_id) if enrollment is not None else None
+    if enrollment is None or campaign is None:
+        await db.commit()
+        raise NotPlayable("not_enrolled", "Expected an enrolled participant, got one whose campaign was deleted")
+    await db.refresh(enrollment)
+    now = datetime.now(UTC)
+    enrollment.last_seen_at = now
+    db.add(enrollment)
+    standing = await settle(db, campaign, enrollment, now)
+    await db.commit()
+    return campaign, standing, now
+
+
 async def seat(sessions: async_sessionmaker[AsyncSession], enrollment_id: str, study: StudySpec, key: str) -> Seat:
     """The condition the participant may play now as environment `key`; NotPlayable says why not."""
     async with sessions() as db:
-        enrollment = await db.get(Enrollment, enrollment_id)
-        campaign = await assignment.lock(db, enrollment.campaign_id) if enrollment is not None else None
-        if enrollment is None or campaign is None:
-            raise NotPlayable("not_enrolled", "Expected an enrolled participant, got one whose campaign was deleted")
-        await db.refresh(enrollment)
-        spec = CampaignSpec.model_validate(campaign.spec)
-        now = datetime.now(UTC)
-        enrollment.last_seen_at = now
-        db.add(enrollment)
-        standing = await settle(db, campaign, enrollment, now)
-        await db.commit()
+        campaign, standing, now = await _settled(db, await db.get(Enrollment, enrollment_id))
+    spec = CampaignSpec.model_validate(campaign.spec)
     if standing.stage == "complete":
         raise NotPlayable("campaign_complete", f"Expected a participant still playing, got one who completed "
                                                f"{campaign.name!r}: the completion code is on the campaign's page")
@@ -122,16 +128,7 @@ async def label_seat(db: AsyncSession, participant_id: str, experiment_id: str) 
     enrollment = (await db.exec(query.order_by(col(Enrollment.created_at).desc()))).first()
     if enrollment is None:
         return
-    campaign = await assignment.lock(db, enrollment.campaign_id)
-    if campaign is None:
-        await db.commit()
-        raise NotPlayable("not_enrolled", "Expected an enrolled participant, got one whose campaign was deleted")
-    await db.refresh(enrollment)
-    now = datetime.now(UTC)
-    enrollment.last_seen_at = now
-    db.add(enrollment)
-    standing = await settle(db, campaign, enrollment, now)
-    await db.commit()
+    campaign, standing, _ = await _settled(db, enrollment)
     if standing.stage == "complete":
         raise NotPlayable("campaign_complete", f"Expected a participant still labelling, got one who completed "
                                                f"{campaign.name!r}: the completion code is on the campaign's page")
