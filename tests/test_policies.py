@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -253,3 +256,22 @@ async def test_a_seeded_random_policy_is_reproducible_and_leaves_the_env_space_a
     assert set(first) <= set(range(18)) and len(set(first)) > 5
     assert [space.sample() for _ in range(5)] == expected_env_samples  # its own generator, not the env space's
     assert await actions(None) != await actions(None)
+
+
+async def test_the_example_policy_server_acts_for_an_agent(nats_url: str, nc: NATS,
+                                                           executor: ThreadPoolExecutor) -> None:
+    """examples/policy_server.py, as a process of its own, answers the worker's requests."""
+    script = Path(__file__).parent.parent / "examples" / "policy_server.py"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "--subject", "example", "--actions", "6", "--prefix", SUBJECTS.prefix,
+        env=os.environ | {"NATS_URL": nats_url}, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        line = await asyncio.wait_for(server.stdout.readline(), 30)
+        assert line.decode().strip() == "answering on policytest.policies.example"
+        acting = policy(NatsPolicy(subject="example", deadline_ms=1000), executor, nc, gym.spaces.Discrete(6))
+        frame = np.full((210, 160, 3), 23, np.uint8)
+        assert await decide(acting, frame, 0, previous=0, deadline_s=1.0) == Decision(23 % 6, False, None)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(server.wait(), 10) == 0
