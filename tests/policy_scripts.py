@@ -59,3 +59,8 @@ class Counter:
 class NoAct:
     def __init__(self, agent: str, action_space: Any) -> None:
         pass
+
+
+class NeedsMore:
+    def __init__(self, agent: str, action_space: Any, model_path: str) -> None:
+        pass

@@ -230,6 +230,7 @@ async def test_a_scripted_numpy_action_is_converted_to_the_space(executor: Threa
     ("tests.no_such_module:act", "Expected an importable module 'tests.no_such_module', got ModuleNotFoundError"),
     ("tests.policy_scripts:calls.clear", "Expected a function or class defined in an allowed module"),
     ("tests.policy_scripts:NoAct", "Expected a class with act(observation), got NoAct without one"),
+    ("tests.policy_scripts:NeedsMore", "Expected NeedsMore(agent, action_space) to make a policy, got TypeError"),
 ])
 def test_only_callables_of_allowed_modules_are_entry_points(executor: ThreadPoolExecutor, entry_point: str,
                                                             error: str) -> None:

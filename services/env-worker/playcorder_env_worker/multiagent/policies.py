@@ -153,7 +153,11 @@ class ScriptedActor:
         self._reset: Callable[[], Any] | None = None
         self._close: Callable[[], Any] | None = None
         if inspect.isclass(target):
-            instance = target(agent, action_space)  # type: ignore[call-arg]
+            try:
+                instance = target(agent, action_space)  # type: ignore[call-arg]
+            except Exception as err:
+                raise EnvProblem("entry_point", f"Expected {target.__name__}(agent, action_space) to make a policy, "
+                                                f"got {type(err).__name__}: {err}") from err
             act = getattr(instance, "act", None)
             if not callable(act):
                 raise EnvProblem("entry_point", f"Expected a class with act(observation), got {target.__name__} "
