@@ -275,3 +275,14 @@ async def test_the_example_policy_server_acts_for_an_agent(nats_url: str, nc: NA
     finally:
         server.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(server.wait(), 10) == 0
+
+
+async def test_a_reset_is_not_lost_when_the_call_carrying_it_never_ran() -> None:
+    with ThreadPoolExecutor(1) as one:
+        acting = policy(ScriptedPolicy(entry_point="tests.policy_scripts:Counter"), one)
+        assert (await decide(acting, None, 0, previous=0, deadline_s=2.0)).action == 0
+        blocker = one.submit(time.sleep, 0.3)  # the executor is busy: the next call waits in its queue
+        acting.reset()
+        assert await decide(acting, None, 0, previous=3, deadline_s=0.05) == Decision(3, True, None)
+        blocker.result()
+        assert (await decide(acting, None, 0, previous=3, deadline_s=2.0)).action == 0  # reset, then act

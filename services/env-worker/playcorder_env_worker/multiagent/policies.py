@@ -174,7 +174,13 @@ class ScriptedActor:
             raise PolicyBusy(f"still deciding an earlier step than {step}")
         reset, self._pending_reset = self._pending_reset, False
         self._running = self._executor.submit(self._call, observation, reset)
+        if reset:  # a call cancelled before it ran (late, still queued) leaves the reset to the next one
+            self._running.add_done_callback(self._keep_reset)
         return await asyncio.wrap_future(self._running)
+
+    def _keep_reset(self, call: concurrent.futures.Future[Any]) -> None:
+        if call.cancelled():
+            self._pending_reset = True
 
     def _call(self, observation: Any, reset: bool) -> Any:
         if reset and self._reset is not None:
