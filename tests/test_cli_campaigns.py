@@ -161,7 +161,7 @@ def test_each_channel_gets_its_url(cli_env: dict[str, str], services: Services, 
     ("name: c\nchannel: email\nconditions:\n  - {id: a, environment: cartpole, quota: {target: 5}}\n",
      ["channel: Input should be 'prolific', 'mturk' or 'link'"]),
     ("name: c\nconditions:\n  - {id: a, environment: pong, quota: {target: 5}}\n",
-     ["HTTP 422: Expected conditions the study can play, got: condition 'a': Expected one of the study's "
+     ["HTTP 422: Expected conditions the study can play or label, got: condition 'a': Expected one of the study's "
       "environments ['cartpole'], got 'pong'"]),
 ])
 def test_a_bad_campaign_spec_is_explained(cli_env: dict[str, str], client: Client, tmp_path: Path, spec: str,

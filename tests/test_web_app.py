@@ -116,6 +116,10 @@ def test_only_a_campaigns_page_may_be_framed_by_mturk_and_post_to_it(web: str) -
     assert "frame-ancestors 'self' https://www.mturk.com https://workersandbox.mturk.com" in policy
     assert "form-action 'self' https://www.mturk.com https://workersandbox.mturk.com" in policy
     assert "script-src 'self'" in policy and page.headers["x-frame-options"] == "SAMEORIGIN"
+    # a labelling condition plays clips from the object store there, as the labelling page does
+    media = next(d for d in httpx.get(web + "/label/0123").headers["content-security-policy"].split("; ")
+                 if d.startswith("media-src"))
+    assert media in policy.split("; ") and media != "media-src 'self'"
     other = httpx.get(web + "/studies/x")
     assert "frame-ancestors 'none'" in other.headers["content-security-policy"]
     assert other.headers["x-frame-options"] == "DENY"

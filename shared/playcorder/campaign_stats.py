@@ -18,7 +18,7 @@ from typing import Any
 
 from simpleeval import EvalWithCompoundTypes, FeatureNotAvailable, InvalidExpression, NameNotDefined
 
-from .campaigns import Bonus, CampaignSpec, Requirement
+from .campaigns import Bonus, CampaignSpec, Condition, LabelTask, Requirement
 
 AGGREGATES = ("sum", "max", "min", "mean", "last")
 _FUNCTIONS = {"min": min, "max": max, "round": round, "abs": abs, "floor": math.floor, "ceil": math.ceil}
@@ -62,6 +62,27 @@ def requirement_progress(spec: CampaignSpec, values: Mapping[str, float]) -> lis
 def completion(spec: CampaignSpec, values: Mapping[str, float]) -> float:
     """CrowdPlay's completion: the least share reached over the requirements (1: complete)."""
     return min(float(p["fraction"]) for p in requirement_progress(spec, values))
+
+
+def label_progress(task: LabelTask, values: Mapping[str, float]) -> list[dict[str, Any]]:
+    """A labelling condition's one requirement: `pairs` answered of the task's; met early when the experiment has
+    no more pairs for the participant (`pairs_left` 0), so nobody waits for pairs that will never come."""
+    answered = float(values.get("pairs", 0.0))
+    exhausted = values.get("pairs_left", 1.0) <= 0
+    return [{"statistic": "pairs", "aggregate": "sum", "target": task.pairs, "value": answered,
+             "fraction": 1.0 if exhausted else min(1.0, answered / task.pairs)}]
+
+
+def condition_requirements(spec: CampaignSpec, condition: Condition | None,
+                           values: Mapping[str, float]) -> list[dict[str, Any]]:
+    """What completes `condition`: its labelling task's pairs, or the campaign's requirements over play."""
+    if condition is not None and condition.label is not None:
+        return label_progress(condition.label, values)
+    return requirement_progress(spec, values)
+
+
+def condition_completion(spec: CampaignSpec, condition: Condition | None, values: Mapping[str, float]) -> float:
+    return min(float(p["fraction"]) for p in condition_requirements(spec, condition, values))
 
 
 def _evaluator(names: dict[str, float]) -> EvalWithCompoundTypes:

@@ -1,7 +1,9 @@
 """Crowd campaigns: what a designer writes to recruit participants on Prolific, MTurk or a plain link.
 
 A campaign belongs to a study. Each of its conditions plays one of the study's environments, optionally as a
-variant (fields of the environment's spec overridden) with its own instructions, up to a quota. A participant
+variant (fields of the environment's spec overridden) with its own instructions, up to a quota; or labels pairs of
+one of the study's preference experiments (`label`: done after that many answers, or once the experiment has no
+more pairs for them). A participant
 arriving with the channel's URL parameters is enrolled and assigned a condition (the least filled of the open
 ones they have not done); they complete it when every requirement over their statistics is met, and get the
 completion code (and the channel's redirect). CrowdPlay (its `TaskAssignment` and `callables`) is the reference.
@@ -14,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .fields import Key, LongText, Matching, Moment, Name, ShortText
+from .fields import Id, Key, LongText, Matching, Moment, Name, ShortText
 from .specs import EnvironmentSpec, StudySpec
 
 MAX_CONDITIONS = 50
@@ -22,6 +24,7 @@ MAX_REQUIREMENTS = 10
 MAX_QUESTIONS = 30
 MAX_OPTIONS = 20
 MAX_FORMULA = 500  # characters of a bonus formula
+MAX_LABEL_PAIRS = 1000  # pairs one labelling condition asks of a participant
 
 Channel = Literal["prolific", "mturk", "link"]
 # The URL parameters each channel's participants arrive with (CrowdPlay's for MTurk, Prolific's documented ones);
@@ -48,16 +51,41 @@ class Quota(BaseModel):
     target: int = Field(..., ge=1, le=1_000_000, description="the condition is full at this many")
 
 
+class LabelTask(BaseModel):
+    """A labelling condition's task: answer `pairs` pairs of a preference experiment of the campaign's study."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    experiment: Id = Field(..., description="the id of a preference experiment of the campaign's study")
+    pairs: int = Field(..., ge=1, le=MAX_LABEL_PAIRS, description="pairs a participant answers to complete the "
+                                                                 "condition (fewer when the experiment has no more "
+                                                                 "for them)")
+
+
 class Condition(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: Key = Field(..., description="key of this condition within the campaign, e.g. 'pong-fast'")
-    environment: Key = Field(..., description="the study's environment it plays (its key)")
+    environment: Key | None = Field(None, description="the study's environment it plays (its key); or `label`")
+    label: LabelTask | None = Field(None, description="instead of play: pairs of a preference experiment to label")
     variant: dict[str, Any] = Field(default_factory=dict, description="fields of the environment's spec this "
                                                                       "condition overrides (kwargs, fps, "
                                                                       "max_episode_steps, ...)")
     instructions: LongText = Field("", description="shown before play (in place of the environment's own)")
     quota: Quota
+
+    @model_validator(mode="after")
+    def _one_task(self) -> Condition:
+        if (self.environment is None) == (self.label is None):
+            got = "both" if self.label is not None else "neither"
+            raise ValueError(f"Expected condition {self.id!r} to have exactly one of 'environment' (play) or 'label' "
+                             f"(labelling), got {got}")
+        if self.label is not None and self.variant:
+            raise ValueError(f"Expected no variant for labelling condition {self.id!r}, got {sorted(self.variant)}")
+        if self.label is not None and self.quota.unit != "participants":
+            raise ValueError(f"Expected quota unit 'participants' for labelling condition {self.id!r} (episodes and "
+                             f"active minutes measure play), got {self.quota.unit!r}")
+        return self
 
 
 class Requirement(BaseModel):
@@ -162,6 +190,8 @@ class CampaignSpec(BaseModel):
         """Problems with the study: conditions naming no environment of it, variants its spec refuses."""
         problems = []
         for c in self.conditions:
+            if c.label is not None:  # its experiment is checked against the study's in the database
+                continue
             try:
                 condition_environment(study, c)
             except ValueError as err:
@@ -182,6 +212,8 @@ _VARIANT_FIXED = {"id", "env_id", "family"}  # a variant plays the study's envir
 
 def condition_environment(study: StudySpec, condition: Condition) -> EnvironmentSpec:
     """The environment spec a condition plays: the study's, with its variant's fields and instructions."""
+    if condition.environment is None:
+        raise ValueError(f"Expected a condition that plays, got {condition.id!r}, which labels preference pairs")
     env = study.environment(condition.environment)
     if env is None or env.id != condition.environment:
         raise ValueError(f"Expected one of the study's environments {[e.id for e in study.environments]}, got "

@@ -81,5 +81,11 @@ class Subjects:
         return f"{self.prefix}.export.task.{kind}"
 
     # -- preferences: a label stored (core NATS, empty): readers long-polling an experiment's labels look again
+    # -- multi-agent play: an external process (a trained model) acting for an agent, request/reply
+    def policy(self, subject: str) -> str:
+        """Where a study's NATS policy (NatsPolicy.subject) is asked: under the prefix, so a spec never makes the worker
+        send to the stack's own subjects, and a deployment can let model processes answer only `<prefix>.policies.>`."""
+        return f"{self.prefix}.policies.{subject}"
+
     def preference_labels(self, experiment_id: str) -> str:
         return f"{self.prefix}.preferences.{experiment_id}.labels"

@@ -6,9 +6,10 @@ its quota measures (participants who completed it, episodes completed in it, or 
 the reservations of the participants playing it now (assigned, not completed, seen within the campaign's
 reservation_minutes): each reservation counts as what one participant completing the condition adds at least (one
 participant; the `episodes` requirement's target, or 1, in episodes; the `active_minutes` requirement's target, or
-0, in minutes). Among the open conditions the participant has not done, the least filled (fill / quota) is chosen,
-ties at random. Unlike CrowdPlay, which counted finished sessions only (so simultaneous arrivals all got the same
-task), reservations make simultaneous arrivals spread.
+0, in minutes). A labelling condition (quota in participants) is also full once its experiment has no pair left
+wanting labels (campaign_labelling.exhausted). Among the open conditions the participant has not done, the least
+filled (fill / quota) is chosen, ties at random. Unlike CrowdPlay, which counted finished sessions only (so
+simultaneous arrivals all got the same task), reservations make simultaneous arrivals spread.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from playcorder.campaigns import CampaignSpec, Condition
 from playcorder.db.models import Assignment, Campaign, Episode
 
+from .campaign_labelling import exhausted
+
 COMPLETED_EPISODE = "completed"
 
 
@@ -32,6 +35,7 @@ class Fill:
     condition: Condition
     measured: float  # in the quota's unit, of what is done
     reserved: int  # participants playing it now
+    exhausted: bool = False  # labelling: its experiment has no more pairs to give
 
     def share(self, spec: CampaignSpec) -> float:
         """What one reservation counts for, in the quota's unit."""
@@ -46,7 +50,7 @@ class Fill:
         return self.measured + self.reserved * self.share(spec)
 
     def full(self, spec: CampaignSpec) -> bool:
-        return self.filled(spec) >= self.condition.quota.target
+        return self.exhausted or self.filled(spec) >= self.condition.quota.target
 
     def fraction(self, spec: CampaignSpec) -> float:
         return self.filled(spec) / self.condition.quota.target
@@ -79,7 +83,8 @@ async def fills(db: AsyncSession, campaign_id: str, spec: CampaignSpec, now: dat
         episodes, active = played.get(c.id, (0, 0.0))
         measured = {"participants": float(completed.get(c.id, 0)), "episodes": float(episodes),
                     "active_minutes": active}[c.quota.unit]
-        out.append(Fill(c, measured, int(reserved.get(c.id, 0))))
+        done = c.label is not None and await exhausted(db, c.label.experiment)
+        out.append(Fill(c, measured, int(reserved.get(c.id, 0)), done))
     return out
 
 

@@ -1,6 +1,7 @@
 """Playing through a campaign: an enrolled participant's socket plays the condition they are assigned (its
 variant of the study's environment), once the pages before play are done, until they complete; their newest
-socket takes over from one still open in another tab (on any gateway), which is told and closed."""
+socket takes over from one still open in another tab (on any gateway), which is told and closed. A participant
+assigned a labelling condition leases pairs of its experiment only (label_seat), under the same rules."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.campaigns import CampaignSpec, condition_environment
-from playcorder.db.models import Enrollment
+from playcorder.db.models import Campaign, Enrollment
 from playcorder.specs import EnvironmentSpec, StudySpec
 from playcorder.subjects import Subjects
 
 from . import assignment
-from .campaign_progress import settle
+from .campaign_progress import Standing, settle
 
 CLOSE_TAKEN_OVER = 4409
 
@@ -48,20 +49,26 @@ async def enrollment_of(sessions: async_sessionmaker[AsyncSession], participant_
         return (await db.exec(query.order_by(col(Enrollment.created_at).desc()))).first()
 
 
+async def _settled(db: AsyncSession, enrollment: Enrollment | None) -> tuple[Campaign, Standing, datetime]:
+    """The participant's standing now, under their campaign's lock (seen now; progress settled), committed."""
+    campaign = await assignment.lock(db, enrollment.campaign_id) if enrollment is not None else None
+    if enrollment is None or campaign is None:
+        await db.commit()
+        raise NotPlayable("not_enrolled", "Expected an enrolled participant, got one whose campaign was deleted")
+    await db.refresh(enrollment)
+    now = datetime.now(UTC)
+    enrollment.last_seen_at = now
+    db.add(enrollment)
+    standing = await settle(db, campaign, enrollment, now)
+    await db.commit()
+    return campaign, standing, now
+
+
 async def seat(sessions: async_sessionmaker[AsyncSession], enrollment_id: str, study: StudySpec, key: str) -> Seat:
     """The condition the participant may play now as environment `key`; NotPlayable says why not."""
     async with sessions() as db:
-        enrollment = await db.get(Enrollment, enrollment_id)
-        campaign = await assignment.lock(db, enrollment.campaign_id) if enrollment is not None else None
-        if enrollment is None or campaign is None:
-            raise NotPlayable("not_enrolled", "Expected an enrolled participant, got one whose campaign was deleted")
-        await db.refresh(enrollment)
-        spec = CampaignSpec.model_validate(campaign.spec)
-        now = datetime.now(UTC)
-        enrollment.last_seen_at = now
-        db.add(enrollment)
-        standing = await settle(db, campaign, enrollment, now)
-        await db.commit()
+        campaign, standing, now = await _settled(db, await db.get(Enrollment, enrollment_id))
+    spec = CampaignSpec.model_validate(campaign.spec)
     if standing.stage == "complete":
         raise NotPlayable("campaign_complete", f"Expected a participant still playing, got one who completed "
                                                f"{campaign.name!r}: the completion code is on the campaign's page")
@@ -75,6 +82,10 @@ async def seat(sessions: async_sessionmaker[AsyncSession], enrollment_id: str, s
     if condition is None:
         raise NotPlayable("not_your_condition", f"Expected a condition of {campaign.name!r}, got "
                                                 f"{standing.current.condition!r}, removed by its designer")
+    if condition.label is not None:
+        raise NotPlayable("not_your_condition", f"Expected no play (your condition {condition.id!r} of "
+                                                f"{campaign.name!r} labels preference pairs on the campaign's page), "
+                                                f"got play of {key!r}")
     if key != condition.environment:
         raise NotPlayable("not_your_condition", f"Expected environment {condition.environment!r} (your condition "
                                                 f"{condition.id!r} of {campaign.name!r}), got {key!r}")
@@ -107,3 +118,26 @@ class Takeover:
     async def __aexit__(self, *exc: object) -> None:
         if self.sub is not None:
             await self.sub.unsubscribe()
+
+
+async def label_seat(db: AsyncSession, participant_id: str, experiment_id: str) -> None:
+    """Whether the participant may label the experiment now: anyone not enrolled in a campaign may (a labeller the
+    designer made); an enrolled one only in a labelling condition of it, after the pages, until complete.
+    NotPlayable says why not; the caller's transaction is committed."""
+    query = select(Enrollment).where(Enrollment.participant_id == participant_id)
+    enrollment = (await db.exec(query.order_by(col(Enrollment.created_at).desc()))).first()
+    if enrollment is None:
+        return
+    campaign, standing, _ = await _settled(db, enrollment)
+    if standing.stage == "complete":
+        raise NotPlayable("campaign_complete", f"Expected a participant still labelling, got one who completed "
+                                               f"{campaign.name!r}: the completion code is on the campaign's page")
+    if standing.stage != "play":
+        raise NotPlayable("pages_first", f"Expected the {standing.stage} page done before labelling")
+    condition = CampaignSpec.model_validate(campaign.spec).condition(standing.current.condition
+                                                                     if standing.current else "")
+    if condition is None or condition.label is None or condition.label.experiment != experiment_id:
+        what = (f"experiment {condition.label.experiment!r}" if condition and condition.label
+                else f"play of {condition.environment!r}" if condition else "nothing")
+        raise NotPlayable("not_your_condition", f"Expected {what} (your condition of {campaign.name!r}), got "
+                                                f"labelling experiment {experiment_id!r}")

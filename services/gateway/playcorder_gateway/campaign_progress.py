@@ -14,14 +14,15 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.campaign_stats import bonus, combine, completion, name_of, requirement_progress
+from playcorder.campaign_stats import bonus, combine, condition_completion, condition_requirements, name_of
 from playcorder.campaigns import CampaignSpec, condition_environment
 from playcorder.db.models import Assignment, Campaign, Enrollment, Episode, Study
 from playcorder.messages import RECORDING
 from playcorder.specs import StudySpec
 
 from . import assignment
-from .campaign_schemas import ProgressOut, Redirect, RequirementProgress, Stage
+from .campaign_labelling import answered, label_values
+from .campaign_schemas import LabelAssigned, ProgressOut, Redirect, RequirementProgress, Stage
 
 log = logging.getLogger(__name__)
 PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete"
@@ -49,6 +50,14 @@ async def episode_values(db: AsyncSession, participant_id: str, campaign_id: str
     return combine((stats or {}, state == assignment.COMPLETED_EPISODE) for stats, state in rows)
 
 
+async def assignment_values(db: AsyncSession, spec: CampaignSpec, current: Assignment) -> dict[str, float]:
+    """The participant's values in their assigned condition: its episodes' statistics, or its labelling's."""
+    condition = spec.condition(current.condition)
+    if condition is not None and condition.label is not None:
+        return await label_values(db, current.participant_id, condition.label, current.created_at)
+    return await episode_values(db, current.participant_id, current.campaign_id, current.condition)
+
+
 def stage_of(spec: CampaignSpec, enrollment: Enrollment) -> Stage:
     if enrollment.completed_at is not None:
         return "complete"
@@ -69,7 +78,7 @@ async def settle(db: AsyncSession, campaign: Campaign, enrollment: Enrollment, n
         if current is None:
             values: dict[str, float] = {}
         else:
-            values = await episode_values(db, enrollment.participant_id, campaign.id, current.condition)
+            values = await assignment_values(db, spec, current)
             if values != current.stats:
                 current.stats = values
                 db.add(current)
@@ -78,7 +87,7 @@ async def settle(db: AsyncSession, campaign: Campaign, enrollment: Enrollment, n
             return Standing(stage, None, dict(assignments[-1].stats), done, assignments[-1].condition)
         if stage == "complete" or current is None and done == 0:
             return Standing(stage, current, values, done)
-        if current is not None and completion(spec, values) < 1.0:
+        if current is not None and condition_completion(spec, spec.condition(current.condition), values) < 1.0:
             assignment.reserve(current, spec, now)
             db.add(current)
             return Standing(stage, current, values, done)
@@ -108,6 +117,7 @@ async def complete(db: AsyncSession, campaign: Campaign, spec: CampaignSpec, enr
     enrollment.completion_code = campaign.completion_code if campaign.channel == "prolific" else uuid.uuid4().hex
     if spec.bonus is not None:
         values = await episode_values(db, enrollment.participant_id, campaign.id, None)
+        values["pairs"] = float(await answered(db, enrollment.participant_id))
         try:
             enrollment.bonus = bonus(spec.bonus, values)
         except ValueError as err:  # the designer's formula: the table shows none, the log says why
@@ -140,18 +150,21 @@ async def rank_of(db: AsyncSession, campaign: Campaign, spec: CampaignSpec, mine
 async def progress_out(db: AsyncSession, campaign: Campaign, enrollment: Enrollment,
                        standing: Standing) -> ProgressOut:
     spec = CampaignSpec.model_validate(campaign.spec)
-    environment, instructions = None, spec.pages.instructions
-    if standing.current is not None:
-        condition = spec.condition(standing.current.condition)
+    environment, instructions, label = None, spec.pages.instructions, None
+    condition = spec.condition(standing.current.condition) if standing.current is not None else None
+    if condition is not None and condition.label is not None:
+        label = LabelAssigned(experiment=condition.label.experiment, pairs=condition.label.pairs)
+        instructions = "\n\n".join(t for t in (spec.pages.instructions, condition.instructions) if t)
+    elif condition is not None:
         study = await db.get(Study, campaign.study_id)
-        if condition is not None and study is not None:
+        if study is not None:
             environment = condition.environment
             try:
                 env = condition_environment(StudySpec.model_validate(study.spec), condition)
                 instructions = "\n\n".join(t for t in (spec.pages.instructions, env.instructions) if t)
             except ValueError:  # the study was edited since: the play socket says what is wrong
                 pass
-    reqs = requirement_progress(spec, standing.values)
+    reqs = condition_requirements(spec, condition or spec.condition(standing.last or ""), standing.values)
     mine = reqs[0]["value"] if reqs else 0.0
     rank = await rank_of(db, campaign, spec, mine) if spec.show_rank else None
     done = standing.stage == "complete"
@@ -160,7 +173,9 @@ async def progress_out(db: AsyncSession, campaign: Campaign, enrollment: Enrollm
         stage=standing.stage, condition=None if done else (standing.current.condition if standing.current else None),
         environment=None if done else environment, instructions=instructions,
         requirements=[RequirementProgress(**r) for r in reqs],
-        completion=1.0 if done else completion(spec, standing.values), values=standing.values, rank=rank,
+        label=None if done else label,
+        completion=1.0 if done else condition_completion(spec, condition, standing.values), values=standing.values,
+        rank=rank,
         completion_code=enrollment.completion_code, bonus=enrollment.bonus,
         after=spec.pages.after if done else "", redirect=redirect(campaign, enrollment),
         conditions_done=standing.done, conditions_total=spec.conditions_per_participant)

@@ -50,13 +50,19 @@ class Redirect(BaseModel):
     fields: dict[str, str] = Field(default_factory=dict, description="POST: the form's fields")
 
 
+class LabelAssigned(BaseModel):
+    experiment: str = Field(description="the preference experiment to label (POST /api/preferences/<id>/lease)")
+    pairs: int = Field(description="pairs answered to complete the condition")
+
+
 class ProgressOut(BaseModel):
     campaign_id: str
     campaign_name: str
     channel: Channel
     stage: Stage
     condition: str | None = Field(description="the condition assigned now (None once complete)")
-    environment: str | None = Field(description="the study's environment key to select_env")
+    environment: str | None = Field(description="the study's environment key to select_env (None: not play)")
+    label: LabelAssigned | None = Field(None, description="a labelling condition: the experiment and how many pairs")
     instructions: str
     requirements: list[RequirementProgress]
     completion: float = Field(description="CrowdPlay's: the least fraction over the requirements (1: complete)")
@@ -117,7 +123,8 @@ class EnrollmentOut(BaseModel):
 
 class ConditionFill(BaseModel):
     id: str
-    environment: str
+    environment: str | None = Field(description="what it plays (None: a labelling condition)")
+    experiment: str | None = Field(None, description="what it labels (None: a play condition)")
     unit: str
     target: int
     filled: float

@@ -29,6 +29,11 @@ from .errors import CodedError as Refusal
 _LEFT, _RIGHT = aliased(PreferenceSegment), aliased(PreferenceSegment)
 
 
+def participant_labeller(participant_id: str | None) -> str:
+    """The labeller a participant's labels are stored under."""
+    return f"participant:{participant_id}"
+
+
 @dataclass(frozen=True)
 class Leased:
     pair: PreferencePair
@@ -100,6 +105,12 @@ async def pending_count(db: AsyncSession, experiment_id: str) -> int:
     """Pairs waiting for a clip still being rendered (neither side failed): worth asking again for."""
     query = _counted().where(_wanting(experiment_id), or_(_LEFT.state == "pending", _RIGHT.state == "pending"),
                              _LEFT.state != "failed", _RIGHT.state != "failed")
+    return int((await db.exec(query)).one())
+
+
+async def wanting_count(db: AsyncSession, experiment_id: str) -> int:
+    """Pairs some labeller could still label (or soon: clips rendering), neither side failed."""
+    query = _counted().where(_wanting(experiment_id), _LEFT.state != "failed", _RIGHT.state != "failed")
     return int((await db.exec(query)).one())
 
 

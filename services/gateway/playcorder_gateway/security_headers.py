@@ -25,6 +25,11 @@ CAMPAIGN_CSP = "; ".join((*(d for d in _COMMON if not d.startswith(("frame-ances
                           "connect-src 'self' ws: wss:", "script-src 'self'"))
 
 
+def campaign_csp(media_origin: str) -> str:
+    """A campaign's page: CAMPAIGN_CSP, and (a labelling condition shows clips) media from the object store."""
+    return "; ".join((CAMPAIGN_CSP, f"media-src 'self' {media_origin}"))
+
+
 def label_csp(media_origin: str) -> str:
     """The labelling page (/label/<id>): the app's policy, and its clips played from the object store's presigned
     links (that origin only)."""

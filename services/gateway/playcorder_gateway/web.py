@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from .security_headers import APP_CSP, CAMPAIGN_CSP, docs_csp, label_csp
+from .security_headers import APP_CSP, campaign_csp, docs_csp, label_csp
 
 SWAGGER_JS = "/vendor/swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = "/vendor/swagger-ui/swagger-ui.css"
@@ -63,6 +63,7 @@ class SinglePageApp(StaticFiles):
         super().__init__(directory=directory, html=True, check_dir=True)
         self.index = Path(directory) / "index.html"
         self.label_csp = label_csp(media_origin)
+        self.campaign_csp = campaign_csp(media_origin)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         url_path = "/" + path.lstrip("/")
@@ -79,7 +80,7 @@ class SinglePageApp(StaticFiles):
         elif response.media_type == "text/html" or url_path.endswith(".html") or url_path == "/":
             response.headers["Cache-Control"] = "no-cache"
             if url_path.startswith("/c/"):  # a campaign's page: MTurk frames it (frame-ancestors overrides XFO)
-                response.headers["Content-Security-Policy"] = CAMPAIGN_CSP
+                response.headers["Content-Security-Policy"] = self.campaign_csp
                 response.headers["X-Frame-Options"] = "SAMEORIGIN"
             elif url_path.startswith("/label/"):  # the labelling page plays clips from the object store
                 response.headers["Content-Security-Policy"] = self.label_csp

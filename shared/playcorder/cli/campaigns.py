@@ -161,7 +161,8 @@ def dashboard(ctx: typer.Context, campaign_id: CampaignId, as_json: Json = False
           f"playing now {board['live_players']}")
     print("conditions (filled of the quota, counting the places of those playing them):")
     for c in board["conditions"]:
-        print(f"  {c['id']} ({c['environment']}): {c['filled']:g} of {c['target']} {c['unit']} "
+        task = c["environment"] or f"labels {c.get('experiment')}"
+        print(f"  {c['id']} ({task}): {c['filled']:g} of {c['target']} {c['unit']} "
               f"({c['filled'] / c['target']:.0%}, {c['reserved']} reserved){', full' if c['full'] else ''}")
     if board["histograms"]:
         print("statistics per participant:")

@@ -17,7 +17,7 @@ import { campaignUrl } from "./CampaignsPanel";
 interface Board {
   arrived: number; active: number; completed: number; live_players: number;
   timeline: { t: string; arrived: number; completed: number }[];
-  conditions: { id: string; environment: string; unit: string; target: number; filled: number; reserved: number;
+  conditions: { id: string; environment: string | null; experiment?: string | null; unit: string; target: number; filled: number; reserved: number;
     full: boolean }[];
   histograms: Record<string, number[]>;
 }
@@ -102,7 +102,7 @@ export function CampaignDashboard() {
                 <Title order={3}>Conditions</Title>
                 {board.conditions.map((c) => (
                   <div key={c.id}>
-                    <Text size="sm">{c.id} ({c.environment}): {c.filled} of {c.target} {c.unit}
+                    <Text size="sm">{c.id} ({c.environment ?? `labels ${c.experiment}`}): {c.filled} of {c.target} {c.unit}
                       {c.reserved ? `, ${c.reserved} playing` : ""}{c.full ? " (full)" : ""}</Text>
                     <Progress value={(100 * c.filled) / c.target} aria-label={`Fill of ${c.id}`} />
                   </div>

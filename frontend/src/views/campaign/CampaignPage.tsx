@@ -2,13 +2,15 @@
 // PROLIFIC_PID/STUDY_ID/SESSION_ID, MTurk's workerId/assignmentId/hitId/turkSubmitTo, a link's participant, made
 // and kept in this browser when absent), enrolls (the play token is kept per campaign, so a reload resumes), then
 // by the participant's stage: consent, questionnaire, play (the player with the progress toward completion, live
-// from the worker's statistics) and completion (the code and the platform's redirect).
+// from the worker's statistics; or, for a labelling condition, the labelling page's pairs with the pairs answered)
+// and completion (the code and the platform's redirect).
 import { Alert, Button, Card, Container, Group, Progress, Radio, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useParams } from "react-router-dom";
 
 import { PlayConnection, playUrl, type Snapshot } from "../../player/connection";
 import { usePageTitle } from "../../usePageTitle";
+import { LabelTask } from "../label/LabelPage";
 import { GameView } from "../player/GameView";
 
 interface Question { id: string; text: string; kind: "choice" | "text" | "scale"; options: string[];
@@ -18,7 +20,8 @@ interface Public { id: string; name: string; channel: string; params: string[]; 
 interface Requirement { statistic: string; aggregate: string; target: number; value: number; fraction: number }
 interface Progress {
   campaign_name: string; stage: "consent" | "questionnaire" | "play" | "complete"; condition: string | null;
-  environment: string | null; instructions: string; requirements: Requirement[]; completion: number;
+  environment: string | null; label: { experiment: string; pairs: number } | null; instructions: string;
+  requirements: Requirement[]; completion: number;
   values: Record<string, number>; rank: number | null; completion_code: string | null; bonus: number | null;
   after: string; redirect: { method: "GET" | "POST"; url: string; fields: Record<string, string> } | null;
 }
@@ -121,6 +124,7 @@ export function CampaignPage() {
   const [progress, setProgress] = useState<Progress | null>(null);
   const [refused, setRefused] = useState<Refused | null>(null);
   const [connection, setConnection] = useState<PlayConnection | null>(null);
+  const [labelling, setLabelling] = useState(false);
   const snapshot = useSnapshot(connection);
   usePageTitle(campaign?.name ?? "Study");
 
@@ -156,11 +160,14 @@ export function CampaignPage() {
   // While playing: where they stand after each episode, and every few seconds.
   const ended = snapshot?.lastEnded?.episode_id;
   useEffect(() => { if (ended) refresh(); }, [ended, refresh]);
+  const experiment = progress?.stage === "play" ? progress.label?.experiment ?? null : null;
+  const comparing = labelling && experiment !== null;
   useEffect(() => {
-    if (!connection) return;
+    if (!connection && !comparing) return;
     const timer = setInterval(refresh, 5000);
     return () => clearInterval(timer);
-  }, [connection, refresh]);
+  }, [connection, comparing, refresh]);
+  useEffect(() => { if (labelling && !experiment) setLabelling(false); }, [labelling, experiment]);
   useEffect(() => {
     if (progress?.stage === "complete" && connection) { connection.close(); setConnection(null); }
   }, [progress?.stage, connection]);
@@ -173,6 +180,19 @@ export function CampaignPage() {
     c.start(progress.environment);
     setConnection(c);
   }, [token, progress?.environment]);
+
+  // Labelling: where they stand after each answer; done once complete (or assigned something else).
+  const answered = useCallback(async () => {
+    if (!token) return false;
+    const p = await call<Progress>("/api/enrollment", token);
+    setProgress(p);
+    return p.stage === "play" && p.label?.experiment === experiment;
+  }, [token, experiment]);
+
+  if (comparing && token && progress) {
+    return <LabelTask key={experiment} experimentId={experiment} token={token} onAnswered={answered}
+      aside={<ProgressPanel progress={progress} live={null} />} />;
+  }
 
   if (connection && progress) {
     return <GameView connection={connection} studyName={progress.campaign_name} onLeave={() => {
@@ -193,8 +213,8 @@ export function CampaignPage() {
           </Alert>
         )}
         {!refused && !progress && <Text>Opening the study…</Text>}
-        {progress && campaign && <Stage campaign={campaign} progress={progress} token={token!} onPlay={play}
-          onProgress={setProgress} onFail={fail} />}
+        {progress && campaign && <Stage campaign={campaign} progress={progress} token={token!}
+          onPlay={progress.label ? () => setLabelling(true) : play} onProgress={setProgress} onFail={fail} />}
       </Stack>
     </Container>
   );
@@ -251,9 +271,19 @@ function Stage({ campaign, progress, token, onPlay, onProgress, onFail }: {
           <Title order={2}>Instructions</Title>
           {progress.instructions && <Text style={{ whiteSpace: "pre-wrap" }}>{progress.instructions}</Text>}
           <ProgressPanel progress={progress} live={null} />
-          <Text size="sm" c="dimmed">An episode starts paused: your first key press starts it. y keeps a finished
-            episode.</Text>
-          <Button size="md" onClick={onPlay}>Play</Button>
+          {progress.label ? (
+            <>
+              <Text size="sm" c="dimmed">Compare {progress.label.pairs} pairs of clips: ← left is better, → right,
+                = equal, Space can't tell.</Text>
+              <Button size="md" onClick={onPlay}>Start comparing</Button>
+            </>
+          ) : (
+            <>
+              <Text size="sm" c="dimmed">An episode starts paused: your first key press starts it. y keeps a finished
+                episode.</Text>
+              <Button size="md" onClick={onPlay}>Play</Button>
+            </>
+          )}
         </Stack>
       </Card>
     );

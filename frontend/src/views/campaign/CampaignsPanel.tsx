@@ -10,7 +10,7 @@ import { api } from "../../api";
 
 export interface CampaignOut {
   id: string; study_id: string; name: string; channel: string; closed: boolean; link: string; created_at: string;
-  completion_code: string; spec: { conditions: { id: string; environment: string }[] };
+  completion_code: string; spec: { conditions: { id: string; environment?: string | null }[] };
 }
 
 const PLACEHOLDERS: Record<string, string> = {

@@ -2,8 +2,9 @@
 // the preference experiment, shows it (PairView), sends the answer with when both clips started (shown_at) and
 // leases the next. Between pairs it says where things stand: how many this participant answered, none ready now
 // (and when it looks again, as the server's retry_after says), all done, or what went wrong and how it recovers.
+// LabelTask is the same page as a part: a campaign's labelling condition shows it (views/campaign/CampaignPage).
 import { Alert, Button, Card, Container, Group, Stack, Text, Title } from "@mantine/core";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { type ReactNode, useCallback, useEffect, useRef, useState } from "react";
 import { useParams, useSearchParams } from "react-router-dom";
 
 import { ApiError, answerPair, leasePair, releasePair, type LeaseOut, type PreferenceResponse } from "../../api";
@@ -30,6 +31,7 @@ function fatal(e: unknown): string | null {
   if (!(e instanceof ApiError)) return null;
   if (e.status === 401) return `This link is not valid (any more): ${e.message}`;
   if (e.status === 403 || e.status === 404) return e.message;
+  if (e.status === 409) return e.message; // a campaign's participant: not (or no longer) their task
   return null;
 }
 
@@ -59,7 +61,14 @@ function useTicking(active: boolean): void {
 export function LabelPage() {
   const { experimentId = "" } = useParams();
   const [params] = useSearchParams();
-  const token = params.get("token")?.trim() ?? "";
+  return <LabelTask experimentId={experimentId} token={params.get("token")?.trim() ?? ""} />;
+}
+
+/** Labelling one experiment's pairs with `token`. After each answer `onAnswered` (when given) says whether to go on
+ * (a campaign's participant may have completed their condition); `aside` shows under the bar. */
+export function LabelTask({ experimentId, token, onAnswered, aside }: {
+  experimentId: string; token: string; onAnswered?: () => Promise<boolean>; aside?: ReactNode;
+}) {
   const [lease, setLease] = useState<LeaseOut | null>(null);
   const [leases, setLeases] = useState(0); // each lease shows its pair afresh, the same pair given back included
   const [leasing, setLeasing] = useState(false);
@@ -131,8 +140,9 @@ export function LabelPage() {
     } finally {
       setBusy(false);
     }
+    if (onAnswered && !(await onAnswered().catch(() => true))) return;
     await next();
-  }, [lease, busy, token, next]);
+  }, [lease, busy, token, next, onAnswered]);
 
   const onSkip = useCallback(async () => {
     const pair = lease?.pair;
@@ -159,6 +169,7 @@ export function LabelPage() {
           )}
         </Group>
       </header>
+      {aside}
       {lease && <Text className="pc-label-question">{lease.instructions || "Which clip is better?"}</Text>}
       {!token && (
         <Alert color="red" role="alert" title="This link is incomplete">

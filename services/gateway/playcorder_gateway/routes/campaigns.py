@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playcorder.campaign_stats import completion
+from playcorder.campaign_stats import condition_completion
 from playcorder.campaigns import CampaignSpec
-from playcorder.db.models import Assignment, Campaign, Enrollment, Study
+from playcorder.db.models import Assignment, Campaign, Enrollment, PreferenceExperiment, Study
 from playcorder.fields import PathId, is_id
 from playcorder.specs import StudySpec
 
@@ -40,19 +40,28 @@ async def owned_campaign(campaign_id: PathId, db: DbSession, designer: Designer)
 OwnedCampaign = Annotated[Campaign, Depends(owned_campaign)]
 
 
-def _checked(spec: CampaignSpec, study: Study) -> None:
-    if problems := spec.checked_against(StudySpec.model_validate(study.spec)):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected conditions the study can play, got: "
-                            + "; ".join(problems[:5]))
+async def _checked(db: AsyncSession, spec: CampaignSpec, study: Study) -> None:
+    problems = spec.checked_against(StudySpec.model_validate(study.spec))
+    wanted = {c.label.experiment for c in spec.conditions if c.label is not None}
+    ours = set(await db.exec(select(PreferenceExperiment.id).where(
+        PreferenceExperiment.study_id == study.id, col(PreferenceExperiment.id).in_(wanted)))) if wanted else set()
+    for c in spec.conditions:
+        if c.label is not None and c.label.experiment not in ours:
+            problems.append(f"condition {c.id!r}: Expected the id of a preference experiment of study {study.id!r}, "
+                            f"got {c.label.experiment!r} (no experiment of this study)")
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected conditions the study can play or label, "
+                            "got: " + "; ".join(problems[:5]))
 
 
 @router.post("/api/studies/{study_id}/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignOut,
              responses={422: {"model": ValidationErrorOut, "description": "not a campaign spec, or a condition "
-                                                                          "names no environment of the study, or a "
-                                                                          "variant its spec refuses"}})
+                                                                          "names no environment of the study, a "
+                                                                          "variant its spec refuses, or no "
+                                                                          "preference experiment of the study"}})
 async def create_campaign(spec: CampaignSpec, study: OwnedStudy, db: DbSession, designer: Designer) -> CampaignOut:
     """A campaign of the study; participants arrive at its link (`/c/<id>` with the channel's URL parameters)."""
-    _checked(spec, study)
+    await _checked(db, spec, study)
     campaign = Campaign(study_id=study.id, name=spec.name, channel=spec.channel, spec=spec.model_dump(mode="json"),
                         completion_code=spec.completion_code or secrets.token_hex(4).upper(), created_by=designer.id)
     db.add(campaign)
@@ -83,7 +92,7 @@ async def edit_campaign(spec: CampaignSpec, campaign: OwnedCampaign, db: DbSessi
     channel once anyone arrived: their records would otherwise name what no longer exists."""
     study = await db.get(Study, campaign.study_id)
     assert study is not None
-    _checked(spec, study)
+    await _checked(db, spec, study)
     locked = await assignment.lock(db, campaign.id)
     assert locked is not None
     used = set(await db.exec(select(Assignment.condition).where(
@@ -126,7 +135,9 @@ async def enrollments(db: AsyncSession, campaign: Campaign) -> list[EnrollmentOu
         out.append(EnrollmentOut(
             id=e.id, participant_id=e.participant_id,
             condition=standing.current.condition if standing.current else standing.last, stage=stage_of(spec, e),
-            completion=1.0 if e.completed_at else completion(spec, standing.values), values=standing.values,
+            completion=1.0 if e.completed_at else condition_completion(
+                spec, spec.condition(standing.current.condition if standing.current else standing.last or ""),
+                standing.values), values=standing.values,
             bonus=e.bonus, completion_code=e.completion_code, created_at=e.created_at, last_seen_at=e.last_seen_at,
             completed_at=e.completed_at, answers=e.answers))
     await db.commit()

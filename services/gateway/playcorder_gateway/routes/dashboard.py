@@ -41,10 +41,13 @@ async def reading(db: AsyncSession, campaign: Campaign) -> DashboardOut:
         col(PlaySession.participant_id).in_(select(Enrollment.participant_id)
                                             .where(Enrollment.campaign_id == campaign.id))))).one()
     fills = await assignment.fills(db, campaign.id, spec, now)
-    conditions = [ConditionFill(id=f.condition.id, environment=f.condition.environment, unit=f.condition.quota.unit,
+    conditions = [ConditionFill(id=f.condition.id, environment=f.condition.environment,
+                                experiment=f.condition.label.experiment if f.condition.label else None,
+                                unit=f.condition.quota.unit,
                                 target=f.condition.quota.target, filled=round(f.filled(spec), 3),
                                 reserved=f.reserved, full=f.full(spec)) for f in fills]
-    wanted = {*HISTOGRAM_STATS, *(r.statistic for r in spec.requirements)}
+    wanted = {*HISTOGRAM_STATS, *(r.statistic for r in spec.requirements),
+              *(["pairs"] if any(c.label is not None for c in spec.conditions) else [])}
     histograms: dict[str, list[float]] = {name: [] for name in sorted(wanted)}
     for stats in await db.exec(select(Assignment.stats).where(Assignment.campaign_id == campaign.id)):
         for name in histograms:

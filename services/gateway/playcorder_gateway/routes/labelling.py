@@ -13,6 +13,7 @@ from playcorder.db.models import ApiToken, PreferenceExperiment, PreferenceLabel
 from playcorder.fields import PathId, is_id
 
 from .. import label_queue
+from ..campaign_play import NotPlayable, label_seat
 from ..deps import Bus, BusSubjects, DbSession, Objects, ParticipantToken, not_found
 from ..errors import CodedError, ErrorOut
 from ..preference_schemas import (
@@ -35,7 +36,7 @@ _NO_PAIR = {404: {"model": ErrorOut, "description": "code no_such_pair: no such 
 
 
 def labeller_of(token: ApiToken) -> str:
-    return f"participant:{token.participant_id}"
+    return label_queue.participant_labeller(token.participant_id)
 
 
 async def _experiment(db: AsyncSession, experiment_id: str, token: ApiToken) -> PreferenceExperiment:
@@ -51,12 +52,20 @@ def _clip(segment: PreferenceSegment, url: dict[str, str], fps: int) -> ClipOut:
 
 
 @router.post("/api/preferences/{experiment_id}/lease", response_model=LeaseOut,
-             responses={404: {"model": ErrorOut, "description": "no such experiment in your study"}})
+             responses={404: {"model": ErrorOut, "description": "no such experiment in your study"},
+                        409: {"model": ErrorOut, "description": "a campaign's participant: code pages_first, "
+                                                                "not_your_condition or campaign_complete"}})
 async def lease_pair(experiment_id: PathId, db: DbSession, objects: Objects, token: ParticipantToken) -> LeaseOut:
     """The pair to label now, held for you for the experiment's lease_seconds (the same pair again while you hold
     it). None when no pair can be offered now: `retry_after` says when to ask again, or is null when every pair
-    you could label is done."""
+    you could label is done. A campaign's participant labels only the experiment of their labelling condition,
+    after its pages and until they complete it."""
     experiment = await _experiment(db, experiment_id, token)
+    assert token.participant_id is not None
+    try:
+        await label_seat(db, token.participant_id, experiment.id)
+    except NotPlayable as refused:
+        raise CodedError(status.HTTP_409_CONFLICT, refused.code, refused.message) from None
     labeller = labeller_of(token)
     leased = await label_queue.lease(db, experiment, labeller, float(experiment.spec.get("lease_seconds", 120)))
     answered = (await db.exec(select(func.count()).select_from(PreferenceLabel).where(
