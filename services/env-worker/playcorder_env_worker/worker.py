@@ -302,8 +302,9 @@ class Worker:
         if req.game is not None:
             game = self.games.get(req.game.game_id)
             if game is None:
-                game = self.games[req.game.game_id] = Game(req, s.worker_id, self.executor, nc, self._publisher,
-                                                           lambda g: self.games.pop(g.id, None))
+                game = self.games[req.game.game_id] = Game(
+                    req, s.worker_id, self.executor, nc, self.subjects, self.trials.access, self._publisher,
+                    lambda g: self.games.pop(g.id, None))
             return SeatSession(req, game, send_frame, send_event, link)
         return PlaySession(req, s.worker_id, self.executor, self._publisher(), send_frame, send_event, link,
                            self.play_loop)

@@ -37,12 +37,14 @@ from playcorder.messages import (
 from playcorder.multiagent import AgentSpec, Controller
 from playcorder.records import Step
 from playcorder.spaces import zeros
+from playcorder.subjects import Subjects
 
 from ..envs import encode_jpeg
+from ..families.access import EnvAccess
 from ..episode import Episode
 from ..publisher import RecordingPublisher
 from .envs import PreparedGame, make_game
-from .policies import Policy, decide, make_policy
+from .policies import Policy, decide, open_policy
 
 if TYPE_CHECKING:
     from .seat_session import SeatSession
@@ -66,7 +68,7 @@ class Seat:
     late: bool = False  # the policy missed its deadline this step
     episode: Episode | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"human_steps": 0, "ai_steps": 0, "none_steps": 0,
-                                                            "late_steps": 0})
+                                                            "late_steps": 0, "policy_errors": 0})
 
     def view(self, you: str | None) -> str:
         if self.agent == you:
@@ -80,13 +82,15 @@ class Game:
     """Created by the first seat's session to arrive; over when its episode ends, it was called off, or the worker
     stops. `on_over` removes it from the worker once its recordings are flushed."""
 
-    def __init__(self, first: OpenSession, worker_id: str, executor: Executor, nc: NATS,
-                 make_publisher: Callable[[], RecordingPublisher], on_over: Callable[[Game], None]) -> None:
+    def __init__(self, first: OpenSession, worker_id: str, executor: Executor, nc: NATS, subjects: Subjects,
+                 access: EnvAccess, make_publisher: Callable[[], RecordingPublisher],
+                 on_over: Callable[[Game], None]) -> None:
         assert first.game is not None and first.environment.agents is not None
         self.id, self.spec, self.open = first.game.game_id, first.environment, first
         self.agents_spec = first.environment.agents
         self.fill_at = first.game.fill_at
         self.worker_id, self.executor, self.nc = worker_id, executor, nc
+        self.subjects, self.access = subjects, access
         self.on_over = on_over
         self.seats = {name: Seat(name, spec, make_publisher()) for name, spec in self.agents_spec.seats.items()}
         self.state = "lobby"  # lobby, countdown, running, over
@@ -148,8 +152,9 @@ class Game:
 
     async def _seat_policy(self, seat: Seat, spec: Any) -> None:
         assert self.env is not None
-        seat.policy = make_policy(spec, agent=seat.agent, action_space=self.env.action_spaces[seat.agent],
-                                  game_id=self.id, executor=self.executor, nc=self.nc)
+        seat.policy = await open_policy(spec, agent=seat.agent, action_space=self.env.action_spaces[seat.agent],
+                                        game_id=self.id, executor=self.executor, nc=self.nc, access=self.access,
+                                        subjects=self.subjects)
         seat.policy_kind, seat.controller = spec.kind, "ai"
         seat.policy.reset()
 
@@ -280,6 +285,11 @@ class Game:
                    self._deadline(s)) for s in asked.values()))
         for seat, decision in zip(asked.values(), decisions, strict=True):
             seat.action, seat.late = decision.action, decision.late
+            if decision.error is not None:
+                seat.counts["policy_errors"] += 1
+                if seat.counts["policy_errors"] == 1:  # a broken policy errs every step: its first error logged
+                    log.warning("game %s: %s's %s policy failed at step %d (it repeats its previous action): %s",
+                                self.id, seat.agent, seat.policy_kind, self.step_index, decision.error)
         actions, controls = {}, {}
         for agent, seat in self.seats.items():
             late = seat.late if seat.controller == "ai" else False
