@@ -43,15 +43,7 @@ class PreparedEnv:
 
     def render(self) -> np.ndarray:
         """The frame to show: HxWx3 uint8 (spec.render size where the family renders any size, else native)."""
-        frame = np.asarray(self._render() if self._render is not None else self.env.render())
-        if frame.ndim == 2:
-            frame = np.repeat(frame[:, :, None], 3, axis=2)
-        elif frame.shape[-1] == 4:
-            frame = frame[:, :, :3]
-        limits.check_frame(frame)
-        if frame.dtype != np.uint8:
-            frame = np.clip(frame, 0, 255).astype(np.uint8)
-        return frame
+        return as_frame(self._render() if self._render is not None else self.env.render())
 
     def set_camera(self, name_or_index: str | int) -> None:
         """Switch what render() shows, by camera name or index into `cameras`."""
@@ -76,6 +68,20 @@ class PreparedEnv:
                 self._release()
         finally:
             self.env.close()
+
+
+def as_frame(rendered: Any) -> np.ndarray:
+    """What an env rendered as the frame to show: HxWx3 uint8 (grey expanded, alpha dropped); EnvProblem when it is
+    larger than the limits."""
+    frame = np.asarray(rendered)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    elif frame.shape[-1] == 4:
+        frame = frame[:, :, :3]
+    limits.check_frame(frame)
+    if frame.dtype != np.uint8:
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    return frame
 
 
 def make_gym(spec: EnvironmentSpec, access: EnvAccess | None = None, **extra: Any) -> gym.Env:
