@@ -15,12 +15,14 @@ import simplejpeg
 
 import tests.envs.race  # noqa: F401  (registers 'pettingzoo/tests/race_v0')
 from playcorder.inputs import DiscreteMap
+from playcorder.sdk import ApiError, Client
 from playcorder.specs import EnvironmentSpec
 from playcorder_env_worker.families import make_env
 from playcorder_env_worker.families.access import EnvAccess
 from playcorder_env_worker.families.problems import EnvProblem
 from playcorder_env_worker.multiagent.envs import PreparedGame, make_game
 from playcorder_env_worker.trial import try_environment
+from tests.factories import study
 
 INVADERS = "pettingzoo/atari/space_invaders_v2"
 PONG = "pettingzoo/butterfly/cooperative_pong_v6"
@@ -249,6 +251,21 @@ def test_a_trial_of_agents_on_a_single_agent_env_says_so() -> None:
     reply = try_environment(spec("CartPole-v1", ["a"]))
     assert [p.field for p in reply.problems] == ["env_id"] and "Expected a multi-agent environment" in \
         reply.problems[0].message
+
+
+@pytest.mark.e2e
+def test_creating_a_study_tries_its_multi_agent_env_and_refuses_mismatched_seats(client: Client) -> None:
+    seats = {"first_0": {"instructions": "You are the green cannon"}, "second": {}}
+    with pytest.raises(ApiError) as caught:
+        client.create_study(study({"id": "invaders", "env_id": INVADERS, "agents": {"seats": seats}}, name="refused"))
+    assert caught.value.status == 422, caught.value.detail
+    [problem] = caught.value.detail
+    assert problem["loc"] == ["body", "environments", 0, "agents", "seats"] and problem["suggestions"] == ["second_0"]
+    assert "agents ['first_0', 'second_0'], got ['first_0', 'second']" in problem["msg"]
+    seats = {"first_0": seats["first_0"], "second_0": {"fallback": {"kind": "random"}}}
+    created = client.create_study(study({"id": "invaders", "env_id": INVADERS, "agents": {"seats": seats}}))
+    frame = client._http.get(f"/api/studies/{created['id']}/environments/invaders/preview.jpg")
+    assert frame.status_code == 200 and simplejpeg.decode_jpeg(frame.content).shape == (210, 160, 3)
 
 
 # ---------------------------------------------------------------- step times (numbers for docs/multiagent.md)
