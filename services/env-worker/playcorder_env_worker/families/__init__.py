@@ -22,7 +22,8 @@ from .problems import EnvProblem, closest, unexpected_keyword
 from .signature import accepted_kwargs
 
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
-          "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES)")
+          "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES), "
+          "pettingzoo (multi-agent, 'pettingzoo/<subpackage>/<module>', e.g. 'pettingzoo/atari/space_invaders_v2')")
 # ids whose registering package gymnasium does not import by itself
 _PLUGINS = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 
