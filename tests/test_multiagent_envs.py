@@ -94,6 +94,19 @@ def test_cooperative_pong_paddles_move_up_and_down_with_the_arrows() -> None:
         game.close()
 
 
+def test_pistonball_pistons_get_continuous_keys_each() -> None:
+    game = make_game(spec("pettingzoo/butterfly/pistonball_v6", kwargs={"n_pistons": 3}))
+    try:
+        assert game.agents == ["piston_0", "piston_1", "piston_2"]
+        keys = game.default_input_maps["piston_2"]
+        assert keys.kind == "continuous" and {(k.key, k.direction) for k in keys.keys} >= {("Right", 1), ("Left", -1)}
+        game.reset(0)
+        game.step({a: np.array([1.0], dtype=np.float32) for a in game.agents})
+        assert game.render().shape == (560, 200, 3)
+    finally:
+        game.close()
+
+
 def test_agents_whose_episode_ended_drop_out_and_their_actions_are_ignored() -> None:
     game = make_game(spec("pettingzoo/tests/race_v0", ["fast", "slow"]))
     env = game.backend.env  # type: ignore[attr-defined]
@@ -149,6 +162,7 @@ def test_an_unknown_pettingzoo_id_names_the_one_meant(env_id: str, meant: str) -
     with pytest.raises(EnvProblem, match="Expected a registered PettingZoo parallel environment") as caught:
         make_game(spec(env_id))
     assert caught.value.field == "env_id" and caught.value.suggestions[:1] == [meant]
+    assert len(str(caught.value)) < 400  # not PettingZoo's whole registry
 
 
 @pytest.mark.parametrize("kwargs,field,says,meant", [

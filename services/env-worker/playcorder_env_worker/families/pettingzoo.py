@@ -44,7 +44,7 @@ def _shown_id(registry_id: str) -> str:
 def lookup(env_id: str) -> Any:
     """The PettingZoo registry entry of `env_id`; EnvProblem with the registered ids most like it."""
     import pettingzoo
-    from pettingzoo.env_registry.exceptions import PettingZooRegistryError
+    from pettingzoo.env_registry.exceptions import PettingZooRegistryError, VersionNotFound
 
     name = _registry_id(env_id)
     try:
@@ -53,8 +53,9 @@ def lookup(env_id: str) -> Any:
         known = {_shown_id(i): i for i in pettingzoo.parallel_registry}
         meant = closest(env_id, known) or closest(env_id.rsplit("_v", 1)[0], [k.rsplit("_v", 1)[0] for k in known])
         meant = [m if m in known else next(k for k in known if k.startswith(m + "_v")) for m in meant]
+        why = f": {err}" if isinstance(err, VersionNotFound) else ""  # (the others list the whole registry)
         raise EnvProblem("env_id", f"Expected a registered PettingZoo parallel environment "
-                                   f"'pettingzoo/<subpackage>/<module>', got {env_id!r}: {err}", meant) from None
+                                   f"'pettingzoo/<subpackage>/<module>', got {env_id!r}{why}", meant) from None
 
 
 def _known_kwargs(entry: Any) -> set[str]:
