@@ -59,7 +59,7 @@ def test_two_player_space_invaders_has_each_players_spaces_and_single_player_ata
         assert set(observations) == set(infos) == {"first_0", "second_0"} == set(game.live)
         frame = game.render()
         assert frame.shape == (210, 160, 3) and frame.dtype == np.uint8 and frame.std() > 5
-        assert np.array_equal(game.render("second_0"), frame)  # one shared screen
+        assert np.array_equal(game.render("second_0"), frame) and not game.own_views  # one shared screen
         observations, rewards, terminations, truncations, _ = game.step({"first_0": 1, "second_0": 0})
         assert set(rewards) == {"first_0", "second_0"} and not any(terminations.values())
         assert all(isinstance(r, float) for r in rewards.values()) and not any(truncations.values())
@@ -207,6 +207,7 @@ def test_a_gymnasium_env_with_per_agent_dict_spaces_is_a_game() -> None:
         assert ended == {"left": False, "right": False} and infos["left"] == {"t": 1}
         left, right, shared = game.render("left"), game.render("right"), game.render()
         assert shared.shape == (32, 64, 3) and left[0, 0, 0] == 255 and right[0, 0, 0] == 40  # each its own view
+        assert game.own_views
         for _ in range(4):
             *_, ended, _, _ = game.step({"left": 1, "right": 1})
         assert ended == {"left": True, "right": True} and game.done

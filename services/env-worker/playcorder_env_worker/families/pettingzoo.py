@@ -132,7 +132,7 @@ def _atari_meanings(env: Any) -> list[str] | None:
 class _Backend:
     def __init__(self, env: Any) -> None:
         self.env = env
-        self._own_view = getattr(env.unwrapped, "render_agent", None)
+        self.own_view = getattr(env.unwrapped, "render_agent", None)
 
     def reset(self, seed: int) -> tuple[Observations, Infos]:
         observations, infos = self.env.reset(seed=seed)
@@ -142,8 +142,8 @@ class _Backend:
         return self.env.step(actions)  # type: ignore[no-any-return]
 
     def render(self, agent: str | None) -> Any:
-        if agent is not None and callable(self._own_view):
-            return self._own_view(agent)
+        if agent is not None and callable(self.own_view):
+            return self.own_view(agent)
         return self.env.render()
 
     def close(self) -> None:
@@ -163,12 +163,13 @@ def make_game(spec: EnvironmentSpec, access: EnvAccess) -> PreparedGame:
         named = named or _MEANINGS.get(f"{entry.namespace}/{entry.name}")
         meanings = {a: named if _fits(action_spaces[a], named) else None for a in agents}
         maps = _default_maps(action_spaces, meanings, atari=entry.namespace == "atari")
+        backend = _Backend(env)
     except BaseException:
         env.close()
         raise
     return PreparedGame(family="pettingzoo", agents=agents, observation_spaces=observation_spaces,
                         action_spaces=action_spaces, default_input_maps=maps, action_meanings=meanings,
-                        backend=_Backend(env), max_steps=spec.max_episode_steps)
+                        backend=backend, max_steps=spec.max_episode_steps, own_views=callable(backend.own_view))
 
 
 def _fits(space: Any, meanings: list[str] | None) -> bool:

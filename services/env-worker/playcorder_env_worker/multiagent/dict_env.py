@@ -41,7 +41,7 @@ def _shown(space: gym.Space) -> str:
 class _Backend:
     def __init__(self, env: gym.Env, agents: list[str]) -> None:
         self.env, self.agents = env, agents
-        self._own_view = getattr(env.unwrapped, "render_agent", None)
+        self.own_view = getattr(env.unwrapped, "render_agent", None)
 
     def _infos(self, info: dict[str, Any]) -> Infos:
         shared = {k: v for k, v in info.items() if k != "rewards"}
@@ -63,8 +63,8 @@ class _Backend:
                 {a: infos[a] for a in acting})
 
     def render(self, agent: str | None) -> Any:
-        if agent is not None and callable(self._own_view):
-            return self._own_view(agent)
+        if agent is not None and callable(self.own_view):
+            return self.own_view(agent)
         return self.env.render()
 
     def close(self) -> None:
@@ -77,6 +77,7 @@ def make_game(spec: EnvironmentSpec, access: EnvAccess) -> PreparedGame:
     try:
         observation_spaces, action_spaces = per_agent_spaces(env, spec.env_id)
         agents = list(action_spaces)
+        backend = _Backend(env, agents)
         maps: dict[str, InputMap] = {}
         for agent, space in action_spaces.items():
             try:
@@ -90,4 +91,5 @@ def make_game(spec: EnvironmentSpec, access: EnvAccess) -> PreparedGame:
     # every agent at once here, so that never arises
     return PreparedGame(family=family, agents=agents, observation_spaces=observation_spaces,
                         action_spaces=action_spaces, default_input_maps=maps,
-                        action_meanings={a: None for a in agents}, backend=_Backend(env, agents))
+                        action_meanings={a: None for a in agents}, backend=backend,
+                        own_views=callable(backend.own_view))

@@ -56,6 +56,7 @@ class PreparedGame:
     action_meanings: dict[str, list[str] | None]
     backend: GameBackend = field(repr=False)
     max_steps: int | None = None  # every live agent is truncated at this step (spec.max_episode_steps)
+    own_views: bool = False  # render(agent) differs per agent; else one render() serves every participant
     live: list[str] = field(default_factory=list)  # the agents still in the episode
     steps: int = 0  # steps since the reset
 
