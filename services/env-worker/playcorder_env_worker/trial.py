@@ -52,8 +52,8 @@ def _actions(n: int, meanings: list[str] | None) -> str:
     return f"0..{n - 1} ({names})"
 
 
-def _discrete_problems(input_map: DiscreteMap, n: int, prepared: PreparedEnv) -> list[TrialProblem]:
-    default = prepared.default_input_map
+def _discrete_problems(input_map: DiscreteMap, n: int, default: InputMap | None,
+                       meanings: list[str] | None) -> list[TrialProblem]:
     meant = default.bindings if isinstance(default, DiscreteMap) else {}
     by_keys = {frozenset(parse_combo(c)): a for c, a in meant.items()}
     problems = []
@@ -61,11 +61,11 @@ def _discrete_problems(input_map: DiscreteMap, n: int, prepared: PreparedEnv) ->
         if not 0 <= action < n:
             usual = by_keys.get(frozenset(parse_combo(combo)))  # what the family's default map binds these keys to
             problems.append(_problem(f"input_map.bindings.{combo}", f"Expected an action in "
-                                     f"{_actions(n, prepared.action_meanings)}, got {action}",
+                                     f"{_actions(n, meanings)}, got {action}",
                                      [str(usual)] if usual is not None else []))
     if not 0 <= input_map.noop < n:
         noop = default.noop if isinstance(default, DiscreteMap) else 0
-        problems.append(_problem("input_map.noop", f"Expected an action in {_actions(n, prepared.action_meanings)}, "
+        problems.append(_problem("input_map.noop", f"Expected an action in {_actions(n, meanings)}, "
                                                    f"got {input_map.noop}", [str(noop)]))
     return problems
 
@@ -78,12 +78,18 @@ def _continuous_problems(input_map: ContinuousMap, size: int) -> list[TrialProbl
 
 
 def input_map_problems(input_map: InputMap, prepared: PreparedEnv) -> list[TrialProblem]:
-    space = prepared.env.action_space
+    return problems_of_map(input_map, prepared.env.action_space, prepared.default_input_map, prepared.action_meanings)
+
+
+def problems_of_map(input_map: InputMap, space: gym.Space, default: InputMap | None,
+                    meanings: list[str] | None) -> list[TrialProblem]:
+    """Problems of `input_map` against the action space, at input_map.* (default: the family's map, for the
+    actions its keys usually mean)."""
     if isinstance(input_map, DiscreteMap):
         if not isinstance(space, gym.spaces.Discrete):
             return [_problem("input_map.kind", f"Expected a continuous input map for the action space {space}, got "
                                                "a discrete one", ["continuous"])]
-        return _discrete_problems(input_map, int(space.n), prepared)
+        return _discrete_problems(input_map, int(space.n), default, meanings)
     if not isinstance(space, gym.spaces.Box):
         kind = "discrete" if isinstance(space, gym.spaces.Discrete) else None
         return [_problem("input_map.kind", f"Expected a discrete input map for the action space {space}, got a "
@@ -161,6 +167,11 @@ def try_environment(spec: EnvironmentSpec, access: EnvAccess | None = None) -> T
     trial process)."""
     started = time.perf_counter()
     reply = TrialReply(env=spec.id, ok=False)
+    if spec.agents is not None or spec.resolved_family == "pettingzoo":
+        from .multiagent.trial import try_game
+
+        try_game(spec, access, reply)  # several agents: each seat's map, the seats' names
+        return _finished(reply, started)
     prepared = _build(spec, reply, access)
     if prepared is not None:
         reply.family = prepared.family
@@ -175,6 +186,10 @@ def try_environment(spec: EnvironmentSpec, access: EnvAccess | None = None) -> T
                 prepared.close()
             except Exception:
                 log.exception("trial of %s: closing the environment failed", spec.env_id)
+    return _finished(reply, started)
+
+
+def _finished(reply: TrialReply, started: float) -> TrialReply:
     reply.ok = not reply.problems
     reply.seconds = round(time.perf_counter() - started, 4)
     return reply

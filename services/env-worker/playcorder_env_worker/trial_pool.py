@@ -36,6 +36,10 @@ def _child_init() -> None:
         gymnasium.register_envs(ale_py)
     except ImportError:  # pragma: no cover - a worker without Atari
         pass
+    try:
+        import pettingzoo  # noqa: F401  (its registry, for multi-agent trials)
+    except ImportError:  # pragma: no cover - a worker without PettingZoo
+        pass
 
 
 def _warm() -> int:

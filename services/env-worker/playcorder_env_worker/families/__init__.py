@@ -22,7 +22,8 @@ from .problems import EnvProblem, closest, unexpected_keyword
 from .signature import accepted_kwargs
 
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
-          "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES)")
+          "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES), "
+          "pettingzoo (multi-agent, 'pettingzoo/<subpackage>/<module>', e.g. 'pettingzoo/atari/space_invaders_v2')")
 # ids whose registering package gymnasium does not import by itself
 _PLUGINS = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 
@@ -43,15 +44,7 @@ class PreparedEnv:
 
     def render(self) -> np.ndarray:
         """The frame to show: HxWx3 uint8 (spec.render size where the family renders any size, else native)."""
-        frame = np.asarray(self._render() if self._render is not None else self.env.render())
-        if frame.ndim == 2:
-            frame = np.repeat(frame[:, :, None], 3, axis=2)
-        elif frame.shape[-1] == 4:
-            frame = frame[:, :, :3]
-        limits.check_frame(frame)
-        if frame.dtype != np.uint8:
-            frame = np.clip(frame, 0, 255).astype(np.uint8)
-        return frame
+        return as_frame(self._render() if self._render is not None else self.env.render())
 
     def set_camera(self, name_or_index: str | int) -> None:
         """Switch what render() shows, by camera name or index into `cameras`."""
@@ -76,6 +69,20 @@ class PreparedEnv:
                 self._release()
         finally:
             self.env.close()
+
+
+def as_frame(rendered: Any) -> np.ndarray:
+    """What an env rendered as the frame to show: HxWx3 uint8 (grey expanded, alpha dropped); EnvProblem when it is
+    larger than the limits."""
+    frame = np.asarray(rendered)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    elif frame.shape[-1] == 4:
+        frame = frame[:, :, :3]
+    limits.check_frame(frame)
+    if frame.dtype != np.uint8:
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    return frame
 
 
 def make_gym(spec: EnvironmentSpec, access: EnvAccess | None = None, **extra: Any) -> gym.Env:

@@ -49,6 +49,15 @@ def check_spaces(env: gym.Env, limit: int) -> None:
                                     f"(MAX_OBSERVATION_BYTES), got {_size(size)}: {_shown(space)}")
 
 
+def check_agent_spaces(agent: str, observation_space: gym.Space, action_space: gym.Space, limit: int) -> None:
+    """check_spaces for one agent of a multi-agent env: the EnvProblem names the agent."""
+    for field, space in (("observation_space", observation_space), ("action_space", action_space)):
+        size = value_bytes(space)
+        if size > limit:
+            raise EnvProblem(field, f"Expected an {field.replace('_', ' ')} of at most {_size(limit)} per value "
+                                    f"(MAX_OBSERVATION_BYTES) for agent {agent!r}, got {_size(size)}: {_shown(space)}")
+
+
 def _shown(space: gym.Space) -> str:
     text = " ".join(repr(space).split())
     return text if len(text) <= 200 else text[:200] + "..."
