@@ -64,7 +64,8 @@ def test_two_players_one_leaves_and_the_fallback_ai_takes_over(services: Any, cl
     seen = asyncio.run(scenario())
     assert seen["control"]["agent"] == "second_0" and seen["control"]["controller"] == "ai", seen
     assert seen["took_over_s"] < 1.0, seen
-    assert seen["ended"]["num_steps"] == 150 and seen["ended"]["reason"] == "step_limit", seen["ended"]
+    # 150 steps and the final observation, as a single-player episode counts them
+    assert seen["ended"]["num_steps"] == 151 and seen["ended"]["reason"] == "step_limit", seen["ended"]
     episodes = list(client.episodes(created["id"], game_id=seen["game_id"]))
     assert sorted(e["agent"] for e in episodes) == ["first_0", "second_0"], episodes
     by_agent = {e["agent"]: stored_episode(client, e["id"]) for e in episodes}

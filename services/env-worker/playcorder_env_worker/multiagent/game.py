@@ -40,8 +40,8 @@ from playcorder.spaces import zeros
 from playcorder.subjects import Subjects
 
 from ..envs import encode_jpeg
-from ..families.access import EnvAccess
 from ..episode import Episode
+from ..families.access import EnvAccess
 from ..publisher import RecordingPublisher
 from .envs import PreparedGame, make_game
 from .policies import Policy, decide, open_policy
@@ -260,15 +260,17 @@ class Game:
                 await seat.session.started(seat)
                 await seat.session.send_frame(frames.pack(0, 0.0, 0.0, frames.IS_FIRST, images[seat.agent]))
         next_at = self.loop.time()
-        limit = self.spec.max_episode_steps
         while self.state == "running":
             actions, controls = await self._actions()
+            playing = set(self.env.live)
             result = await self.loop.run_in_executor(self.executor, self._step, actions)
             if self.state != "running":
                 return
-            done = await self._record(actions, controls, *result)
-            if done or (limit is not None and self.step_index >= limit):
-                await self.end("completed", "terminated" if done else "step_limit", truncated=not done)
+            await self._record(playing, actions, controls, *result)
+            if self.env.done:
+                limit = self.env.max_steps
+                reason = "step_limit" if limit is not None and self.env.steps >= limit else "terminated"
+                await self.end("completed", reason)
                 return
             next_at += period
             delay = next_at - self.loop.time()
@@ -314,19 +316,24 @@ class Game:
         return observations, infos, self._frames()
 
     def _step(self, actions: dict[str, Any]) -> tuple[Any, ...]:
+        """Every seat's action goes in: the environment ignores those of agents whose episode has ended."""
         assert self.env is not None
-        live = {a: v for a, v in actions.items() if a in self.env.agents}
-        observations, rewards, terminations, truncations, infos = self.env.step(live)
+        observations, rewards, terminations, truncations, infos = self.env.step(actions)
         return observations, rewards, terminations, truncations, infos, self._frames()
 
     # ---------------------------------------------------------------- recording
-    async def _record(self, actions: dict[str, Any], controls: dict[str, dict[str, Any]], observations: Any,
-                      rewards: Any, terminations: Any, truncations: Any, infos: Any, images: dict[str, bytes]) -> bool:
-        """Each agent's step recorded and its frame sent; True when the game is over (every agent done)."""
-        flags_done = True
+    async def _record(self, playing: set[str], actions: dict[str, Any], controls: dict[str, dict[str, Any]],
+                      observations: Any, rewards: Any, terminations: Any, truncations: Any, infos: Any,
+                      images: dict[str, bytes]) -> None:
+        """The step of each agent that was still playing recorded (an agent whose episode ended gets its final
+        observation as its last step at once), and every participant's frame sent."""
         for agent, seat in self.seats.items():
             ep = seat.episode
             assert ep is not None
+            if agent not in playing:
+                if seat.session is not None:  # still watching the others play
+                    await seat.session.send_frame(frames.pack(ep.step, 0.0, ep.total_reward, 0, images[agent]))
+                continue
             reward = float(rewards.get(agent, 0.0))
             record = ep.transition(actions[agent], reward, seat.raw if seat.controller == "human" else {},
                                    observations.get(agent, ep.observation), dict(infos.get(agent) or {}),
@@ -335,34 +342,37 @@ class Game:
             seat.publisher.add(record)
             seat.counts[f"{controls[agent]['controller']}_steps"] += 1
             seat.counts["late_steps"] += bool(controls[agent]["late"])
-            done = bool(terminations.get(agent, False) or truncations.get(agent, False))
-            flags_done = flags_done and (done or agent not in observations)
+            terminated, truncated = bool(terminations.get(agent, False)), bool(truncations.get(agent, False))
+            if terminated or truncated:
+                self._last(seat, terminated)
             if seat.session is not None:
-                flags = frames.IS_LAST if done else 0
+                flags = (frames.IS_LAST if terminated or truncated else 0) | (frames.IS_TERMINAL if terminated else 0)
                 await seat.session.send_frame(frames.pack(ep.step, reward, ep.total_reward, flags, images[agent]))
         self.step_index += 1
-        return flags_done
+
+    def _last(self, seat: Seat, terminated: bool) -> None:
+        """The agent's final observation as its episode's last step (once)."""
+        assert self.env is not None and seat.episode is not None
+        last = seat.episode.last(zeros(space_spec(self.env.action_spaces[seat.agent])), terminated)
+        if last is not None:
+            self._controlled(last, {"controller": seat.controller, "participant": None, "policy": None,
+                                    "late": False})
+            seat.publisher.add(last)
 
     @staticmethod
     def _controlled(record: Step, control: dict[str, Any]) -> None:
         record.control = control  # type: ignore[attr-defined]
 
-    async def end(self, state: EndState, reason: str, detail: str = "", truncated: bool = False) -> None:
+    async def end(self, state: EndState, reason: str, detail: str = "") -> None:
         """The game is over for everyone: each agent's episode ends (its final observation kept), each
         participant is told why, and their sessions end."""
         if self.state == "over":
             return
         was_running, self.state, self.ended_reason = self.state == "running", "over", reason
-        for agent, seat in self.seats.items():
+        for seat in self.seats.values():
             ep = seat.episode
             if was_running and ep is not None:
-                assert self.env is not None
-                last = ep.last(zeros(space_spec(self.env.action_spaces[agent])), terminated=not truncated
-                               and state == "completed")
-                if last is not None:
-                    self._controlled(last, {"controller": seat.controller, "participant": None, "policy": None,
-                                            "late": False})
-                    seat.publisher.add(last)
+                self._last(seat, terminated=False)  # stopped mid-way: truncated at its current observation
                 seat.publisher.end(EpisodeEnd(
                     episode_id=ep.id, state=state, reason=reason, num_steps=ep.step, num_chunks=0,
                     total_reward=ep.total_reward, active_s=round(ep.step / self.spec.fps, 3),
