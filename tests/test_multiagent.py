@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from playcorder.devstack.services import ServiceProcess, start_all, stop_all
 from playcorder.sdk import Client
+from tests.conftest import Services
 from tests.factories import study
 from tests.stored import all_steps, stored_episode
 from tests.wsclient import Player
@@ -133,3 +138,41 @@ def test_seats_must_name_the_environments_agents(client: Client, seats: dict[str
     with pytest.raises(ApiError) as refused:
         client.create_study(spec)
     assert refused.value.status == 422 and "third_0" in str(refused.value.detail), refused.value.detail
+
+
+@pytest.fixture
+def second_gateway_and_worker(services: Services, tmp_path: Path) -> Iterator[ServiceProcess]:
+    more = [ServiceProcess("gateway", services.env | {"GATEWAY_ID": "gateway-2"}, tmp_path, name="gateway-2"),
+            ServiceProcess("env-worker", services.env | {"WORKER_ID": "worker-2"}, tmp_path, name="worker-2")]
+    start_all(more)
+    try:
+        yield more[0]
+    finally:
+        stop_all(more)
+
+
+def test_participants_arriving_at_once_on_two_gateways_fill_whole_games(
+        services: Services, client: Client, second_gateway_and_worker: ServiceProcess) -> None:
+    created = client.create_study(invaders(lobby_seconds=30.0, steps=30))
+    tokens = [client.create_participant(created["id"])["token"] for _ in range(6)]
+    urls = [services.url, second_gateway_and_worker.url]
+
+    async def arrive(i: int) -> dict[str, Any]:
+        player = await Player.join(urls[i % 2], tokens[i], "invaders")
+        session = await player.until("session")
+        countdown = await player.until("countdown", timeout=30)  # the game is full: no waiting for the timeout
+        await player.close()
+        return {"game": session["game_id"], "agent": session["agent"], "worker": session["worker_id"],
+                "seats": countdown["seats"]}
+
+    async def everyone() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(arrive(i) for i in range(6))))
+
+    seated = asyncio.run(everyone())
+    games = Counter(s["game"] for s in seated)
+    assert sorted(games.values()) == [2, 2, 2], seated  # three full games, nobody alone
+    for game in games:
+        players = [s for s in seated if s["game"] == game]
+        assert sorted(p["agent"] for p in players) == ["first_0", "second_0"]  # no seat given twice
+        assert len({p["worker"] for p in players}) == 1  # one worker plays the game, whichever gateway they came by
+        assert all(sorted(p["seats"].values()) == ["human", "you"] for p in players)

@@ -2,18 +2,22 @@
 environment gets, across every gateway.
 
 A participant joins the oldest game of that environment still waiting (its fill_at more than JOIN_MARGIN away) with
-a free seat a person plays, under the game row's lock (FOR UPDATE SKIP LOCKED: two gateways never give one seat
-twice, and neither waits for the other); with none, a new game on the least loaded worker, waiting `lobby_seconds`
-for partners. The worker holds the game and fills what is still empty at fill_at (multiagent/game.py). CrowdPlay
-matched partners only within one server process.
+a free seat a person plays; with none, a new game on the least loaded worker, waiting `lobby_seconds` for partners.
+Joins of one environment take turns under a PostgreSQL advisory lock of the transaction (a few milliseconds each):
+two gateways never give one seat twice, and participants arriving at the same moment fill one game rather than
+opening one each (row locks with SKIP LOCKED did that: each skipped the game the other was joining). The worker
+holds the game and fills what is still empty at fill_at (multiagent/game.py). CrowdPlay matched partners only
+within one server process.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,6 +42,12 @@ class Joined:
     created: bool  # this participant opened the game
 
 
+def _lock_key(study_id: str, env: str) -> int:
+    """The advisory lock of one environment's lobby: a signed 64-bit number from its study and key."""
+    digest = hashlib.blake2b(f"lobby:{study_id}:{env}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _free(game: Game, env: EnvironmentSpec, participant_id: str) -> str | None:
     assert env.agents is not None
     if participant_id in game.seats.values():
@@ -49,11 +59,12 @@ async def join(sessions: async_sessionmaker[AsyncSession], study_id: str, env: E
                participant_id: str, pick_worker: Callable[[], str | None]) -> Joined:
     """A seat for the participant: in a waiting game, or in a new one on the worker `pick_worker` names."""
     assert env.agents is not None
-    now = datetime.now(UTC)
     async with sessions() as db:
+        await db.exec(select(func.pg_advisory_xact_lock(_lock_key(study_id, env.id))))
+        now = datetime.now(UTC)
         waiting = await db.exec(
             select(Game).where(Game.study_id == study_id, Game.env == env.id, col(Game.fill_at) > now + JOIN_MARGIN)
-            .order_by(col(Game.created_at)).limit(_CANDIDATES).with_for_update(skip_locked=True))
+            .order_by(col(Game.created_at)).limit(_CANDIDATES))
         for game in waiting:
             agent = _free(game, env, participant_id)
             if agent is not None:
