@@ -2,7 +2,7 @@
 publishes them (one RecordingPublisher per agent), in the first a participant leaving at step K and the fallback
 AI taking over, one of its steps late. The stored steps show who controlled each agent and the switch at step K;
 episodes carry their game and agent and are filtered by them and by the controller statistics; an export of one
-agent's episodes loads in RLDS (tfds), Minari and LeRobot (parquet) with the per-step controller, late and
+agent's episodes loads in RLDS (tfds), Minari, LeRobot (parquet) and envlogger with the per-step controller, late and
 participant, and the episodes' game_id and agent."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from playcorder.bus import connect, subjects_for
 from playcorder.devstack.stack import DevStack
 from playcorder.gym_spaces import space_spec
 from playcorder.messages import EpisodeBegin, EpisodeEnd
-from playcorder.records import Step
+from playcorder.records import Step, control_stats
 from playcorder.sdk import ApiError, Client
 from playcorder.settings import NatsSettings
 from playcorder_env_worker.publisher import RecordingPublisher
@@ -47,9 +47,13 @@ def ai(late: bool = False) -> Control:
 
 
 def _stats(controls: list[Control]) -> dict[str, float]:
-    counts = {f"{c}_steps": float(sum(x["controller"] == c for x in controls)) for c in ("human", "ai", "none")}
-    return {"score": float(len(controls) - 1), "steps": float(len(controls) - 1), **counts,
-            "late_steps": float(sum(x["late"] for x in controls))}
+    """The statistics a game's worker ends an agent's episode with (control_stats: who controlled its steps)."""
+    counted = control_stats(controls)
+    assert counted == {"human_steps": sum(c["controller"] == "human" for c in controls),
+                       "ai_steps": sum(c["controller"] == "ai" for c in controls),
+                       "none_steps": sum(c["controller"] == "none" for c in controls),
+                       "late_steps": sum(c["late"] for c in controls)}
+    return {"score": float(len(controls) - 1), "steps": float(len(controls) - 1), **counted}
 
 
 async def _publish(stack: DevStack, study_id: str, episodes: list[dict[str, Any]]) -> None:
@@ -200,6 +204,19 @@ def test_an_export_of_one_agent_loads_in_lerobot(client: Client, games: dict[str
     (episode,) = [r for f in sorted(root.glob("meta/episodes/*/*.parquet")) for r in pq.read_table(f).to_pylist()]
     assert (episode["episode_id"], episode["game_id"], episode["agent"]) == (games["g1_first"]["id"], games["g1"],
                                                                              "first_0")
+
+
+def test_an_export_of_one_agent_loads_in_envlogger(client: Client, games: dict[str, Any], tmp_path: Path) -> None:
+    from playcorder_exporter.datasets.formats.envlogger_format import load_envlogger
+
+    root = _export(client, games["study"], tmp_path, format="envlogger", filter={"game_id": games["g1"]},
+                   agent="first_0")
+    with load_envlogger().Reader(str(root / "train")) as reader:
+        (meta,) = list(reader.episode_metadata())
+        (episode,) = [list(e) for e in reader.episodes]
+    assert (meta["episode_id"], meta["game_id"], meta["agent"]) == (games["g1_first"]["id"], games["g1"], "first_0")
+    got = [(s.custom_data["controller"], bool(s.custom_data["late"]), s.custom_data["participant"]) for s in episode]
+    assert got == _expected(games, "g1_first")  # envlogger step k carries RLDS step k's fields
 
 
 def test_an_agent_without_episodes_is_refused(client: Client, games: dict[str, Any]) -> None:

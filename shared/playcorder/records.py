@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,21 @@ class ChunkHeader(BaseModel):
     episode_id: str
     seq: int
     steps: list[StepMeta]
+
+
+# Statistics of a multi-agent game's episode (EpisodeEnd.stats): steps its agent's action was chosen by a participant,
+# by an AI policy, by no one, and steps the policy was late (the previous action repeated)
+CONTROL_STATS = ("human_steps", "ai_steps", "none_steps", "late_steps")
+
+
+def control_stats(controls: Iterable[dict[str, Any] | None]) -> dict[str, float]:
+    """CONTROL_STATS over the steps' controls (Step.control; None, a single-agent step, counts in none of them)."""
+    counts = dict.fromkeys(CONTROL_STATS, 0.0)
+    for c in controls:
+        if c is not None:
+            counts[f"{c['controller']}_steps"] += 1
+            counts["late_steps"] += bool(c.get("late"))
+    return counts
 
 
 # ------------------------------------------------------------------ JSON-safe values
