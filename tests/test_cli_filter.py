@@ -90,6 +90,15 @@ def test_campaign_and_statistic_filters_go_to_both(gateway: FakeGateway) -> None
         "c1", "fast", "mturk", ["score >= 50", "active_minutes > 5"], "-score")
 
 
+def test_game_and_agent_go_to_both(gateway: FakeGateway) -> None:
+    assert exported_filter(gateway, "--game-id", "g1", "--where", "ai_steps > 0") == {"game_id": "g1",
+                                                                                      "where": ["ai_steps > 0"]}
+    invoke("export", "--study", "s", "--agent", "first_0", "--episode", "e1")  # narrows ids or filter alike
+    assert (gateway.calls[-1]["agent"], gateway.calls[-1]["episode_ids"]) == ("first_0", ["e1"])
+    invoke("episodes", "list", "--study", "s", "--game-id", "g1", "--agent", "second_0")
+    assert (gateway.calls[-1]["game_id"], gateway.calls[-1]["agent"]) == ("g1", "second_0")
+
+
 def test_an_unknown_channel_is_refused_before_asking(gateway: FakeGateway) -> None:
     result = CliRunner().invoke(app, ["episodes", "list", "--study", "s", "--channel", "email"])
     assert result.exit_code == 2 and "'email' is not one of 'prolific', 'mturk', 'link'" in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -135,3 +137,28 @@ def test_spec_samples_are_valid_actions(name: str) -> None:
         value = sample(spec, rng)
         assert space.contains(value if not isinstance(space, gym.spaces.Discrete) else np.int64(value)), value
         assert same(unflatten(spec, leaves(spec, value)), value) or isinstance(space, gym.spaces.Discrete)
+
+
+def _header_steps(data: bytes) -> list[dict]:  # type: ignore[type-arg]
+    import json
+    import struct
+
+    (n,) = struct.unpack_from("<I", data, 4)
+    return json.loads(data[8 : 8 + n])["steps"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["json", "pydantic"])
+def test_a_multi_agent_step_keeps_who_controlled_it_and_a_single_agent_one_has_no_control(fallback: bool) -> None:
+    spec, act = space_spec(SPACES["discrete"]), space_spec(SPACES["discrete"])
+    human = {"controller": "human", "participant": "p1", "policy": None, "late": False}
+    late_ai = {"controller": "ai", "participant": None, "policy": "nats", "late": True}
+    # a non-finite reward is what json.dumps refuses: pydantic writes that header
+    steps = [Step(i, np.int64(0), np.int64(1), math.nan if fallback else 0.0, 1.0, i == 0, i == 2, False, 0.0,
+                  control=c) for i, c in enumerate([human, late_ai, None])]
+    data = encode_chunk("ep", 0, steps, spec, act)
+    headers = _header_steps(data)
+    assert [("ctl" in m) for m in headers] == [True, True, False]  # a step without control: written as before
+    assert [m.get("ctl") for m in headers] == [human, late_ai, None]
+    if not fallback:
+        assert [s.control for s in decode_chunk(data, spec, act)[1]] == [human, late_ai, None]
+        assert [m.ctl for m in read_header(data).steps] == [human, late_ai, None]

@@ -42,6 +42,9 @@ class EpisodeFilter(BaseModel):
     campaign: ShortText | None = Field(None, description="played through this campaign (its id)")
     condition: ShortText | None = Field(None, description="played in this condition (its key) of a campaign")
     channel: Channel | None = Field(None, description="played through a campaign recruiting on this channel")
+    game_id: ShortText | None = Field(None, description="the episodes (one per agent) of this multi-agent game")
+    agent: ShortText | None = Field(None, description="episodes of multi-agent games recording this agent (e.g. "
+                                                      "first_0): an export of one agent's episodes")
     where: list[Where] = Field(
         default_factory=list, max_length=MAX_WHERE,
         description="comparisons that must all hold, each '<name> <op> <number>' (e.g. 'score >= 50'): op one of "

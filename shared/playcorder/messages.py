@@ -398,8 +398,9 @@ class EpisodeBegin(_Msg):
                                                         "worker from before versions)")
     campaign_id: str | None = Field(None, description="played through this campaign")
     condition: str | None = Field(None, description="in this condition of the campaign")
-    game_id: str | None = Field(None, description="a multi-agent game: one episode per agent, linked by this id")
-    agent: str | None = Field(None, description="a multi-agent game: the agent this episode records")
+    game_id: str | None = Field(None, description="the multi-agent game it is one agent's episode of (None: a "
+                                                  "single-agent episode)")
+    agent: str | None = Field(None, description="the agent of that game it records (a seat of the spec's agents)")
 
 
 class EpisodeEnd(_Msg):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,9 @@ class Step:
     input: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)  # step tags, added by the exporter (not part of a chunk)
+    # Who chose this step's action, in a multi-agent game (None: a single-agent episode): {"controller": "human" |
+    # "ai" | "none", "participant": id or None, "policy": "random" | "scripted" | "nats" or None, "late": bool}
+    control: dict[str, Any] | None = None
 
 
 class StepMeta(BaseModel):
@@ -60,12 +64,28 @@ class StepMeta(BaseModel):
     image_len: int
     input: dict[str, Any]
     info: dict[str, Any]
+    ctl: dict[str, Any] | None = None  # Step.control; absent from the chunks of single-agent episodes
 
 
 class ChunkHeader(BaseModel):
     episode_id: str
     seq: int
     steps: list[StepMeta]
+
+
+# Statistics of a multi-agent game's episode (EpisodeEnd.stats): steps its agent's action was chosen by a participant,
+# by an AI policy, by no one, and steps the policy was late (the previous action repeated)
+CONTROL_STATS = ("human_steps", "ai_steps", "none_steps", "late_steps")
+
+
+def control_stats(controls: Iterable[dict[str, Any] | None]) -> dict[str, float]:
+    """CONTROL_STATS over the steps' controls (Step.control; None, a single-agent step, counts in none of them)."""
+    counts = dict.fromkeys(CONTROL_STATS, 0.0)
+    for c in controls:
+        if c is not None:
+            counts[f"{c['controller']}_steps"] += 1
+            counts["late_steps"] += bool(c.get("late"))
+    return counts
 
 
 # ------------------------------------------------------------------ JSON-safe values
@@ -100,10 +120,14 @@ def _packer(spec: Spec) -> Any:
 
 
 def _meta(s: Step) -> dict[str, Any]:
-    """A StepMeta as the dict its JSON is made of (the per-step path builds no pydantic model)."""
-    return {"i": int(s.index), "reward": float(s.reward), "discount": float(s.discount), "first": bool(s.is_first),
+    """A StepMeta as the dict its JSON is made of (the per-step path builds no pydantic model); `ctl` only where the
+    step has a control (so single-agent chunks are written exactly as before)."""
+    meta = {"i": int(s.index), "reward": float(s.reward), "discount": float(s.discount), "first": bool(s.is_first),
             "last": bool(s.is_last), "terminal": bool(s.is_terminal), "t": float(s.time),
             "image_len": len(s.image or b""), "input": jsonable(s.input), "info": jsonable(s.info)}
+    if s.control is not None:
+        meta["ctl"] = jsonable(s.control)
+    return meta
 
 
 def _header_json(episode_id: str, seq: int, metas: list[dict[str, Any]]) -> bytes:
@@ -113,8 +137,9 @@ def _header_json(episode_id: str, seq: int, metas: list[dict[str, Any]]) -> byte
         return json.dumps({"episode_id": episode_id, "seq": seq, "steps": metas}, separators=(",", ":"),
                           ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError):
-        return ChunkHeader(episode_id=episode_id, seq=seq,
-                           steps=[StepMeta(**m) for m in metas]).model_dump_json().encode()
+        no_ctl = {i: {"ctl"} for i, m in enumerate(metas) if m.get("ctl") is None}  # as written above
+        return ChunkHeader(episode_id=episode_id, seq=seq, steps=[StepMeta(**m) for m in metas]).model_dump_json(
+            exclude={"steps": no_ctl} if no_ctl else None).encode()
 
 
 def encode_chunk(episode_id: str, seq: int, steps: list[Step], observation_spec: dict[str, Any],
@@ -182,7 +207,7 @@ def decode_chunk(data: bytes, observation_spec: dict[str, Any],
         steps.append(Step(
             index=m.i, observation=obs, action=act,
             reward=m.reward, discount=m.discount, is_first=m.first, is_last=m.last, is_terminal=m.terminal, time=m.t,
-            image=image, input=m.input, info=m.info,
+            image=image, input=m.input, info=m.info, control=m.ctl,
         ))
     if pos != len(body):
         raise ValueError(f"Expected {pos} bytes of step data in chunk {header.seq}, got {len(body)}")

@@ -57,6 +57,8 @@ def steps_of(objects: ObjectStore, p: Planned, fetched: dict[str, bytes]) -> Ite
         _, steps = decode_chunk(data, s.observation_spec, s.action_spec)
         for step in steps:
             step.tags = s.step_tags.get(step.index, [])
+            if step.control is not None:
+                step.control = _pseudonymous(step.control, s.study_id)
             if step.index == p.last:
                 if p.close and not step.is_last:  # a step recorded as last stays as it is (maybe terminal)
                     step = dataclasses.replace(step, action=zeros(s.action_spec), reward=0.0, discount=1.0,
@@ -64,6 +66,12 @@ def steps_of(objects: ObjectStore, p: Planned, fetched: dict[str, bytes]) -> Ite
                 yield step
                 return
             yield step
+
+
+def _pseudonymous(control: dict[str, Any], study_id: str) -> dict[str, Any]:
+    """A step's control as exported: its participant as the pseudonym agent_id gives episodes, "" for none."""
+    participant = control.get("participant")
+    return {**control, "participant": agent_id(participant, study_id) if participant else ""}
 
 
 def _counted(steps: Iterator[Step], progress: Callable[[int], None], done: int) -> Iterator[Step]:
@@ -87,6 +95,9 @@ def dataset_config(sources: list[EpisodeSource], options: ExportOptions, *, data
         name=options.name or dataset_name, version=options.version, observation_spec=sources[0].observation_spec,
         action_spec=sources[0].action_spec, keep_metadata=options.keep_metadata, step_tags=step_tags, fps=fps,
         description=description, processing=options.processing,
+        # episodes of one environment are all of multi-agent games or none (the gateway exports one environment),
+        # so a shard's episodes say the same as the export's
+        multiagent=any(s.game_id is not None for s in sources),
     )
 
 
@@ -104,7 +115,8 @@ def _write(objects: ObjectStore, writer: Any, planned: Iterable[tuple[int, Plann
         meta = EpisodeMeta(
             episode_id=s.id, episode_index=index, agent_id=agent_id(s.participant_id, s.study_id),
             study_id=s.study_id, environment=s.env, env_id=s.env_id, state=s.state, seed=s.seed,
-            num_steps=p.num_steps, total_reward=reward, tags=tuple(s.tags), notes=s.notes,
+            num_steps=p.num_steps, total_reward=reward, tags=tuple(s.tags), notes=s.notes, game_id=s.game_id,
+            agent=s.agent,
         )
         steps = steps_of(objects, p, fetched)
         done += writer.add_episode(meta, _counted(steps, progress, done), split=p.split)

@@ -129,7 +129,8 @@ class ExportService:
             EpisodeSource(id=e.id, study_id=e.study_id, participant_id=e.participant_id, env=e.env, env_id=e.env_id,
                           state=e.state, seed=e.seed, num_steps=e.num_steps, total_reward=e.total_reward,
                           observation_spec=e.observation_spec, action_spec=e.action_spec, chunks=chunks.get(e.id, []),
-                          tags=tags[e.id], notes=e.notes, step_tags=step_tags[e.id])
+                          tags=tags[e.id], notes=e.notes, step_tags=step_tags[e.id], game_id=e.game_id,
+                          agent=e.agent)
             for e in (rows[i] for i in ids)
         ]
 

@@ -29,6 +29,8 @@ class EpisodeSource:
     tags: list[str] = field(default_factory=list)
     notes: str = ""
     step_tags: dict[int, list[str]] = field(default_factory=dict)
+    game_id: str | None = None  # a multi-agent game's episode (one per agent)
+    agent: str | None = None
 
 
 @dataclass

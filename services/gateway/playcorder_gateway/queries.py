@@ -52,6 +52,8 @@ def conditions(f: EpisodeFilter, states: Sequence[str] | None) -> list[ColumnEle
         (f.started_before, lambda: col(Episode.started_at) < f.started_before),
         (f.min_reward, lambda: col(Episode.total_reward) >= f.min_reward),
         (f.max_reward, lambda: col(Episode.total_reward) <= f.max_reward),
+        (f.game_id, lambda: col(Episode.game_id) == f.game_id),
+        (f.agent, lambda: col(Episode.agent) == f.agent),
     ]
     out = [make() for value, make in given if value is not None]
     out += [exists().where(col(EpisodeTag.episode_id) == col(Episode.id), col(EpisodeTag.label) == label)

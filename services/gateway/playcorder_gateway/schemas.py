@@ -127,6 +127,9 @@ class EpisodeOut(BaseModel):
     condition: str | None = Field(description="the campaign's condition it was played in")
     stats: dict[str, float] = Field(description="the statistics at its end (score, steps, active_minutes, custom "
                                                 "ones; the worker's, by name)")
+    game_id: str | None = Field(None, description="the multi-agent game it is one agent's episode of (null: a "
+                                                  "single-agent episode); the game's other agents' episodes share it")
+    agent: str | None = Field(None, description="the agent of that game it records")
 
     @classmethod
     def of(cls, e: Episode, tags: list[str]) -> EpisodeOut:
@@ -195,6 +198,9 @@ class ExportIn(ExportOptions):
     episode_ids: list[ShortText] | None = Field(None, max_length=MAX_EXPORT_IDS,
                                                 description="these episodes (finished ones of the study)")
     filter: EpisodeFilter | None = Field(None, description="the episodes matching this filter")
+    agent: ShortText | None = Field(None, description="only the episodes (of those given by episode_ids or filter) "
+                                                      "recording this agent of multi-agent games: a dataset of one "
+                                                      "agent, e.g. first_0")
     link_expiry: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="seconds a presigned link stays valid")
 
 

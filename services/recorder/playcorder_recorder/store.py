@@ -62,7 +62,7 @@ class EpisodeStore:
                 participant_id=m.participant_id, env=m.env, env_id=m.env_id, worker_id=m.worker_id, seed=m.seed,
                 state=RECORDING, num_steps=0, num_chunks=0, total_reward=0.0, active_s=0.0, notes="",
                 observation_spec=m.observation_spec, action_spec=m.action_spec, started_at=m.started_at,
-                campaign_id=m.campaign_id, condition=m.condition, stats={},
+                campaign_id=m.campaign_id, condition=m.condition, stats={}, game_id=m.game_id, agent=m.agent,
             ) for m in msgs if m.episode_id not in deleted]
             if deleted:
                 log.info("begins of deleted episodes dropped: %s", sorted(deleted))

@@ -69,12 +69,13 @@ def list_(ctx: typer.Context, study: Study, env: filters.Env = None, state: filt
           until: filters.Until = None, min_reward: filters.MinReward = None, max_reward: filters.MaxReward = None,
           study_version: filters.StudyVersion = None, campaign: filters.Campaign = None,
           condition: filters.Condition = None, channel: filters.Channel = None, where: filters.Where = None,
+          game_id: filters.GameId = None, agent: filters.Agent = None,
           sort: Sort = None, as_json: Json = False, as_csv: Csv = False) -> None:
     """List a study's episodes, filtered (by statistics too: --where 'score >= 50') and sorted (--sort=-score)."""
     if as_json and as_csv:
         raise UserError("Expected --json or --csv, got both")
     f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward, study_version,
-                          filters.Campaigns.of(campaign, condition, channel, where))
+                          filters.Campaigns.of(campaign, condition, channel, where), game_id=game_id, agent=agent)
     rows = connect(ctx).list_episodes(study, **f.query(), sort=sort)
     if as_csv:
         print_csv(rows)

@@ -74,6 +74,9 @@ def export(
     min_reward: filters.MinReward = None, max_reward: filters.MaxReward = None,
     study_version: filters.StudyVersion = None, campaign: filters.Campaign = None,
     condition: filters.Condition = None, channel: filters.Channel = None, where: filters.Where = None,
+    game_id: filters.GameId = None,
+    agent: Annotated[str | None, typer.Option(
+        metavar="AGENT", help="only the episodes (of those picked) recording this agent of multi-agent games")] = None,
     dataset_format: Annotated[Format | None, typer.Option("--format", help="default: rlds")] = None,
     keep_metadata: Annotated[bool, typer.Option(
         "--keep-metadata", help="keep the image shown, raw input, info, tags and notes (stripped by default)")] = False,
@@ -118,9 +121,9 @@ def export(
         processing["size"] = _size(frame_size)
     options = {"format": dataset_format, "keep_metadata": keep_metadata, "end_tags": end_tag or None,
                "archive": not tree, "name": name, "version": version, "test_split": test_split,
-               "processing": processing or None}
+               "processing": processing or None, "agent": agent}
     f = filters.Filter.of(env, state, participant, tag, since, until, min_reward, max_reward, study_version,
-                          filters.Campaigns.of(campaign, condition, channel, where))
+                          filters.Campaigns.of(campaign, condition, channel, where), game_id=game_id)
     created = client.create_export(study, episode or None, expires_in, filter=f.for_export(),
                                    **{k: v for k, v in options.items() if v is not None})
     if wait or download:

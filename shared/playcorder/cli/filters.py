@@ -24,10 +24,14 @@ Condition = Annotated[str | None, typer.Option(metavar="KEY", help="played in th
 # playcorder.campaigns.Channel spelled out: importing it (pydantic models) would slow every command down
 Channel = Annotated[Literal["prolific", "mturk", "link"] | None, typer.Option(
     help="played through a campaign recruiting on this channel")]
+GameId = Annotated[str | None, typer.Option(metavar="ID", help="the episodes (one per agent) of this multi-agent game")]
+Agent = Annotated[str | None, typer.Option(metavar="AGENT",
+                                           help="episodes recording this agent of multi-agent games (e.g. first_0)")]
 Where = Annotated[list[str] | None, typer.Option(
     "--where", metavar="'NAME OP N'",
     help="a comparison that must hold, e.g. 'score >= 50' (repeat: all of them); OP: >= <= > < == !=; NAME: a "
-         "statistic (score, steps, active_minutes, custom ones) or total_reward, num_steps, active_s")]
+         "statistic (score, steps, active_minutes, custom ones; in multi-agent games human_steps, ai_steps, "
+         "none_steps, late_steps) or total_reward, num_steps, active_s")]
 
 
 @dataclass(frozen=True)
@@ -61,21 +65,24 @@ class Filter:
     max_reward: float | None = None
     study_version: int | None = None
     campaigns: Campaigns = Campaigns()
+    game_id: str | None = None
+    agent: str | None = None
 
     @classmethod
     def of(cls, env: str | None, states: list[str] | None, participant: str | None, tags: list[str] | None,
            since: str | None, until: str | None, min_reward: float | None, max_reward: float | None,
-           study_version: int | None = None, campaigns: Campaigns = Campaigns()) -> Filter:
+           study_version: int | None = None, campaigns: Campaigns = Campaigns(), *, game_id: str | None = None,
+           agent: str | None = None) -> Filter:
         """From the options above, as typer hands them over (None for a repeatable option not given)."""
         return cls(env, tuple(states or ()), participant, tuple(tags or ()), since, until, min_reward, max_reward,
-                   study_version, campaigns)
+                   study_version, campaigns, game_id, agent)
 
     def for_export(self) -> dict[str, Any] | None:
         """The export's `filter`: the criteria given, or None for none (the export's default, completed episodes)."""
         given = {"env": self.env, "states": list(self.states), "participant": self.participant,
                  "tags": list(self.tags), "started_after": self.since, "started_before": self.until,
                  "min_reward": self.min_reward, "max_reward": self.max_reward, "study_version": self.study_version,
-                 **self.campaigns.given()}
+                 "game_id": self.game_id, "agent": self.agent, **self.campaigns.given()}
         given = {k: v for k, v in given.items() if v is not None and v != []}  # a bound of 0 is a bound
         return given or None
 
@@ -84,4 +91,4 @@ class Filter:
         return {"env": self.env, "state": list(self.states) or None, "participant": self.participant,
                 "tag": list(self.tags) or None, "started_after": self.since, "started_before": self.until,
                 "min_reward": self.min_reward, "max_reward": self.max_reward, "version": self.study_version,
-                **self.campaigns.given()}
+                "game_id": self.game_id, "agent": self.agent, **self.campaigns.given()}

@@ -146,6 +146,9 @@ class Episode(SQLModel, table=True):
     stats: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"),
                                   description="the worker's statistics at the episode's end (score, steps, "
                                               "active_minutes, custom ones)")
+    game_id: str | None = Field(default=None, index=True, description="the multi-agent game it is one agent's "
+                                                                      "episode of (None: single-agent)")
+    agent: str | None = Field(default=None, description="the game's agent it records")
 
 
 class EpisodeTag(SQLModel, table=True):

@@ -189,8 +189,8 @@ class Client(PreferenceCalls):
     # ---------------------------------------------------------------- episodes
     def list_episodes(self, study_id: str, **filters: Any) -> list[dict[str, Any]]:
         """All of a study's episodes matching the filters (env, state, participant, tag, started_after,
-        started_before, min_reward, max_reward, version, campaign, condition, channel, where, sort; `limit`: per
-        request). `episodes()` is the same query with a friendlier signature."""
+        started_before, min_reward, max_reward, version, campaign, condition, channel, game_id, agent, where, sort;
+        `limit`: per request). `episodes()` is the same query with a friendlier signature."""
         return self._objects(f"/api/studies/{study_id}/episodes", **filters)
 
     def episodes(self, study_id: str, *, campaign: str | None = None, condition: str | None = None,
@@ -204,7 +204,9 @@ class Client(PreferenceCalls):
         e.g. where=["score >= 50", "active_minutes > 5"]. `sort`: started_at (the default), total_reward, num_steps,
         active_s or a statistic, "-" first for descending ("-score": the best first; episodes without it last).
         `state`, `tags` (all of them), `where`: one value or a list. `limit`: at most this many episodes in all.
-        `filters`: env, version, started_after, started_before, min_reward, max_reward.
+        `filters`: env, version, started_after, started_before, min_reward, max_reward, game_id (the episodes of
+        one multi-agent game, one per agent), agent (one agent's episodes of multi-agent games); who controlled
+        an agent is in the statistics human_steps, ai_steps, none_steps, late_steps (where=["ai_steps > 0"]).
         The result iterates as records (dicts, as the API answers) and has `.to_dataframe()`."""
         def listed(value: str | list[str] | None) -> list[str] | None:
             return [value] if isinstance(value, str) else value

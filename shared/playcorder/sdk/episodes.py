@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 EPISODE_FIELDS = (
     "id", "study_id", "study_version", "session_id", "participant_id", "env", "env_id", "worker_id", "state",
     "end_reason", "num_steps", "total_reward", "seed", "started_at", "ended_at", "duration_s", "active_s", "tags",
-    "notes", "campaign_id", "condition", "stats",
+    "notes", "campaign_id", "condition", "stats", "game_id", "agent",
 )
 _TIMES = ("started_at", "ended_at")
 

@@ -29,8 +29,9 @@ router = APIRouter(tags=["episodes"])
 STATES: tuple[EpisodeState, ...] = get_args(EpisodeState)
 _STATE_HELP = f"in any of these states (repeat the parameter): {', '.join(STATES)}"
 _WHERE_HELP = (f"'<name> <op> <number>', e.g. 'score >= 50' (repeat: all of them, at most {MAX_WHERE}); op: >=, <=, "
-               ">, <, ==, !=; name: a key of the episode's statistics (score, steps, active_minutes, custom ones) or "
-               "total_reward, num_steps, active_s; an episode without the statistic matches none")
+               ">, <, ==, !=; name: a key of the episode's statistics (score, steps, active_minutes, custom ones; "
+               "in multi-agent games human_steps, ai_steps, none_steps, late_steps) or total_reward, num_steps, "
+               "active_s; an episode without the statistic matches none")
 _SORT_HELP = (f"{', '.join(SORT_COLUMNS)} or a statistic's name (e.g. score); '-' first for descending; episodes "
               "without the statistic come last")
 
@@ -50,6 +51,9 @@ async def list_episodes(
     campaign: Annotated[ShortText | None, Query(description="played through this campaign (its id)")] = None,
     condition: Annotated[ShortText | None, Query(description="in this condition (its key) of a campaign")] = None,
     channel: Annotated[Channel | None, Query(description="through a campaign recruiting on this channel")] = None,
+    game_id: Annotated[ShortText | None, Query(description="the episodes (one per agent) of this multi-agent "
+                                                           "game")] = None,
+    agent: Annotated[ShortText | None, Query(description="episodes recording this agent of multi-agent games")] = None,
     where: Annotated[list[Where], Query(max_length=MAX_WHERE, description=_WHERE_HELP)] = [],  # noqa: B006 - copied
     sort_by: Annotated[SortKey, Query(alias="sort", description=_SORT_HELP)] = "started_at",
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
@@ -60,7 +64,8 @@ async def list_episodes(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Expected state in {list(STATES)}, got {bad[0]!r}")
     f = EpisodeFilter(env=env, participant=participant, study_version=version, tags=tag, started_after=started_after,
                       started_before=started_before, min_reward=min_reward, max_reward=max_reward,
-                      campaign=campaign, condition=condition, channel=channel, where=where)
+                      campaign=campaign, condition=condition, channel=channel, game_id=game_id, agent=agent,
+                      where=where)
     order = sort(sort_by)
     query = select(Episode, ordering.key(order)).where(Episode.study_id == study.id, *conditions(f, state or None))
     query = ordering.after(query, order, cursor, limit).offset(offset)

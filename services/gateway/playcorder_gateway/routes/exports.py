@@ -50,6 +50,8 @@ async def _select(db: DbSession, study: Study, body: ExportIn) -> list[str]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected episode_ids or filter, got both")
     if body.episode_ids is None:
         f = body.filter or EpisodeFilter()
+        if body.agent is not None:
+            f = f.model_copy(update={"agent": body.agent})
         ids = list(await db.exec(filtered(select(Episode.id).where(Episode.study_id == study.id), f, f.states)))
         if not ids:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -58,15 +60,23 @@ async def _select(db: DbSession, study: Study, body: ExportIn) -> list[str]:
         return ids
     if not body.episode_ids:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Expected at least one episode id, got []")
-    rows = await db.exec(select(Episode.id, Episode.state).where(Episode.study_id == study.id))
-    states = dict(rows.all())
-    unknown = [e for e in body.episode_ids if e not in states]
-    unfinished = [e for e in body.episode_ids if states.get(e) == RECORDING]
+    rows = await db.exec(select(Episode.id, Episode.state, Episode.agent).where(Episode.study_id == study.id))
+    found = {eid: (state, agent) for eid, state, agent in rows.all()}
+    unknown = [e for e in body.episode_ids if e not in found]
+    unfinished = [e for e in body.episode_ids if e in found and found[e][0] == RECORDING]
     if unknown or unfinished:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             f"Expected ids of finished episodes of study {study.id}, got unknown {unknown} and still "
                             f"recording {unfinished}")
-    return list(dict.fromkeys(body.episode_ids))
+    ids = list(dict.fromkeys(body.episode_ids))
+    if body.agent is not None:
+        ids = [e for e in ids if found[e][1] == body.agent]
+        if not ids:
+            agents = sorted({str(found[e][1]) for e in body.episode_ids})
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                f"Expected episodes of agent {body.agent!r} among the ids given, got episodes of "
+                                f"agents {agents} ('None': single-agent episodes)")
+    return ids
 
 
 @router.post("/api/studies/{study_id}/exports", status_code=status.HTTP_202_ACCEPTED, response_model=ExportOut)

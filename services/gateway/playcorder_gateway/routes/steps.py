@@ -82,7 +82,9 @@ async def read_steps(
 ) -> dict[str, Any]:
     """Steps start..stop-1 (at most 1000) for replay: action, reward, flags, raw input, info, tags, a summary of the
     observation (dtype, shape, sha256, min, max, mean of each array leaf; a text leaf's string; a sequence's
-    length; a graph's node and edge counts; a one_of's index) and, asked for, the image shown."""
+    length; a graph's node and edge counts; a one_of's index), in a multi-agent game's episode `control` (who
+    chose the agent's action: controller human/ai/none, participant, policy, late) and, asked for, the image
+    shown."""
     stop = min(start + MAX_RANGE, INT32_MAX) if stop is None else stop  # step indices are int4 columns
     if stop <= start or stop - start > MAX_RANGE:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -105,6 +107,8 @@ async def read_steps(
                            "is_first": s.is_first, "is_last": s.is_last, "is_terminal": s.is_terminal, "time": s.time,
                            "input": s.input, "info": s.info, "tags": tags.get(s.index, []),
                            "observation": _summary(episode.observation_spec, s.observation)}
+                    if s.control is not None:  # a multi-agent game's step: who controlled the agent
+                        row["control"] = s.control
                     if images:
                         row["image"] = base64.b64encode(s.image or b"").decode()
                     out.append(row)

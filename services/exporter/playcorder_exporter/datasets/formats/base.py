@@ -30,6 +30,9 @@ class DatasetConfig:
     fps: int = 15  # environment steps per second, for formats that keep time (video)
     description: str = ""
     processing: ProcessingOptions | None = None  # d3rlpy: how frames are processed (None: CrowdPlay's defaults)
+    # episodes of multi-agent games: the per-step controller, late and participant (CONTROL_FIELDS) and the episode
+    # metadata game_id and agent are in the schema; False: a single-agent export, exactly as before they existed
+    multiagent: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,24 @@ class EpisodeMeta:
     total_reward: float  # of the episode as written
     tags: tuple[str, ...] = ()
     notes: str = ""
+    game_id: str | None = None  # the multi-agent game it is one agent's episode of (None: single-agent)
+    agent: str | None = None  # the agent of that game it records
+
+
+# Per-step fields of a multi-agent export: who chose the agent's action ("human", "ai" or "none"), whether the policy
+# was late (the previous action repeated) and the participant's pseudonym ("" when no person controlled it).
+CONTROL_FIELDS = ("controller", "late", "participant")
+GAME_FIELDS = ("game_id", "agent")  # episode metadata of a multi-agent export ("" where an episode has none)
+
+
+def control_values(step: Step) -> tuple[str, bool, str]:
+    """(controller, late, participant) of a step; a step without control (single-agent) is ("", False, "")."""
+    c = step.control or {}
+    return str(c.get("controller") or ""), bool(c.get("late", False)), str(c.get("participant") or "")
+
+
+def game_values(meta: EpisodeMeta) -> dict[str, str]:
+    return {"game_id": meta.game_id or "", "agent": meta.agent or ""}
 
 
 class DatasetWriter(Protocol):

@@ -15,7 +15,8 @@ Loading (d3rlpy infers action_size from the largest action recorded; give it the
 Each episode ends with terminal 1 on its last row, or, when it did not terminate, with a row holding its final
 observation and timeout 1 (d3rlpy uses that row only as the last transition's next observation). An episode of
 one step has no transition and is left out, listed under the split's skipped_episodes. The internal metadata
-(image shown, input, info, tags) is not part of this format.
+(image shown, input, info, tags) is not part of this format, nor is who controlled each step of a multi-agent
+game's episode (its game_id and agent are in the episode's entry of metadata.json).
 
 Memory: a row's observation goes to a scratch file of its split as it is made; only the rows' scalars stay in
 memory (about 20 bytes a row). close() deflates the observations from the scratch file into the .npz.
@@ -33,7 +34,7 @@ import numpy as np
 
 from playcorder.processing import ProcessingOptions, Row, action_array, action_size, limits, observation_shape, rows
 from playcorder.records import Step
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
+from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, game_values, totals
 
 ARRAYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 _BLOCK = 1 << 20
@@ -149,7 +150,8 @@ class D3rlpyWriter:
             raise ValueError(f"Expected {meta.num_steps} steps in episode {meta.episode_id}, got {counted.count}")
         out.steps += counted.count
         out.episodes.append({**{k: getattr(meta, k) for k in _EPISODE_KEYS}, "first_row": first,
-                             "rows": len(out.rewards) - first, "terminal": bool(out.terminals[-1])})
+                             "rows": len(out.rewards) - first, "terminal": bool(out.terminals[-1])}
+                            | (game_values(meta) if self.config.multiagent else {}))
         return counted.count
 
     def _finish(self) -> None:

@@ -18,8 +18,12 @@ that produced a_k (so it goes with the action of the *next* envlogger step), "in
 with o_k, "tags": JSON list of the step's tags}: the fields of RLDS step k, which is where envlogger's own RLDS
 conversion (envlogger.backends.rlds_utils) puts the custom data of envlogger step k back.
 
+Episodes of multi-agent games add to custom_data "controller" ("human", "ai", "none"), "late" (bool) and
+"participant" (the pseudonym of the person in control, "" for none), who chose a_k, with or without keep_metadata.
+
 Episode metadata: episode_id, episode_index, agent_id, study_id, environment, env_id, state, seed, num_steps (RLDS
-steps, = envlogger steps), total_reward; with `keep_metadata` also tags (JSON list) and notes. Dataset metadata:
+steps, = envlogger steps), total_reward; with `keep_metadata` also tags (JSON list) and notes; in multi-agent games
+game_id and agent. Dataset metadata:
 name, version, description, split, observation_spec and action_spec (playcorder.spaces specs as JSON), format,
 format_version, step_tags (JSON, with `keep_metadata`), and environment_specs (dm_env specs, so
 `Reader.observation_spec()` works). Lists are JSON text because envlogger's codec reads an empty list back as None.
@@ -42,7 +46,14 @@ import numpy as np
 from playcorder.gym_spaces import space_from_spec
 from playcorder.records import Step, jsonable
 from playcorder.spaces import format_limits, leaf_dtype, leaf_shape, leaves, unflatten
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
+from playcorder_exporter.datasets.formats.base import (
+    CONTROL_FIELDS,
+    DatasetConfig,
+    EpisodeMeta,
+    control_values,
+    game_values,
+    totals,
+)
 
 FORMAT = "playcorder.envlogger"
 FORMAT_VERSION = 1
@@ -178,6 +189,8 @@ class EnvloggerWriter:
         if c.keep_metadata:
             custom = {"image": bytes(step.image or b""), "input": json.dumps(jsonable(step.input)),
                       "info": json.dumps(jsonable(step.info)), "tags": json.dumps(list(step.tags))}
+        if c.multiagent:
+            custom = (custom or {}) | dict(zip(CONTROL_FIELDS, control_values(step), strict=True))
         return self._step_data_type(timestep, action, custom)
 
     def add_episode(self, meta: EpisodeMeta, steps: Iterable[Step], split: str = "train") -> int:
@@ -217,6 +230,8 @@ class EnvloggerWriter:
         }
         if self.config.keep_metadata:
             episode |= {"tags": json.dumps(list(meta.tags)), "notes": meta.notes}
+        if self.config.multiagent:
+            episode |= game_values(meta)
         backend.set_episode_metadata(episode)
         self._counts["episodes"] += 1
         self._counts["steps"] += n

@@ -13,7 +13,7 @@ import numpy as np
 
 from playcorder.records import Step, jsonable
 from playcorder.spaces import leaf_dtype, leaf_shape, leaf_values, leaves
-from playcorder_exporter.datasets.formats.base import DatasetConfig
+from playcorder_exporter.datasets.formats.base import DatasetConfig, control_values
 
 if TYPE_CHECKING:
     from playcorder_exporter.datasets.formats.lerobot_stats import Stats
@@ -91,6 +91,8 @@ class Features:
         if config.keep_metadata:
             extra += [Column("input", None), Column("info", None)]
             extra += [Column(f"tag:{label}", np.dtype(bool)) for label in config.step_tags]
+        if config.multiagent:  # who controlled the agent: CONTROL_FIELDS
+            extra += [Column("controller", None), Column("late", np.dtype(bool)), Column("participant", None)]
         extra += [Column("timestamp", np.dtype(np.float32))]
         extra += [Column(k, np.dtype(np.int64)) for k in INDEX_COLUMNS]
         for col in extra:
@@ -120,6 +122,8 @@ class Features:
                                  f"on step {i} of episode {episode_id}")
             values += [json.dumps(jsonable(step.input)), json.dumps(jsonable(step.info))]
             values += [label in step.tags for label in config.step_tags]
+        if config.multiagent:
+            values += control_values(step)
         values += [i / config.fps, i, episode_index, index, task_index]
         return values, frames
 

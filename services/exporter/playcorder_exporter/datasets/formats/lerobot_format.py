@@ -19,7 +19,9 @@ columns: `observation.state` for a non-Dict observation, else `observation.<leaf
 actions are `action` (or `action.<leaf path>`). Columns keep the space's dtype (Discrete: int64); leaves of one
 element are scalar columns, others fixed-size lists, flattened in C order when they have more than one dimension.
 With keep_metadata also `input` and `info` (JSON text) and a bool column `tag:<label>` per step tag label: LeRobot
-turns every non-string value into a tensor, which a list of strings cannot be.
+turns every non-string value into a tensor, which a list of strings cannot be. Episodes of multi-agent games add the
+columns `controller` ("human", "ai", "none"; a string), `late` (bool) and `participant` (the pseudonym of the person
+in control, "" for none), and `game_id` and `agent` in meta/episodes.
 
 Streaming: video frames are encoded as steps arrive; the other columns of the current episode are held as Arrow until
 it ends, so an episode failing midway leaves no rows (its frames stay, unreferenced, in the mp4). Stats are merged
@@ -66,7 +68,8 @@ class LeRobotWriter:
         self._rows = EpisodeRows(self._features.columns)
         self._data = ParquetFiles(self.root, DATA_PATH, data_files_size_in_mb * MB, chunks_size)
         self._episode_files = EpisodesFiles(
-            self.root, episodes_schema(self._cameras, self._features.stats_keys, config.keep_metadata),
+            self.root, episodes_schema(self._cameras, self._features.stats_keys, config.keep_metadata,
+                                       config.multiagent),
             data_files_size_in_mb * MB, chunks_size)
         self._stats: dict[str, Stats] = {}
         self._tasks: dict[str, int] = {}
@@ -109,7 +112,8 @@ class LeRobotWriter:
         self._episode_files.add(episode_row(
             meta, index=self._episodes, task=task, length=n, data=data, first_frame=self._frames, split=split,
             videos=[cam.end_episode() for cam in self._cameras.values()],
-            stats=self._features.stats_results(self._ep_stats), keep_metadata=self.config.keep_metadata))
+            stats=self._features.stats_results(self._ep_stats), keep_metadata=self.config.keep_metadata,
+            multiagent=self.config.multiagent))
         for key, s in self._ep_stats.items():
             self._stats.setdefault(key, Stats()).merge(s)
         self._tasks.setdefault(task, task_index)

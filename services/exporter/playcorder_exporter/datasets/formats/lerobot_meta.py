@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta
+from playcorder_exporter.datasets.formats.base import GAME_FIELDS, DatasetConfig, EpisodeMeta, game_values
 from playcorder_exporter.datasets.formats.lerobot_files import DATA_PATH, EPISODES_PATH, VIDEO_PATH, ParquetFiles
 
 CODEBASE_VERSION = "v3.0"
@@ -20,8 +20,9 @@ FILE_COLUMNS = ("meta/episodes/chunk_index", "meta/episodes/file_index")
 
 
 def episodes_schema(cameras: Iterable[str], stats_keys: list[tuple[str, np.dtype | None]],
-                    keep_metadata: bool) -> Any:
-    """meta/episodes' columns; stats_keys: (feature, dtype) per feature with stats, None for a camera."""
+                    keep_metadata: bool, multiagent: bool = False) -> Any:
+    """meta/episodes' columns; stats_keys: (feature, dtype) per feature with stats, None for a camera; multiagent:
+    the game_id and agent of multi-agent games' episodes."""
     import pyarrow as pa
 
     i64, f64, s = pa.int64(), pa.float64(), pa.string()
@@ -34,6 +35,8 @@ def episodes_schema(cameras: Iterable[str], stats_keys: list[tuple[str, np.dtype
     fields += [("seed", i64), ("total_reward", f64), ("split", s)]
     if keep_metadata:
         fields += [("tags", pa.list_(s)), ("notes", s)]
+    if multiagent:
+        fields += [(k, s) for k in GAME_FIELDS]
     per_channel = pa.list_(pa.list_(pa.list_(f64)))  # a camera's stats, shaped (3, 1, 1)
     for key, dtype in stats_keys:
         lo = per_channel if dtype is None else pa.list_(pa.from_numpy_dtype(dtype))
@@ -46,7 +49,7 @@ def episodes_schema(cameras: Iterable[str], stats_keys: list[tuple[str, np.dtype
 
 def episode_row(meta: EpisodeMeta, *, index: int, task: str, length: int, data: tuple[int, int], first_frame: int,
                 split: str, videos: Iterable[dict[str, Any]], stats: Mapping[str, dict[str, Any]],
-                keep_metadata: bool) -> dict[str, Any]:
+                keep_metadata: bool, multiagent: bool = False) -> dict[str, Any]:
     """One episode's row of meta/episodes but its own place in them; data: its (chunk, file) of data/, videos: its
     columns per camera, stats: its statistics per feature."""
     row: dict[str, Any] = {
@@ -59,6 +62,8 @@ def episode_row(meta: EpisodeMeta, *, index: int, task: str, length: int, data: 
         row |= columns
     if keep_metadata:
         row |= {"tags": list(meta.tags), "notes": meta.notes}
+    if multiagent:
+        row |= game_values(meta)
     for key, values in stats.items():
         row |= {f"stats/{key}/{k}": v for k, v in values.items()}
     return row

@@ -21,6 +21,9 @@ Per-episode metadata are attributes of the HDF5 episode group, read back with
 key): `image` fixed-length bytes (the JPEG shown; JPEG ends with FFD9, so numpy's null padding never eats a byte),
 `input` and `info` JSON text, `tag:<label>` booleans ('%' and '/' in a label written %25 and %2F: '/' would
 nest HDF5 groups). Without keep_metadata, infos is empty, as in a Minari dataset recorded without infos.
+Episodes of multi-agent games (one per agent) add the attributes game_id and agent, and the infos `controller`
+("human", "ai" or "none"), `late` (bool) and `participant` (the pseudonym of the person in control, "" for none),
+with or without keep_metadata; HDF5 gives these strings back as bytes, as it does `input` and `info`.
 Observations and actions are stored raw (jpeg_encoding=False): Minari's default re-encodes image spaces as JPEG.
 A text space (MiniGrid's mission) is a Minari Text space: an HDF5 dataset of UTF-8 strings, read back as str.
 """
@@ -38,7 +41,14 @@ import numpy as np
 from playcorder.gym_spaces import space_from_spec
 from playcorder.records import Step, jsonable
 from playcorder.spaces import VARIABLE, leaf_layout, leaves, nest
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
+from playcorder_exporter.datasets.formats.base import (
+    CONTROL_FIELDS,
+    DatasetConfig,
+    EpisodeMeta,
+    control_values,
+    game_values,
+    totals,
+)
 
 if TYPE_CHECKING:
     from minari.data_collector import EpisodeBuffer
@@ -84,7 +94,7 @@ class _Split:
             "name": config.name, "version": config.version, "split": split,
             "observation_spec": config.observation_spec, "action_spec": config.action_spec,
             "keep_metadata": config.keep_metadata, "step_tags": list(config.step_tags), "fps": config.fps,
-        }
+        } | ({"multiagent": True} if config.multiagent else {})
         self.storage.update_metadata({
             "dataset_id": self.id, "minari_version": __version__, "algorithm_name": "human",
             "description": config.description or f"Playcorder export {config.name} {config.version}, split {split}",
@@ -127,6 +137,9 @@ class _EpisodeArrays:
         self.images: list[bytes] = []
         self.texts: dict[str, list[str]] = {"input": [], "info": []}
         self.tags = {t: np.zeros(n, np.bool_) for t in config.step_tags} if config.keep_metadata else {}
+        # who controlled the agent per step (multi-agent games): controller, late, participant
+        self.control: tuple[list[str], np.ndarray, list[str]] | None = (
+            ([""] * n, np.zeros(n, np.bool_), [""] * n) if config.multiagent else None)
         self.count = 0
         self.last: Step | None = None
 
@@ -144,6 +157,8 @@ class _EpisodeArrays:
                              f"on step i), got {s.reward}")
         if self.config.keep_metadata:
             self._add_metadata(i, s)
+        if self.control is not None:
+            self.control[0][i], self.control[1][i], self.control[2][i] = control_values(s)
         self.count, self.last = i + 1, s
 
     def _add_metadata(self, i: int, s: Step) -> None:
@@ -172,6 +187,8 @@ class _EpisodeArrays:
         if self.config.keep_metadata:
             infos = {"image": np.array(self.images, dtype=np.bytes_), **self.texts}
             infos |= {tag_key(t): v for t, v in self.tags.items()}
+        if self.control is not None:
+            infos |= dict(zip(CONTROL_FIELDS, self.control, strict=True))
         return EpisodeBuffer(
             id=index, seed=self.meta.seed,
             observations=nest(self.config.observation_spec, self.obs),
@@ -240,6 +257,8 @@ class MinariWriter:
             import h5py  # an explicit string dtype, so that no tags still reads back as strings
 
             attrs |= {"tags": np.array(list(meta.tags), dtype=h5py.string_dtype()), "notes": meta.notes}
+        if self.config.multiagent:
+            attrs |= game_values(meta)
         return attrs
 
     def close(self) -> dict[str, Any]:

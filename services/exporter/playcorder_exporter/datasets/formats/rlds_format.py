@@ -4,6 +4,9 @@
 Episode metadata: episode_id, episode_index, agent_id, study_id, environment, env_id, state, seed, num_steps,
 total_reward; with the internal metadata kept also tags and notes, and per step: `image` (the JPEG shown, passed
 through without decoding), `input` and `info` (JSON text, since their shape varies) and `tag:<label>` booleans.
+Episodes of multi-agent games (one per agent) add the episode metadata game_id and agent, and per step
+`controller` ("human", "ai" or "none"), `late` (the policy missed its deadline: the previous action was repeated)
+and `participant` (the pseudonym of the person in control, "" for none).
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from typing import Any
 
 from playcorder.records import Step
 from playcorder_exporter.datasets import rlds_features as rf
-from playcorder_exporter.datasets.formats.base import DatasetConfig, EpisodeMeta, totals
+from playcorder_exporter.datasets.formats.base import (
+    CONTROL_FIELDS,
+    DatasetConfig,
+    EpisodeMeta,
+    control_values,
+    game_values,
+    totals,
+)
 from playcorder_exporter.datasets.rlds_writer import RLDSWriter, write_dataset_info
 
 EPISODE_METADATA = {
@@ -24,6 +34,8 @@ EPISODE_METADATA = {
     "total_reward": "float32",
 }
 INTERNAL_EPISODE_METADATA = {"tags": "string_list", "notes": "string"}
+GAME_METADATA = {"game_id": "string", "agent": "string"}  # episodes of multi-agent games
+CONTROL_METADATA = {"controller": "string", "late": "bool", "participant": "string"}  # their steps
 
 
 def _metadata_kinds(config: DatasetConfig) -> tuple[dict[str, str], dict[str, str]]:
@@ -31,6 +43,8 @@ def _metadata_kinds(config: DatasetConfig) -> tuple[dict[str, str], dict[str, st
     episode = EPISODE_METADATA | (INTERNAL_EPISODE_METADATA if config.keep_metadata else {})
     step = ({"input": "string", "info": "string"} | {f"tag:{t}": "bool" for t in config.step_tags}
             if config.keep_metadata else {})
+    if config.multiagent:
+        episode, step = episode | GAME_METADATA, step | CONTROL_METADATA
     return episode, step
 
 
@@ -66,7 +80,7 @@ class RLDSFormatWriter:
         return self._writer
 
     def _steps(self, steps: Iterable[Step]) -> Iterator[dict[str, Any]]:
-        keep = self.config.keep_metadata
+        keep, multiagent = self.config.keep_metadata, self.config.multiagent
         for s in steps:
             step: dict[str, Any] = {
                 "observation": s.observation, "action": s.action, "reward": s.reward, "discount": s.discount,
@@ -75,6 +89,8 @@ class RLDSFormatWriter:
             if keep:
                 step |= {"image": s.image or b"", "input": json.dumps(s.input), "info": json.dumps(s.info)}
                 step |= {key: t in s.tags for key, t in self._tag_keys}
+            if multiagent:
+                step |= dict(zip(CONTROL_FIELDS, control_values(s), strict=True))
             yield step
 
     def add_episode(self, meta: EpisodeMeta, steps: Iterable[Step], split: str = "train") -> int:
@@ -82,6 +98,8 @@ class RLDSFormatWriter:
         metadata: dict[str, Any] = {k: getattr(meta, k) for k in EPISODE_METADATA}
         if self.config.keep_metadata:
             metadata |= {"tags": list(meta.tags), "notes": meta.notes}
+        if self.config.multiagent:
+            metadata |= game_values(meta)
         return writer.add_episode(self._steps(steps), metadata)
 
     def close(self) -> dict[str, Any]:

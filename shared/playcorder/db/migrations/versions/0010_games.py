@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0010'
-down_revision = '0008'  # 0009 once the records' migration lands
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
