@@ -361,7 +361,7 @@ class Game:
 
     @staticmethod
     def _controlled(record: Step, control: dict[str, Any]) -> None:
-        record.control = control  # type: ignore[attr-defined]
+        record.control = control
 
     async def end(self, state: EndState, reason: str, detail: str = "") -> None:
         """The game is over for everyone: each agent's episode ends (its final observation kept), each
