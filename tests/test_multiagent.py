@@ -41,7 +41,8 @@ async def _act_on_frames(player: Player, frames: int, action: int) -> None:
         await player.send(type="action", action=action)
 
 
-def test_two_players_one_leaves_and_the_fallback_ai_takes_over(services: Any, client: Client) -> None:
+def test_two_players_one_leaves_and_the_fallback_ai_takes_over(services: Any, client: Client, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     created = client.create_study(invaders())
     tokens = [client.create_participant(created["id"])["token"] for _ in range(2)]
 
@@ -88,6 +89,18 @@ def test_two_players_one_leaves_and_the_fallback_ai_takes_over(services: Any, cl
     assert by_agent["second_0"]["stats"]["human_steps"] == switch
     ai_taken = list(client.episodes(created["id"], where=["ai_steps > 0"]))
     assert [e["agent"] for e in ai_taken] == ["second_0"]
+
+    import minari  # the right cannon's episode exported on its own loads with the switch in its infos
+
+    export = client.wait_export(client.create_export(created["id"], format="minari", agent="second_0")["id"],
+                                timeout=180)
+    assert export["state"] == "done", export["error"]
+    client.download_export(export, tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    dataset = minari.load_dataset(f"playcorder/{next((tmp_path / 'playcorder').glob('*-train-v*')).name}")
+    (episode,) = list(dataset.iterate_episodes())
+    assert [c.decode() for c in episode.infos["controller"]][:150] == controllers
+    assert episode.observations.shape == (151, 210, 160, 3)
 
 
 def test_a_player_alone_is_partnered_by_the_fallback_ai_after_the_lobby_timeout(services: Any,

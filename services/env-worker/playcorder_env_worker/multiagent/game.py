@@ -281,11 +281,11 @@ class Game:
 
     async def _actions(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Every agent's action for this step and who chose it: policies asked at once, each within its deadline."""
-        asked = {a: s for a, s in self.seats.items() if s.controller == "ai" and s.policy is not None}
+        asked = [(s, s.policy) for s in self.seats.values() if s.controller == "ai" and s.policy is not None]
         decisions = await asyncio.gather(*(
-            decide(s.policy, s.episode.observation if s.episode else None, self.step_index, s.action,
-                   self._deadline(s)) for s in asked.values()))
-        for seat, decision in zip(asked.values(), decisions, strict=True):
+            decide(policy, s.episode.observation if s.episode else None, self.step_index, s.action,
+                   self._deadline(s)) for s, policy in asked))
+        for (seat, _), decision in zip(asked, decisions, strict=True):
             seat.action, seat.late = decision.action, decision.late
             if decision.error is not None:
                 seat.counts["policy_errors"] += 1

@@ -85,12 +85,12 @@ class SeatSession:
         reader = asyncio.create_task(self._read())
         watcher = asyncio.create_task(self.link.watch())
         done = asyncio.create_task(self._done.wait())
-        tasks = [reader, watcher, done]
+        tasks: list[asyncio.Task[Any]] = [reader, watcher, done]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in (reader, watcher):
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+                    raise error
         finally:
             self.over = True
             for task in tasks:
