@@ -307,7 +307,12 @@ class Game:
 
     # ---------------------------------------------------------------- on a pool thread
     def _frames(self) -> dict[str, bytes]:
+        """Each agent's frame as JPEG: its own view where the environment has them, else one shared frame
+        encoded once (two-player Atari: half the encoding)."""
         assert self.env is not None
+        if not self.env.own_views:
+            shared = encode_jpeg(self.env.render(), self.quality)
+            return dict.fromkeys(self.seats, shared)
         return {agent: encode_jpeg(self.env.render(agent), self.quality) for agent in self.seats}
 
     def _reset(self, seed: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
