@@ -189,3 +189,54 @@ def test_participants_arriving_at_once_on_two_gateways_fill_whole_games(
         assert sorted(p["agent"] for p in players) == ["first_0", "second_0"]  # no seat given twice
         assert len({p["worker"] for p in players}) == 1  # one worker plays the game, whichever gateway they came by
         assert all(sorted(p["seats"].values()) == ["human", "you"] for p in players)
+
+
+def test_a_policy_served_over_nats_acts_and_its_late_steps_are_recorded(services: Services, client: Client) -> None:
+    import json
+
+    import nats
+
+    spec = invaders(steps=12)
+    spec["environments"][0]["agents"]["seats"]["second_0"] = {
+        "always": {"kind": "nats", "subject": "tests.slowpoke", "deadline_ms": 1000}}
+    created = client.create_study(spec)
+    token = client.create_participant(created["id"])["token"]
+    prefix = services.env.get("NATS_SUBJECT_PREFIX", "pc")
+    late_steps = {4, 5}
+
+    async def scenario() -> tuple[str, list[tuple[int, str, int]]]:
+        asked: list[tuple[int, str, int]] = []
+        nc = await nats.connect(services.env["NATS_URL"])
+
+        async def reply(msg: Any, step: int) -> None:
+            if step in late_steps:
+                await asyncio.sleep(2.0)  # past the 1 s deadline: the agent repeats its previous action
+            await msg.respond(json.dumps({"action": step % 6}).encode())
+
+        async def answer(msg: Any) -> None:  # each request answered on its own: a late one holds up no other
+            request = json.loads(msg.data)
+            asked.append((request["step"], request["agent"], len(request["observation"])))
+            replies.add(task := asyncio.create_task(reply(msg, request["step"])))
+            task.add_done_callback(replies.discard)
+
+        replies: set[asyncio.Task[None]] = set()
+        await nc.subscribe(f"{prefix}.policies.tests.slowpoke", cb=answer)
+        try:
+            ann = await Player.join(services.url, token, "invaders")
+            session = await ann.until("session")
+            countdown = await ann.until("countdown", timeout=10)  # the only human seat is taken: no lobby wait
+            assert countdown["seats"] == {"first_0": "you", "second_0": "ai"}
+            await ann.until("episode_ended", timeout=60)
+            return session["game_id"], asked
+        finally:
+            await nc.close()
+
+    game_id, asked = asyncio.run(scenario())
+    assert asked[:12] == [(i, "second_0", 210) for i in range(12)], asked  # each step asked once, with the frame
+    episodes = {e["agent"]: e for e in client.episodes(created["id"], game_id=game_id)}
+    ai = stored_episode(client, episodes["second_0"]["id"])
+    steps = all_steps(client, ai["id"])[:12]
+    assert [s["control"]["late"] for s in steps] == [i in late_steps for i in range(12)]
+    assert [s["action"] for s in steps] == [3 if i in late_steps else i % 6 for i in range(12)]  # step 3's held
+    assert {s["control"]["policy"] for s in steps} == {"nats"} and ai["participant_id"] == "ai:second_0"
+    assert ai["stats"]["late_steps"] == 2

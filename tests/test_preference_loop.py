@@ -21,6 +21,7 @@ import pytest
 from playcorder.sdk import Client
 from playcorder.sdk.bot import play
 from tests.factories import study
+from tests.stored import stored_episode
 
 FPS, STEPS, EPISODES, PER_EPISODE, PAIRS = 20, 160, 8, 4, 300
 REWARD_CLI = Path(sys.executable).with_name("playcorder-reward")
@@ -36,7 +37,10 @@ def cheetah(services: Any, client: Client) -> dict[str, Any]:
     summary = asyncio.run(play(services.url, token, "cheetah", episodes=EPISODES, max_steps=STEPS, seed=11,
                                timeout=120))
     assert summary.episodes == EPISODES, summary
-    return {"study": created, "episodes": [e["episode_id"] for e in summary.episode_details]}
+    ids = [e["episode_id"] for e in summary.episode_details]
+    for episode_id in ids:  # finalised by the recorder (a busy machine lags): all of their steps to sample from
+        stored_episode(client, episode_id)
+    return {"study": created, "episodes": ids}
 
 
 def synthetic_labeller(person: Client, experiment_id: str, returns: dict[str, float]) -> list[dict[str, Any]]:
