@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playcorder.db.models import Game
@@ -29,6 +29,7 @@ from playcorder.specs import EnvironmentSpec
 # A game this close to filling takes nobody new: the seat would reach its worker after the policies took it.
 JOIN_MARGIN = timedelta(seconds=1.0)
 _CANDIDATES = 20  # waiting games looked at per join
+KEEP_FILLED = timedelta(hours=1)  # a lobby row this long past its fill is done with (its episodes say the rest)
 
 
 class NoWorker(Exception):
@@ -62,6 +63,8 @@ async def join(sessions: async_sessionmaker[AsyncSession], study_id: str, env: E
     async with sessions() as db:
         await db.exec(select(func.pg_advisory_xact_lock(_lock_key(study_id, env.id))))
         now = datetime.now(UTC)
+        await db.exec(delete(Game).where(Game.study_id == study_id, Game.env == env.id,
+                                         col(Game.fill_at) < now - KEEP_FILLED))
         waiting = await db.exec(
             select(Game).where(Game.study_id == study_id, Game.env == env.id, col(Game.fill_at) > now + JOIN_MARGIN)
             .order_by(col(Game.created_at)).limit(_CANDIDATES))
