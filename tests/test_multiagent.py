@@ -69,6 +69,8 @@ def test_two_players_one_leaves_and_the_fallback_ai_takes_over(services: Any, cl
 
     seen = asyncio.run(scenario())
     assert seen["control"]["agent"] == "second_0" and seen["control"]["controller"] == "ai", seen
+    print(f"\nthe fallback AI took over {seen['took_over_s'] * 1000:.0f} ms after the player left, at step "
+          f"{seen['control']['step']}")
     assert seen["took_over_s"] < 1.0, seen
     # 150 steps and the final observation, as a single-player episode counts them
     assert seen["ended"]["num_steps"] == 151 and seen["ended"]["reason"] == "step_limit", seen["ended"]
