@@ -10,6 +10,8 @@ import base64
 import logging
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -174,19 +176,26 @@ def try_environment(spec: EnvironmentSpec, access: EnvAccess | None = None) -> T
         return _finished(reply, started)
     prepared = _build(spec, reply, access)
     if prepared is not None:
-        reply.family = prepared.family
-        try:
-            _run(prepared, spec, reply)
-        except Exception as err:  # a check itself failed on this env: still an answer, never a crash
-            log.exception("trial of %s failed", spec.env_id)
-            reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to be tried, got "
-                                                     f"{type(err).__name__}: {err}"))
-        finally:
-            try:
-                prepared.close()
-            except Exception:
-                log.exception("trial of %s: closing the environment failed", spec.env_id)
+        run_and_close(prepared, spec, reply, _run)
     return _finished(reply, started)
+
+
+def run_and_close(env: Any, spec: EnvironmentSpec, reply: TrialReply,
+                  run: Callable[[Any, EnvironmentSpec, TrialReply], None]) -> None:
+    """The checks of a built env (one agent's or a game's) into `reply`, then the env closed: a check that itself
+    fails is still an answer, never a crash."""
+    reply.family = env.family
+    try:
+        run(env, spec, reply)
+    except Exception as err:
+        log.exception("trial of %s failed", spec.env_id)
+        reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to be tried, got "
+                                                 f"{type(err).__name__}: {err}"))
+    finally:
+        try:
+            env.close()
+        except Exception:
+            log.exception("trial of %s: closing the environment failed", spec.env_id)
 
 
 def _finished(reply: TrialReply, started: float) -> TrialReply:

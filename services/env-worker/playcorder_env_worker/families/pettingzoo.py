@@ -14,7 +14,7 @@ from playcorder.inputs import InputMap
 from playcorder.specs import EnvironmentSpec
 
 from ..default_maps import default_atari_map, default_map_for
-from ..multiagent.envs import Infos, Observations, PreparedGame
+from ..multiagent.envs import Infos, Observations, PreparedGame, ViewBackend
 from . import limits
 from .access import EnvAccess
 from .problems import EnvProblem, closest, unexpected_keyword
@@ -129,25 +129,13 @@ def _atari_meanings(env: Any) -> list[str] | None:
     return None
 
 
-class _Backend:
-    def __init__(self, env: Any) -> None:
-        self.env = env
-        self.own_view = getattr(env.unwrapped, "render_agent", None)
-
+class _Backend(ViewBackend):
     def reset(self, seed: int) -> tuple[Observations, Infos]:
         observations, infos = self.env.reset(seed=seed)
         return observations, infos
 
     def step(self, actions: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
         return self.env.step(actions)  # type: ignore[no-any-return]
-
-    def render(self, agent: str | None) -> Any:
-        if agent is not None and callable(self.own_view):
-            return self.own_view(agent)
-        return self.env.render()
-
-    def close(self) -> None:
-        self.env.close()
 
 
 def make_game(spec: EnvironmentSpec, access: EnvAccess) -> PreparedGame:

@@ -16,7 +16,7 @@ from ..default_maps import default_map_for
 from ..families import make_gym, resolve_family
 from ..families.access import EnvAccess
 from ..families.problems import EnvProblem
-from .envs import Infos, Observations, PreparedGame
+from .envs import Infos, Observations, PreparedGame, ViewBackend
 
 
 def per_agent_spaces(env: gym.Env, env_id: str) -> tuple[dict[str, gym.Space], dict[str, gym.Space]]:
@@ -38,10 +38,10 @@ def _shown(space: gym.Space) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-class _Backend:
+class _Backend(ViewBackend):
     def __init__(self, env: gym.Env, agents: list[str]) -> None:
-        self.env, self.agents = env, agents
-        self.own_view = getattr(env.unwrapped, "render_agent", None)
+        super().__init__(env)
+        self.agents = agents
 
     def _infos(self, info: dict[str, Any]) -> Infos:
         shared = {k: v for k, v in info.items() if k != "rewards"}
@@ -61,14 +61,6 @@ class _Backend:
         return ({a: observation[a] for a in acting}, {a: rewards.get(a, 0.0) for a in acting},
                 {a: bool(terminated) for a in acting}, {a: bool(truncated) for a in acting},
                 {a: infos[a] for a in acting})
-
-    def render(self, agent: str | None) -> Any:
-        if agent is not None and callable(self.own_view):
-            return self.own_view(agent)
-        return self.env.render()
-
-    def close(self) -> None:
-        self.env.close()
 
 
 def make_game(spec: EnvironmentSpec, access: EnvAccess) -> PreparedGame:

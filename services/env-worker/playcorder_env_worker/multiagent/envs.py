@@ -43,6 +43,23 @@ class GameBackend(Protocol):
     def close(self) -> None: ...
 
 
+class ViewBackend:
+    """What both families' backends share: the env, its per-agent view (`render_agent`, when it has one), render
+    and close."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.own_view = getattr(env.unwrapped, "render_agent", None)
+
+    def render(self, agent: str | None) -> Any:
+        if agent is not None and callable(self.own_view):
+            return self.own_view(agent)
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
+
+
 @dataclass(eq=False)
 class PreparedGame:
     """A ready multi-agent env (render_mode "rgb_array") plus what the worker needs to show and control each agent.

@@ -6,7 +6,6 @@ and close it. The reply's spaces are Dicts keyed by agent."""
 from __future__ import annotations
 
 import base64
-import logging
 from typing import Any
 
 import gymnasium as gym
@@ -21,10 +20,8 @@ from ..controls import Controls
 from ..families.access import EnvAccess
 from ..families.problems import EnvProblem
 from ..statistics import tried
-from ..trial import _problem, preview, problems_of_map
+from ..trial import _problem, preview, problems_of_map, run_and_close
 from .envs import PreparedGame, make_game
-
-log = logging.getLogger(__name__)
 
 
 def _build(spec: EnvironmentSpec, reply: TrialReply, access: EnvAccess | None) -> PreparedGame | None:
@@ -120,17 +117,5 @@ def _run(game: PreparedGame, spec: EnvironmentSpec, reply: TrialReply) -> None:
 def try_game(spec: EnvironmentSpec, access: EnvAccess | None, reply: TrialReply) -> None:
     """Fill `reply` with the trial of the spec's multi-agent environment (blocking: a trial process runs it)."""
     game = _build(spec, reply, access)
-    if game is None:
-        return
-    reply.family = game.family
-    try:
-        _run(game, spec, reply)
-    except Exception as err:  # a check itself failed on this env: still an answer, never a crash
-        log.exception("trial of %s failed", spec.env_id)
-        reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to be tried, got "
-                                                 f"{type(err).__name__}: {err}"))
-    finally:
-        try:
-            game.close()
-        except Exception:
-            log.exception("trial of %s: closing the environment failed", spec.env_id)
+    if game is not None:
+        run_and_close(game, spec, reply, _run)
