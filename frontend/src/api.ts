@@ -129,7 +129,8 @@ export interface SessionInfo {
   csrf_token: string;
 }
 
-export type Family = "auto" | "atari" | "procgen" | "mujoco" | "gymnasium" | "pettingzoo";
+export type Family = "auto" | "atari" | "procgen" | "mujoco" | "gymnasium" | "pettingzoo" | "robosuite" | "robodesk"
+  | "nethack";
 
 export interface WrapperSpec {
   name: string;

@@ -18,7 +18,14 @@ MAX_KWARGS_BYTES = 16_384  # an environment's gymnasium.make kwargs (and a wrapp
 MAX_WRAPPERS = 8  # per environment
 # A Gymnasium id ('ALE/Pong-v5'), optionally 'module:' first; the worker decides which modules it may import.
 _ENV_ID = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:)?[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")
-Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium", "pettingzoo"]
+Family = Literal["auto", "atari", "procgen", "mujoco", "gymnasium", "pettingzoo", "robosuite", "robodesk", "nethack",
+                 "dmlab"]
+# Families named by the reference tool (RLDS Creator) that cannot be run here, and why (docs/environments.md)
+UNAVAILABLE_FAMILIES = {
+    "dmlab": "DeepMind Lab cannot run on Playcorder's workers: dmlab-gym 0.2.0 requires Python >=3.13 (the workers "
+             "run 3.11) and a deepmind_lab native module that is not on PyPI (dmlab-gym builds it with Bazel inside "
+             "Docker or Podman); see docs/environments.md",
+}
 
 
 class RenderSpec(BaseModel):
@@ -109,6 +116,14 @@ class EnvironmentSpec(BaseModel):
     def _small_kwargs(cls, v: dict[str, Any]) -> dict[str, Any]:
         return _check_kwargs(v)
 
+    @model_validator(mode="after")
+    def _runnable_family(self) -> EnvironmentSpec:
+        family = self.resolved_family
+        if family in UNAVAILABLE_FAMILIES:
+            raise ValueError(f"Expected a family Playcorder can run, got {self.env_id!r} of family {family!r}: "
+                             f"{UNAVAILABLE_FAMILIES[family]}")
+        return self
+
     @field_validator("env_id")
     @classmethod
     def _env_id(cls, v: str) -> str:
@@ -127,7 +142,15 @@ class EnvironmentSpec(BaseModel):
             return "procgen"
         if self.env_id.startswith("pettingzoo/"):
             return "pettingzoo"
+        for prefix, family in _ID_PREFIXES:
+            if self.env_id.startswith(prefix):
+                return family
         return "gymnasium"  # the worker refines this to "mujoco" from the registry's entry point
+
+
+# env id prefixes of the families that register their own ids
+_ID_PREFIXES = (("robosuite/", "robosuite"), ("robodesk/", "robodesk"), ("NetHack", "nethack"),
+                ("dmlab/", "dmlab"), ("deepmind_lab", "dmlab"))
 
 
 def _unstorable(value: Any) -> bool:

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from playcorder.settings import NatsSettings, ServiceSettings
 
 MAX_DRAIN_TIMEOUT = 3600.0  # an hour: longer than any episode a study should ask for
-FAMILIES = ("atari", "procgen", "mujoco", "gymnasium", "pettingzoo")
+FAMILIES = ("atari", "procgen", "mujoco", "gymnasium", "pettingzoo", "robosuite", "robodesk", "nethack")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -59,8 +59,8 @@ class Settings(ServiceSettings):
                                                          "(what a worker crash can lose)")
     max_payload: int = Field(1 << 20, description="env MAX_PAYLOAD: NATS max payload; chunks stay below it")
     env_families: str = Field(",".join(FAMILIES), description="env ENV_FAMILIES: comma-separated environment "
-                              "families this worker makes (atari, procgen, mujoco, gymnasium, pettingzoo); others "
-                              "are refused")
+                              "families this worker makes (atari, procgen, mujoco, gymnasium, pettingzoo, "
+                              "robosuite, robodesk, nethack); others are refused")
     env_modules: str = Field("minigrid", description="env ENV_MODULES: comma-separated modules that a 'module:EnvId' "
                              "id or a known plugin id (MiniGrid-) may import; no other module is ever imported for "
                              "an env id (empty: none)")

@@ -19,6 +19,9 @@ const FAMILIES = [
   { value: "mujoco", label: "mujoco" },
   { value: "gymnasium", label: "gymnasium" },
   { value: "pettingzoo", label: "pettingzoo (multi-agent)" },
+  { value: "robosuite", label: "robosuite (robot arms)" },
+  { value: "robodesk", label: "robodesk" },
+  { value: "nethack", label: "nethack (NLE)" },
 ];
 
 function num(v: string | number, fallback: number): number {

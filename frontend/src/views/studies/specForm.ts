@@ -247,6 +247,13 @@ export const FAMILY_HINTS: Record<string, string> = {
     '"direction": 1}]}',
   pettingzoo: "PettingZoo default: each seat gets its family's map (two-player Atari: arrows and Space, as " +
     "single-player Atari); set a seat's own under agents.seats.<agent>.input_map.",
+  robosuite: "robosuite default (operational space, as robosuite's keyboard): W/S, A/D move the gripper in x/y, " +
+    "R/F up/down, Z/X, T/G, C/V rotate about x, y, z, Space opens and closes the gripper; a 6-DOF controller " +
+    "drives the six motion dimensions, a gamepad's sticks x/y and z/yaw.",
+  robodesk: "RoboDesk default: W/S, A/D move the gripper in x/y, R/F up/down, C/V turn the wrist, Space opens " +
+    "and closes the gripper; a 6-DOF controller drives x, y, z and the wrist.",
+  nethack: "NetHack default: keys are NetHack's own commands (h/j/k/l/y/u/b/n move, Shift for long moves, " +
+    "< > stairs, . wait, s search, e eat, Enter for --More--); the arrows also move.",
   gymnasium: "Gymnasium default: Discrete gets digits 1-9, 0 (2 actions: Left/Right; 3: Left/Right with noop 1; " +
     '4+: Left/Down/Right/Up); a Box the continuous default. e.g. {"kind": "discrete", "bindings": {"A": 0, "D": 1}}',
 };
@@ -256,5 +263,8 @@ export function familyOf(env: EnvForm): string {
   if (env.env_id.startsWith("ALE/")) return "atari";
   if (env.env_id.startsWith("procgen")) return "procgen";
   if (env.env_id.startsWith("pettingzoo/")) return "pettingzoo";
+  if (env.env_id.startsWith("robosuite/")) return "robosuite";
+  if (env.env_id.startsWith("robodesk/")) return "robodesk";
+  if (env.env_id.startsWith("NetHack")) return "nethack";
   return "gymnasium";
 }

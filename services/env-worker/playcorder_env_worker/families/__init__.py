@@ -23,7 +23,9 @@ from .signature import accepted_kwargs
 
 _KNOWN = ("atari ('ALE/<Game>-v5'), procgen ('procgen/<game>'), mujoco (e.g. 'HalfCheetah-v5'), "
           "gymnasium (any registered id, e.g. 'CartPole-v1', or 'module:EnvId' for a module in ENV_MODULES), "
-          "pettingzoo (multi-agent, 'pettingzoo/<subpackage>/<module>', e.g. 'pettingzoo/atari/space_invaders_v2')")
+          "pettingzoo (multi-agent, 'pettingzoo/<subpackage>/<module>', e.g. 'pettingzoo/atari/space_invaders_v2'), "
+          "robosuite ('robosuite/<Task>', e.g. 'robosuite/Lift'), robodesk ('robodesk/<task>', e.g. "
+          "'robodesk/open_slide'), nethack (NLE's ids, e.g. 'NetHackScore-v0')")
 # ids whose registering package gymnasium does not import by itself
 _PLUGINS = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
 
@@ -211,6 +213,18 @@ def _register(family: str) -> None:
         from .procgen import register_procgen_envs
 
         register_procgen_envs()
+    elif family == "robosuite":
+        from .robosuite import register_robosuite_envs
+
+        register_robosuite_envs()
+    elif family == "robodesk":
+        from .robodesk import register_robodesk_envs
+
+        register_robodesk_envs()
+    elif family == "nethack":
+        from .nethack import register_nethack_envs
+
+        register_nethack_envs()
 
 
 def resolve_family(spec: EnvironmentSpec, access: EnvAccess | None = None) -> str:
@@ -238,6 +252,12 @@ def make_env(spec: EnvironmentSpec, access: EnvAccess | None = None) -> Prepared
         from .procgen import make
     elif family == "mujoco":
         from .mujoco import make
+    elif family == "robosuite":
+        from .robosuite import make
+    elif family == "robodesk":
+        from .robodesk import make
+    elif family == "nethack":
+        from .nethack import make
     else:
         from .generic import make
     return make(spec, access)

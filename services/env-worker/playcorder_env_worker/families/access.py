@@ -11,7 +11,8 @@ from ..settings import FAMILIES, Settings
 
 # where the registry entries of each family live (Gymnasium's own classic envs are "gymnasium")
 _ENTRY_MODULES = {"ale_py": "atari", "playcorder_env_worker.families.procgen": "procgen",
-                  "gymnasium.envs.mujoco": "mujoco"}
+                  "gymnasium.envs.mujoco": "mujoco", "playcorder_env_worker.families.robosuite": "robosuite",
+                  "playcorder_env_worker.families.robodesk": "robodesk", "nle": "nethack"}
 
 
 @dataclass(frozen=True)
