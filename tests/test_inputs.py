@@ -18,10 +18,12 @@ from playcorder.inputs import (
     InputMap,
     InputState,
     KeyBinding,
+    ToggleBinding,
     normalise_key,
     parse_combo,
 )
 from playcorder_env_worker.default_maps import (
+    default_arm_map,
     default_atari_map,
     default_box_map,
     default_discrete_map,
@@ -261,6 +263,37 @@ def test_key_ramp_hold_release_and_reset() -> None:
     np.testing.assert_allclose(mapper.action(keys("Q", "A"), 1.0), [7.0])  # opposite keys cancel
     mapper.reset()
     np.testing.assert_allclose(mapper.action(keys(), 0.1), [5.0])
+
+
+def test_toggle_flips_a_dim_once_per_press_and_reset_restores_its_start() -> None:
+    """A gripper on Space: each press flips open/closed, holding it does not flicker, the gamepad's A counts too."""
+    m = ContinuousMap(keys=[KeyBinding(key="Q", dim=0, direction=1)], toggles=[ToggleBinding(key="Space", dim=1)])
+    mapper = ContinuousMapper(m, np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
+    np.testing.assert_allclose(mapper.action(keys(), 0.1), [0.0, -1.0])  # starts open (low)
+    np.testing.assert_allclose(mapper.action(keys(" ", "q"), 0.1), [0.2, 1.0])
+    np.testing.assert_allclose(mapper.action(keys(" "), 1.0), [0.0, 1.0])  # held: no flip back, nor a return
+    np.testing.assert_allclose(mapper.action(keys(), 1.0), [0.0, 1.0])
+    np.testing.assert_allclose(mapper.action(pad(buttons={0: 1.0}), 0.1), [0.0, -1.0])
+    assert mapper.held(keys("Space"))
+    mapper.action(keys(), 0.1)
+    mapper.action(keys(" "), 0.1)
+    mapper.reset()
+    np.testing.assert_allclose(mapper.action(keys(), 0.1), [0.0, -1.0])
+    with pytest.raises(ValueError, match=r"toggles\[0\]"):
+        ContinuousMapper(ContinuousMap(toggles=[ToggleBinding(key="Space", dim=3)]), np.zeros(2), np.ones(2))
+
+
+def test_arm_map_follows_robosuite_keys() -> None:
+    layout = ("x", "y", "z", "rx", "ry", "rz", "gripper")
+    mapper = ContinuousMapper(default_arm_map(layout), -np.ones(7), np.ones(7))
+    out = mapper.action(keys("ArrowUp", "ArrowRight", ";", "o", " "), 0.25)
+    np.testing.assert_allclose(out, [-0.5, 0.5, 0.5, 0.0, 0.0, -0.5, 1.0])
+    mapper.reset()
+    np.testing.assert_allclose(mapper.action(InputState(sixdof=[1, 0, 0, 0, 0, -1]), 0.1), [1, 0, 0, 0, 0, -1, -1])
+    desk = default_arm_map(("x", "y", "z", "rz", "gripper"))
+    assert [t.dim for t in desk.toggles] == [4] and {k.key for k in desk.keys if k.dim == 3} == {"O", "P"}
+    with pytest.raises(ValueError, match="distinct arm dims"):
+        default_arm_map(("x", "elbow"))
 
 
 def test_axes_rescale_dead_zone_invert_scale_and_clip() -> None:

@@ -189,12 +189,30 @@ class KeyBinding(BaseModel):
         return keys[0]
 
 
+class ToggleBinding(BaseModel):
+    """A key (or gamepad button as 'Button0') whose each press flips a dimension between its low and high end: a
+    gripper's open/close on one button. The dimension starts at `start`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # spec models: no coercion
+
+    key: str
+    dim: int = Field(..., ge=0)
+    start: Literal["low", "high"] = "low"
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return KeyBinding._key(v)
+
+
 class ContinuousMap(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # spec models: no coercion
 
     kind: Literal["continuous"] = "continuous"
     axes: list[AxisBinding] = Field(default_factory=list)
     keys: list[KeyBinding] = Field(default_factory=list)
+    toggles: list[ToggleBinding] = Field(default_factory=list, max_length=8,
+                                         description="keys whose each press flips a dimension between low and high")
     ramp_per_s: float = Field(2.0, gt=0, allow_inf_nan=False, description="held key speed, half-ranges per second")
     release: Literal["hold", "return"] = Field("return", description="released keys: keep the value, or ramp to centre")
 

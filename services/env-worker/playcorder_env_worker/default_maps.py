@@ -7,7 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
-from playcorder.inputs import AxisBinding, ContinuousMap, DiscreteMap, InputMap, KeyBinding, normalise_key
+from playcorder.inputs import (
+    AxisBinding,
+    ContinuousMap,
+    DiscreteMap,
+    InputMap,
+    KeyBinding,
+    ToggleBinding,
+    normalise_key,
+)
 
 _ALE_WORDS = {"UP": "Up", "DOWN": "Down", "LEFT": "Left", "RIGHT": "Right", "FIRE": "Space"}
 _WASD = {"Up": "W", "Down": "S", "Left": "A", "Right": "D", "Space": "Space"}
@@ -109,3 +117,32 @@ def default_map_for(space: spaces.Space, meanings: Sequence[str] | None = None) 
         return default_box_map(space.low, space.high)
     raise ValueError(f"Expected a Discrete or Box action space for a default input map, got {space}; "
                      "set input_map in the environment spec")
+
+
+# Robot arms in operational space, as robosuite's own keyboard device (robosuite/devices/keyboard.py) drives them:
+# Up/Down -x/+x, Left/Right -y/+y, ';'/'.' up/down, E/R roll, H/Y pitch, O/P yaw, Space toggles the gripper.
+ARM_DIMS = ("x", "y", "z", "rx", "ry", "rz", "gripper")
+_ARM_KEYS = {"x": ("Down", "Up"), "y": ("Right", "Left"), "z": (";", "."), "rx": ("R", "E"), "ry": ("Y", "H"),
+             "rz": ("P", "O")}  # (+ key, - key)
+_ARM_SIXDOF = {"x": 0, "y": 1, "z": 2, "rx": 3, "ry": 4, "rz": 5}
+# gamepad: left stick moves in the table's plane (up = -x, as the Up arrow; right = +y), right stick y lifts
+# (up = +z) and its x turns about z
+_ARM_AXES = {"x": ("axis:1", False), "y": ("axis:0", False), "z": ("axis:3", True), "rz": ("axis:2", False)}
+
+
+def default_arm_map(layout: Sequence[str]) -> ContinuousMap:
+    """An end-effector delta action whose dims are named by `layout` (of ARM_DIMS, e.g. robosuite's OSC_POSE
+    ('x', 'y', 'z', 'rx', 'ry', 'rz', 'gripper'), RoboDesk's ('x', 'y', 'z', 'rz', 'gripper')): robosuite's keys,
+    a 6-DOF controller's axes on the motion dims, a gamepad's sticks, Space (or the pad's A) toggling the gripper
+    (open first)."""
+    unknown = [d for d in layout if d not in ARM_DIMS]
+    if unknown or len(set(layout)) != len(layout):
+        raise ValueError(f"Expected distinct arm dims among {ARM_DIMS}, got {list(layout)}")
+    keys = [KeyBinding(key=key, dim=d, direction=sign) for d, name in enumerate(layout) if name in _ARM_KEYS
+            for key, sign in zip(_ARM_KEYS[name], (1, -1), strict=True)]
+    axes = [AxisBinding(source=f"sixdof:{_ARM_SIXDOF[name]}", dim=d) for d, name in enumerate(layout)
+            if name in _ARM_SIXDOF]
+    axes += [AxisBinding(source=_ARM_AXES[name][0], dim=d, invert=_ARM_AXES[name][1]) for d, name in enumerate(layout)
+             if name in _ARM_AXES]
+    toggles = [ToggleBinding(key="Space", dim=d) for d, name in enumerate(layout) if name == "gripper"]
+    return ContinuousMap(axes=axes, keys=keys, toggles=toggles)

@@ -67,7 +67,8 @@ class ContinuousMapper:
             raise ValueError(f"Expected low and high of one shape, got {low.shape} and {high.shape}")
         size = low.size
         for where, b in [*((f"axes[{i}]", b) for i, b in enumerate(input_map.axes)),
-                         *((f"keys[{i}]", b) for i, b in enumerate(input_map.keys))]:
+                         *((f"keys[{i}]", b) for i, b in enumerate(input_map.keys)),
+                         *((f"toggles[{i}]", b) for i, b in enumerate(input_map.toggles))]:
             if b.dim >= size:
                 raise ValueError(f"Expected dims below {size} (the action space's size), got {b.dim} in {where}")
         self.map, self.shape = input_map, low.shape
@@ -77,6 +78,9 @@ class ContinuousMapper:
         lo, hi = np.where(finite, self.low, -1.0), np.where(finite, self.high, 1.0)
         self.centre, self.half = (lo + hi) / 2, (hi - lo) / 2
         self.ramp = np.zeros(size)  # key-driven position per dim, in half-ranges from the centre
+        self._toggled = {t.dim for t in input_map.toggles}
+        self._toggle_held: set[str] = set()  # toggle keys down at the last action, so a held key flips once
+        self.reset()
 
     def _axis(self, b: AxisBinding, state: InputState) -> float:
         kind, index = b.source.split(":")
@@ -97,11 +101,16 @@ class ContinuousMapper:
                 axis[b.dim] += v
                 active[b.dim] = True
         held, direction = virtual_keys(state), np.zeros_like(self.ramp)
+        for t in self.map.toggles:
+            if t.key in held and t.key not in self._toggle_held:
+                self.ramp[t.dim] = -1.0 if self.ramp[t.dim] > 0 else 1.0
+        self._toggle_held = {t.key for t in self.map.toggles if t.key in held}
         for k in self.map.keys:
             direction[k.dim] += k.direction if k.key in held else 0
         direction, step = np.clip(direction, -1, 1), self.map.ramp_per_s * dt
         # an overriding axis freezes the ramp, so letting go of the stick does not reveal a wound-up key value
         moving, idle = (direction != 0) & ~active, (direction == 0) & ~active
+        idle[list(self._toggled)] = False  # a toggled dimension stays where its last press put it
         self.ramp[moving] = np.clip(self.ramp[moving] + direction[moving] * step, -1, 1)
         if self.map.release == "return":
             self.ramp[idle] -= np.clip(self.ramp[idle], -step, step)
@@ -110,10 +119,14 @@ class ContinuousMapper:
 
     def reset(self) -> None:
         self.ramp[:] = 0.0
+        for t in self.map.toggles:
+            self.ramp[t.dim] = -1.0 if t.start == "low" else 1.0
+        self._toggle_held = set()
 
     def held(self, state: InputState) -> bool:
         held = virtual_keys(state)
-        return any(k.key in held for k in self.map.keys) or any(self._axis(b, state) for b in self.map.axes)
+        return (any(k.key in held for k in self.map.keys) or any(t.key in held for t in self.map.toggles)
+                or any(self._axis(b, state) for b in self.map.axes))
 
 
 def touch_controls(input_map: InputMap) -> list[str]:
@@ -122,6 +135,7 @@ def touch_controls(input_map: InputMap) -> list[str]:
         targets = [(parse_combo(t), a) for t, a in input_map.bindings.items()]
     else:
         targets = [((k.key,), (k.dim, k.direction)) for k in input_map.keys]
+        targets += [((t.key,), (t.dim, "toggle")) for t in input_map.toggles]
     names: list[str] = []
     covered = set()
     for keys, target in targets:  # alternatives (WASD next to arrows) add nothing once their action is reachable
