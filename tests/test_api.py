@@ -49,6 +49,16 @@ def test_participant_sees_only_the_environments_of_their_study(client: Client) -
         assert err.value.status == 401 and "participant token" in str(err.value.detail)
 
 
+def test_deepmind_lab_is_refused_with_why(client: Client) -> None:
+    """DeepMind Lab (RLDS Creator has it) cannot run here: the spec says why instead of failing on a worker."""
+    for env_id, family in (("dmlab/seekavoid_arena_01", "auto"), ("lt_chasm", "dmlab")):
+        with pytest.raises(ApiError) as err:
+            client.create_study(study({"id": "lab", "env_id": env_id, "family": family}))
+        assert err.value.status == 422, err.value.detail
+        text = json.dumps(err.value.detail)
+        assert "family 'dmlab'" in text and "requires Python >=3.13" in text and "not on PyPI" in text, text
+
+
 def test_bad_spec_names_the_field(client: Client) -> None:
     spec = pong_study()
     spec["environments"][0]["max_episode_steps"] = 0
