@@ -1,6 +1,7 @@
-# Playcorder env-worker: runs environments (Atari via ale-py, Procgen, MuJoCo, Gymnasium), streams JPEG frames and
-# records steps to JetStream; health and metrics on port 8010. MuJoCo renders on the CPU through EGL (Mesa's
-# llvmpipe, the same as `make run` on a Debian host); Procgen's libenv.so links libGL and GLib.
+# Playcorder env-worker: runs environments (Atari via ale-py, Procgen, MuJoCo, robosuite, RoboDesk, NetHack,
+# PettingZoo, Gymnasium), streams JPEG frames and records steps to JetStream; health and metrics on port 8010. MuJoCo
+# (and robosuite, RoboDesk) render on the CPU through EGL (Mesa's llvmpipe, the same as `make run` on a Debian
+# host); Procgen's libenv.so links libGL and GLib; NetHack's terminal is drawn with DejaVu Sans Mono.
 # Build with the repository root as context: docker build -f deploy/docker/env-worker.Dockerfile -t playcorder-env-worker .
 # Runs as UID 10001 on a read-only root: only /tmp must be writable (an emptyDir; HOME points there).
 
@@ -20,11 +21,11 @@ RUN python -m venv /opt/venv \
 # no test dependency
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="playcorder-env-worker" \
-      org.opencontainers.image.description="Playcorder env-worker: runs Atari, Procgen, MuJoCo and Gymnasium environments"
+      org.opencontainers.image.description="Playcorder env-worker: runs Atari, Procgen, MuJoCo, robosuite, RoboDesk, NetHack, PettingZoo and Gymnasium environments"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri \
-      libglib2.0-0 \
+      libglib2.0-0 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 playcorder \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin playcorder
