@@ -4,7 +4,8 @@ from tty_chars/tty_colors/tty_cursor (terminal.py); keys are NetHack's own comma
 NLE fills the same arrays on every step, so the observations returned here are copies: a recorded step never
 changes under the recorder. The default observation keys are NLE's own less `screen_descriptions` (21x79x80
 bytes, 132 KB a step, a description of each map cell); a spec's kwargs.observation_keys replaces them, and the
-terminal's three keys are always added (the frame is drawn from them, and a recording can redraw it).
+terminal's three keys are always added (the frame is drawn from them, and a recording can redraw it). An episode
+is a function of its seed and actions: reset(seed) seeds NetHack's RNGs and fix_moon_phase defaults to True.
 Play it turn-based (spec mode "turn_based"): every NLE action is a command, none is a no-op, so a realtime
 session would send one at every tick.
 """
@@ -61,8 +62,16 @@ def observation_keys(spec: EnvironmentSpec) -> tuple[str, ...]:
     return tuple(keys + [key for key in TERMINAL_KEYS if key not in keys])
 
 
-class CopiedObservations(gym.ObservationWrapper):
-    """Each observation as arrays of its own (NLE's are views of buffers it overwrites at the next step)."""
+class NetHackEpisodes(gym.ObservationWrapper):
+    """reset(seed=s) seeds NetHack itself (NLE's reset seeds only np_random: the game would differ from the same
+    seed), so a recorded episode's seed and actions replay it; and each observation comes as arrays of its own
+    (NLE's are views of buffers it overwrites at the next step)."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        if seed is not None:
+            # core and display RNGs from the seed; reseed=False: no NetHack 3.6 anti-TAS reseeding mid-game
+            self.env.unwrapped.seed(core=int(seed), disp=int(seed), reseed=False)  # type: ignore[attr-defined]
+        return super().reset(seed=seed, options=options)
 
     def observation(self, observation: Any) -> Any:
         if isinstance(observation, dict):
@@ -79,7 +88,10 @@ def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
     keys = observation_keys(spec)
     # NLE accepts render_mode "rgb_array" and never uses it: the frame is drawn here (gymnasium warns it is not
     # among NLE's modes)
-    env = CopiedObservations(make_gym(spec, access, observation_keys=keys))
+    extra: dict[str, Any] = {"observation_keys": keys}
+    if "fix_moon_phase" not in spec.kwargs:
+        extra["fix_moon_phase"] = True  # moon phase, Friday 13th, night from the seed, not the clock
+    env = NetHackEpisodes(make_gym(spec, access, **extra))
     game = env.unwrapped
     if not hasattr(game, "actions") or not hasattr(game, "last_observation"):
         env.close()
