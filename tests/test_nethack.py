@@ -18,6 +18,7 @@ from playcorder_env_worker.families.nethack_keys import key_of, nethack_map
 from playcorder_env_worker.families.problems import EnvProblem
 from playcorder_env_worker.families.terminal import TerminalRenderer
 from playcorder_env_worker.mapping import DiscreteMapper
+from playcorder_env_worker.trial import try_environment
 
 
 def spec(env_id: str = "NetHackScore-v0", **kw) -> EnvironmentSpec:
@@ -155,3 +156,15 @@ def test_renderer_falls_back_to_pillows_bitmap_font() -> None:
     assert frame.shape == (renderer.cell_height, 4 * renderer.cell_width, 3)
     cells = frame.reshape(renderer.cell_height, 4, renderer.cell_width, 3).max(axis=(0, 2, 3))
     assert list(cells > 0) == [True, False, True, True]
+
+
+def test_a_trial_of_nethack_previews_the_terminal_and_names_bad_fields() -> None:
+    reply = try_environment(spec())
+    assert reply.ok and reply.family == "nethack", reply.problems
+    assert (reply.width, reply.height) == (640, 408) and reply.preview_jpeg
+    assert reply.observation_space is not None and reply.observation_space["type"] == "dict"
+    reply = try_environment(spec(kwargs={"observation_keys": ["glyph"]}))
+    assert [(p.field, p.suggestions[:1]) for p in reply.problems] == [("kwargs.observation_keys", ["glyphs"])]
+    reply = try_environment(spec(input_map={"kind": "discrete", "bindings": {"K": 30}}))
+    assert [(p.field, p.suggestions) for p in reply.problems] == [("input_map.bindings.K", ["1"])]
+    assert "0..22 (MORE, N, E, S, W" in reply.problems[0].message
