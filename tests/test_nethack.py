@@ -141,6 +141,15 @@ def test_observation_keys_can_be_chosen() -> None:
         make_env(spec(kwargs={"observation_keys": "glyphs"}))
 
 
+@pytest.mark.parametrize("kwargs", [{"save_ttyrec_every": 1}, {"savedir": "/tmp/elsewhere", "save_ttyrec_every": 1}])
+def test_a_spec_may_not_make_nle_write_files(kwargs: dict, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    reply = try_environment(spec(kwargs=kwargs))
+    assert [p.field for p in reply.problems] == [f"kwargs.{next(iter(kwargs))}"], reply.problems
+    assert "Expected kwargs without" in reply.problems[0].message and "ttyrec" in reply.problems[0].message
+    assert list(tmp_path.iterdir()) == []  # no nle_data/ written
+
+
 def test_unknown_keys_in_an_input_map_are_refused() -> None:
     with pytest.raises(ValidationError, match=r"Expected key names like 'Up', 'A', 'Space'.*got 'Kick' in 'Kick'"):
         spec(input_map={"kind": "discrete", "bindings": {"Kick": 20}})

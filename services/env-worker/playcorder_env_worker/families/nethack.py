@@ -45,6 +45,16 @@ def terminal_renderer() -> TerminalRenderer:
     return _renderer
 
 
+def check_files(spec: EnvironmentSpec) -> None:
+    """NLE writes ttyrec files (to `savedir`, else ./nle_data) every `save_ttyrec_every` episodes: a study must not
+    make the worker write files on its host. The recorded steps hold the screen (tty_*) anyway."""
+    for key in ("savedir", "save_ttyrec_every"):
+        if key in spec.kwargs and spec.kwargs[key] not in (0, None):
+            raise EnvProblem(f"kwargs.{key}", f"Expected kwargs without {key} (NLE would write ttyrec files on the "
+                                              f"worker's host; the recorded tty_chars, tty_colors and tty_cursor "
+                                              f"hold the screen), got {key}={spec.kwargs[key]!r}")
+
+
 def observation_keys(spec: EnvironmentSpec) -> tuple[str, ...]:
     """The keys NLE is asked for: the spec's kwargs.observation_keys (else the defaults) plus the terminal's."""
     from nle.env.base import NLE_SPACE_ITEMS
@@ -85,6 +95,7 @@ def action_meanings(actions: Any) -> list[str]:
 
 def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
     register_nethack_envs()
+    check_files(spec)
     keys = observation_keys(spec)
     # NLE accepts render_mode "rgb_array" and never uses it: the frame is drawn here (gymnasium warns it is not
     # among NLE's modes)
