@@ -20,6 +20,7 @@ from playcorder.sdk import Client
 from playcorder.specs import EnvironmentSpec
 from playcorder_env_worker.families import PreparedEnv, make_env
 from playcorder_env_worker.families import robodesk as family
+from playcorder_env_worker.families.problems import EnvProblem
 from playcorder_env_worker.mapping import ContinuousMapper
 from tests import tensorflow_side
 from tests.factories import study
@@ -123,16 +124,20 @@ def test_episode_length_truncates() -> None:
         prepared.close()
 
 
-@pytest.mark.parametrize(("kwargs", "says"), [
-    ({"reward": "dens"}, r"Expected reward among \['dense', 'sparse', 'success'\], got 'dens'"),
-    ({"image_size": 0}, r"Expected image_size to be an int 16\.\.120, got 0"),
-    ({"episode_length": -1}, r"Expected episode_length \(or None for no limit\) to be an int >= 1, got -1"),
-    ({"action_repeat": 1.5}, r"Expected action_repeat to be an int 1\.\.100, got 1\.5"),
-    ({"end_on_success": 1}, r"Expected end_on_success to be true or false, got 1"),
+@pytest.mark.parametrize(("kwargs", "field", "says"), [
+    ({"reward": "dens"}, "kwargs.reward",
+     r"Expected reward among \['dense', 'sparse', 'success'\], got 'dens'; did you mean 'dense'\?"),
+    ({"image_size": 0}, "kwargs.image_size", r"Expected image_size to be an int 16\.\.120, got 0"),
+    ({"episode_length": -1}, "kwargs.episode_length",
+     r"Expected episode_length \(or null for no limit\) to be an int >= 1, got -1"),
+    ({"action_repeat": 1.5}, "kwargs.action_repeat", r"Expected action_repeat to be an int 1\.\.100, got 1\.5"),
+    ({"end_on_success": 1}, "kwargs.end_on_success", r"Expected end_on_success to be true or false, got 1"),
+    ({"task": "stack"}, "kwargs.task", r"Expected kwargs that 'robodesk/open_slide' accepts \(action_repeat, "),
 ])
-def test_bad_kwargs_are_explained(kwargs: dict[str, Any], says: str) -> None:
-    with pytest.raises(ValueError, match=says):
+def test_bad_kwargs_are_explained_at_their_field(kwargs: dict[str, Any], field: str, says: str) -> None:
+    with pytest.raises(EnvProblem, match=says) as caught:
         desk(kwargs=kwargs)
+    assert caught.value.field == field
 
 
 def test_a_bad_action_is_explained(slide: PreparedEnv) -> None:

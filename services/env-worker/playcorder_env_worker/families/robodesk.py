@@ -39,6 +39,7 @@ from ..default_maps import default_arm_map
 from . import PreparedEnv, make_gym
 from . import mujoco as _gl  # noqa: F401  (decides MUJOCO_GL before dm_control is imported)
 from .access import EnvAccess
+from .problems import EnvProblem, closest
 
 TASKS = ("open_slide", "open_drawer", "push_green", "stack", "upright_block_off_table", "flat_block_in_bin",
          "flat_block_in_shelf", "lift_upright_block", "lift_ball", "push_blue", "push_red", "flat_block_off_table",
@@ -132,11 +133,13 @@ def _desk_class() -> Any:
     return Desk
 
 
-def _int_kwarg(name: str, value: Any, low: int, high: int | None = None) -> int:
+def _int_kwarg(field: str, value: Any, low: int, high: int | None = None, note: str = "") -> int:
+    """`value` as an int within low..high; else an EnvProblem at `field` (e.g. 'kwargs.image_size')."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
             high is not None and value > high):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ValueError(f"Expected {name} to be an int {bounds}, got {value!r}")
+        name = field.rsplit(".", 1)[-1]
+        raise EnvProblem(field, f"Expected {name}{note} to be an int {bounds}, got {value!r}")
     return int(value)
 
 
@@ -152,13 +155,15 @@ class RoboDeskEnv(gym.Env):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"Expected render_mode None or 'rgb_array', got {render_mode!r}")
         if reward not in REWARDS:
-            raise ValueError(f"Expected reward among {list(REWARDS)}, got {reward!r}")
-        image_size = _int_kwarg("image_size", image_size, 16, MAX_IMAGE_SIZE)
+            raise EnvProblem("kwargs.reward", f"Expected reward among {list(REWARDS)}, got {reward!r}",
+                             closest(str(reward), REWARDS))
+        image_size = _int_kwarg("kwargs.image_size", image_size, 16, MAX_IMAGE_SIZE)
         if episode_length is not None:
-            episode_length = _int_kwarg("episode_length (or None for no limit)", episode_length, 1)
-        action_repeat = _int_kwarg("action_repeat", action_repeat, 1, 100)
+            episode_length = _int_kwarg("kwargs.episode_length", episode_length, 1, note=" (or null for no limit)")
+        action_repeat = _int_kwarg("kwargs.action_repeat", action_repeat, 1, 100)
         if not isinstance(end_on_success, bool):
-            raise ValueError(f"Expected end_on_success to be true or false, got {end_on_success!r}")
+            raise EnvProblem("kwargs.end_on_success",
+                             f"Expected end_on_success to be true or false, got {end_on_success!r}")
         self.task, self.render_mode, self.end_on_success = task, render_mode, end_on_success
         # dm_control's EGL context stays current on the thread that rendered with it and cannot be made current on
         # another; the worker steps and renders an env on whichever pool thread is free: so every call that may
@@ -184,10 +189,15 @@ class RoboDeskEnv(gym.Env):
             {"image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8), **float_spaces})
         self.action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
 
+    @classmethod
+    def accepted_kwargs(cls) -> set[str]:
+        """What a spec's kwargs may hold: not `task` (the id names it) nor render_mode (the worker's)."""
+        return {"reward", "image_size", "episode_length", "action_repeat", "end_on_success"}
+
     def show(self, width: int, height: int, shadows: bool = True) -> None:
         """Frames of `width` x `height` from render(); shadows off in every render (the image observation too)."""
         for name, value in (("width", width), ("height", height)):
-            _int_kwarg(f"frame {name}", value, 16, MAX_FRAME)
+            _int_kwarg(f"render.{name}", value, 16, MAX_FRAME)
         self._size, self._shadows = (int(width), int(height)), bool(shadows)
         for camera in self._cameras.values():
             self._set_shadows(camera)
