@@ -264,12 +264,14 @@ def test_a_robodesk_study_played_with_keys_is_exported_intact(client: Client, tm
         if lossless:
             assert np.array_equal(image, rlds["image"])
 
-    rlds_export = client.wait_export(client.create_export(created["id"], format="rlds", name="desk")["id"], 300)
+    rlds_export = client.wait_export(client.create_export(created["id"], format="rlds", name="desk",
+                                                          keep_metadata=True)["id"], 300)
     assert rlds_export["state"] == "done", rlds_export["error"]
     client.download_export(rlds_export, tmp_path / "rlds")
     _, episodes = tensorflow_side.load(tmp_path / "rlds" / "desk" / "1.0.0")
     rlds_steps = episodes[0]["steps"]
     rlds = {key: np.stack([s["observation"][key] for s in rlds_steps]) for key in ("image", *FLOATS)}
+    assert [json.loads(s["info"]).get("success") for s in rlds_steps[1:]] == [False] * (n - 1)  # kept as recorded
     check(rlds, lossless=False)
 
     minari_export = client.wait_export(client.create_export(created["id"], format="minari")["id"], 300)
