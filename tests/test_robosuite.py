@@ -3,6 +3,10 @@ switching, the success flag, the arm's response to the default keys, and GL cont
 
 from __future__ import annotations
 
+import inspect
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -163,3 +167,24 @@ def test_kwargs_are_checked():
     assert err.value.field == "kwargs.camera_szie"
     with pytest.raises(ValueError, match="Expected robot among"):
         lift(robot="Pandaa", camera_obs=False)
+
+
+def test_numba_jit_is_off_for_robosuite_even_when_numba_came_first():
+    """robosuite's EGL frames are uninitialised memory with numba's JIT (and an empty cache): the family turns the
+    JIT off, also in a process that imported numba before it."""
+    from robosuite.utils import control_utils
+
+    assert inspect.isfunction(control_utils.nullspace_torques)  # not a numba dispatcher
+    script = ("import numba, inspect\n"
+              "from playcorder.specs import EnvironmentSpec\n"
+              "from playcorder_env_worker.families import make_env\n"
+              "p = make_env(EnvironmentSpec(id='l', env_id='robosuite/Lift', kwargs={'camera_obs': False}))\n"
+              "from robosuite.utils import control_utils\n"
+              "p.env.reset(seed=0)\n"
+              "f = p.render().astype(int)\n"
+              "print(inspect.isfunction(control_utils.nullspace_torques), abs(f[:, 1:] - f[:, :-1]).mean())\n")
+    environ = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    out = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    plain, roughness = out.stdout.split()[-2:]
+    assert plain == "True" and float(roughness) < 20

@@ -19,13 +19,15 @@ rebuilt only at construction, a reset takes tens of ms instead of seconds and th
 
 from __future__ import annotations
 
+import inspect
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-os.environ.setdefault("NUMBA_DISABLE_JIT", "1")  # before robosuite imports numba (see above)
+os.environ["NUMBA_DISABLE_JIT"] = "1"  # before robosuite imports numba (see above); robosuite needs it off
 
 import gymnasium as gym
 import mujoco
@@ -60,17 +62,20 @@ def register_robosuite_envs() -> None:
 
 
 def _robosuite() -> Any:
+    if "robosuite" not in sys.modules:
+        from numba.core import config
+
+        config.reload_config()  # where numba was imported before NUMBA_DISABLE_JIT was set
     import robosuite
+    from robosuite.utils import control_utils
 
     from . import robosuite_patch
 
     robosuite_patch.apply()
-    import numba
-
-    if not numba.config.DISABLE_JIT:
-        raise RuntimeError("Expected numba's JIT off for robosuite (NUMBA_DISABLE_JIT=1: with it on, robosuite's "
-                           "EGL frames are uninitialised memory), got numba imported with the JIT on before "
-                           f"{__name__}; set NUMBA_DISABLE_JIT=1 in the worker's environment")
+    if not inspect.isfunction(control_utils.nullspace_torques):
+        raise RuntimeError("Expected robosuite's controllers without numba's JIT (NUMBA_DISABLE_JIT=1: with it, "
+                           "robosuite's EGL frames are uninitialised memory), got robosuite imported with the JIT "
+                           f"on before {__name__}; set NUMBA_DISABLE_JIT=1 in the worker's environment")
     return robosuite
 
 
