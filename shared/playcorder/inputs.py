@@ -31,7 +31,9 @@ _ALIASES = {
 _CANON = {a.lower(): c for c, aliases in _ALIASES.items() for a in (c, *aliases.split())}
 _CHAR = re.compile(r"(?i)(?:key|digit|numpad)?([a-z0-9])")
 _NUMBERED = re.compile(r"(?i)(button|axis|f)(\d{1,2})([+-]?)")
-_KNOWN = re.compile(r"[A-Z0-9]|F\d{1,2}|Button\d{1,2}|Axis\d{1,2}[+-]")
+# other printable punctuation, as KeyboardEvent.key gives it ('<' is Shift+',' on a US layout): NetHack's commands
+_PUNCTUATION = "!\"#$%&()<>?@^_{|}~:"
+_KNOWN = re.compile(r"[A-Z0-9]|[" + re.escape(_PUNCTUATION) + r"]|F\d{1,2}|Button\d{1,2}|Axis\d{1,2}[+-]")
 _KEY_ERROR = "Expected key names like 'Up', 'A', 'Space', 'Button3', 'Axis1-'"
 
 
