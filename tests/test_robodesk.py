@@ -211,6 +211,28 @@ def test_two_envs_render_on_any_thread_beside_mujoco() -> None:
             prepared.close()
 
 
+def test_robodesk_and_robosuite_share_a_process() -> None:
+    """dm_control's EGL contexts (RoboDesk) beside robosuite's (mujoco.egl), stepped on fresh threads."""
+    arm, slide = make_env(EnvironmentSpec(id="l", env_id="robosuite/Lift")), desk(render={"shadows": False})
+    try:
+        for prepared in (arm, slide):
+            prepared.env.reset(seed=0)
+        frames: list[np.ndarray] = []
+        for prepared in (arm, slide, arm, slide):
+            def go(prepared: PreparedEnv = prepared) -> None:
+                prepared.env.step(np.zeros(prepared.env.action_space.shape, np.float32))
+                frames.append(prepared.render())
+            thread = threading.Thread(target=go)
+            thread.start()
+            thread.join()
+        assert len(frames) == 4 and all(f.std() > 20 for f in frames)
+        slide.close()
+        assert arm.render().std() > 20
+    finally:
+        slide.close()
+        arm.close()
+
+
 # --- through the real stack -------------------------------------------------------------------------------------
 
 @pytest.mark.e2e
