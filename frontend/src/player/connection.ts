@@ -300,6 +300,7 @@ export class PlayConnection {
   private pingSentAt: number | null = null;
   private frameRate = new FrameRate();
   private readonly held = new Set<string>();
+  private readonly downCodes = new Map<string, string>(); // KeyboardEvent.code -> the name it went down as
   private readonly touched = new Set<string>();
   private lastInput = "";
   private listeners = new Set<Listener>();
@@ -409,23 +410,42 @@ export class PlayConnection {
     this.send({ type: "set_camera", camera });
   }
 
-  /** A key went down: the shortcuts (y/n, Enter, Escape, 1-9 cameras) or a held key. True when it was used. */
-  keyDown(key: string): boolean {
+  /** A key went down: the shortcuts (y/n, Enter, Escape, 1-9 cameras) or a held key. True when it was used.
+   * `code` (KeyboardEvent.code) lets keyUp release the name that went down: with Shift, '.' goes down as '>' but
+   * comes up as '.' when Shift is let go first. */
+  keyDown(key: string, code = ""): boolean {
     if (!this.snap.session) return false;
     const name = keyName(key);
     if (this.snap.finished && (name === "y" || name === "n")) this.save(name === "y");
-    else if (key === "Enter") this.newEpisode();
-    else if (key === "Escape") this.togglePause();
+    else if (key === "Enter" && this.pageKey("Enter")) this.newEpisode();
+    else if (key === "Escape" && this.pageKey("Escape")) this.togglePause();
     else if (!this.cameraKey(name)) {
+      if (code) this.downCodes.set(code, name);
       this.held.add(name);
       this.sendInput();
     }
     return true;
   }
 
-  keyUp(key: string): void {
+  keyUp(key: string, code = ""): void {
+    const down = code ? this.downCodes.get(code) : undefined;
+    if (down !== undefined) {
+      this.downCodes.delete(code);
+      this.held.delete(down);
+    }
     this.held.delete(keyName(key));
     this.sendInput();
+  }
+
+  /** Whether Enter (new episode) or Escape (pause) is the page's shortcut in this session: not when the
+   * environment's input map binds it (NetHack: Enter for --More--, Escape to cancel a prompt). */
+  pageKey(key: "Enter" | "Escape"): boolean {
+    const map = this.snap.session?.input_map as { bindings?: Record<string, number>; keys?: { key: string }[];
+      toggles?: { key: string }[] } | undefined;
+    if (!map) return true;
+    const combos = [...Object.keys(map.bindings ?? {}), ...(map.keys ?? []).map((k) => k.key),
+      ...(map.toggles ?? []).map((t) => t.key)];
+    return !combos.some((combo) => combo.split("+").includes(key));
   }
 
   /** An on-screen control (named like a key) pressed or released. */
@@ -438,6 +458,7 @@ export class PlayConnection {
   /** The window lost focus: keys released meanwhile send no keyup, so release everything. */
   releaseAll(): void {
     this.held.clear();
+    this.downCodes.clear();
     this.touched.clear();
     this.sendInput();
   }
@@ -458,6 +479,7 @@ export class PlayConnection {
     ws.onopen = () => {
       // A session paused while we were away resumes on the participant's next key, not on keys held before.
       this.held.clear();
+      this.downCodes.clear();
       this.touched.clear();
       this.lastInput = "";
       this.pingSentAt = null;

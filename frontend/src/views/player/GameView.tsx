@@ -68,9 +68,9 @@ export function GameView({ connection, studyName, onLeave, aside }: {
   useEffect(() => {
     const down = (e: KeyboardEvent) => {
       if (e.key === "Tab" || e.ctrlKey || e.metaKey || isControl(e.target)) return;
-      if (connection.keyDown(e.key)) e.preventDefault();
+      if (connection.keyDown(e.key, e.code)) e.preventDefault();
     };
-    const up = (e: KeyboardEvent) => connection.keyUp(e.key);
+    const up = (e: KeyboardEvent) => connection.keyUp(e.key, e.code);
     const blur = () => connection.releaseAll();
     document.addEventListener("keydown", down);
     document.addEventListener("keyup", up);
@@ -96,6 +96,9 @@ export function GameView({ connection, studyName, onLeave, aside }: {
   const seconds = waiting ? Math.max(0, Math.ceil((snapshot.retryAt! - Date.now()) / 1000)) : 0;
   const over = snapshot.phase === "ended" || snapshot.phase === "refused";
   const paused = state?.state !== "running";
+  // Enter and Escape are the page's shortcuts unless the game binds them (NetHack's --More-- and ESC)
+  const pageEnter = !session || connection.pageKey("Enter");
+  const pageEscape = !session || connection.pageKey("Escape");
 
   return (
     <div className="pc-player">
@@ -121,9 +124,13 @@ export function GameView({ connection, studyName, onLeave, aside }: {
             <Popover.Dropdown>
               {session?.instructions && <Text size="sm" mb="xs">{session.instructions}</Text>}
               <Text size="sm">
-                Keys, a gamepad or a 6-DOF controller play; so do the on-screen buttons. Escape pauses and resumes,
-                Enter starts a new episode, y / n keeps or discards a finished one. Tab moves to the controls; click
-                the game (or press Escape there) to play again.
+                Keys, a gamepad or a 6-DOF controller play; so do the on-screen buttons.
+                {pageEscape && " Escape pauses and resumes,"}{pageEnter && " Enter starts a new episode,"} y / n keeps
+                or discards a finished one.
+                {(!pageEscape || !pageEnter) && " This game uses Enter and Escape itself: the Pause and New episode " +
+                  "buttons below do that instead."}
+                {" "}Tab moves to the controls; click the game{pageEscape && " (or press Escape there)"} to play
+                again.
               </Text>
             </Popover.Dropdown>
           </Popover>
@@ -213,11 +220,11 @@ export function GameView({ connection, studyName, onLeave, aside }: {
       <div className="pc-player-controls" role="toolbar" aria-label="Session controls">
         <Button size="xs" variant="default" onClick={(e) => { connection.togglePause(); backToGame(e); }}
           disabled={!session || over || state?.state === "idle" || state?.state === "awaiting_save"}>
-          {paused ? "Resume (Esc)" : "Pause (Esc)"}
+          {(paused ? "Resume" : "Pause") + (pageEscape ? " (Esc)" : "")}
         </Button>
         <Button size="xs" variant="default" onClick={(e) => { connection.newEpisode(); backToGame(e); }}
           disabled={!session || over}>
-          New episode (Enter)
+          {pageEnter ? "New episode (Enter)" : "New episode"}
         </Button>
         <Button size="xs" variant="default" onClick={(e) => { connection.cancel(); backToGame(e); }}
           disabled={!session || over || state?.state === "idle"}>
