@@ -252,8 +252,9 @@ export const FAMILY_HINTS: Record<string, string> = {
     "drives the six motion dimensions, a gamepad's sticks x/y and z/yaw.",
   robodesk: "RoboDesk default: W/S, A/D move the gripper in x/y, R/F up/down, C/V turn the wrist, Space opens " +
     "and closes the gripper; a 6-DOF controller drives x, y, z and the wrist.",
-  nethack: "NetHack default: keys are NetHack's own commands (h/j/k/l/y/u/b/n move, Shift for long moves, " +
-    "< > stairs, . wait, s search, e eat, Enter for --More--); the arrows also move.",
+  nethack: "NetHack default (play it turn_based): keys are NetHack's own commands (h/j/k/l/y/u/b/n move, Shift " +
+    "for long moves, < > stairs, . wait, s search, e eat, Enter or Space for --More--, Escape or Backspace to " +
+    "cancel, Alt+key for meta commands, Alt+Shift+D kick); the arrows also move.",
   gymnasium: "Gymnasium default: Discrete gets digits 1-9, 0 (2 actions: Left/Right; 3: Left/Right with noop 1; " +
     '4+: Left/Down/Right/Up); a Box the continuous default. e.g. {"kind": "discrete", "bindings": {"A": 0, "D": 1}}',
 };
