@@ -122,6 +122,13 @@ class EnvironmentSpec(BaseModel):
         if family in UNAVAILABLE_FAMILIES:
             raise ValueError(f"Expected a family Playcorder can run, got {self.env_id!r} of family {family!r}: "
                              f"{UNAVAILABLE_FAMILIES[family]}")
+        for name, value in FAMILY_DEFAULTS.get(family, {}).items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
+                self.model_fields_set.add(name)
+        if why := _WRONG_MODES.get((family, self.mode)):
+            raise ValueError(f"Expected mode 'turn_based' for {self.env_id!r} (family {family!r}), got "
+                             f"{self.mode!r}: {why}")
         return self
 
     @field_validator("env_id")
@@ -146,6 +153,17 @@ class EnvironmentSpec(BaseModel):
             if self.env_id.startswith(prefix):
                 return family
         return "gymnasium"  # the worker refines this to "mujoco" from the registry's entry point
+
+
+# How a family plays where its spec leaves mode, fps and step_while_held unset: RoboDesk's frame costs ~0.3 s to
+# render on a CPU worker, so it steps while a key is held, 4 times a second; NetHack waits for each command.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "nethack": {"mode": "turn_based"},
+    "robodesk": {"mode": "turn_based", "step_while_held": True, "fps": 4},
+}
+# Modes a family cannot be played in, and why
+_WRONG_MODES = {("nethack", "realtime"): "NetHack is turn-based: stepped at fps, its every idle tick would send "
+                                         "--More-- and wipe the message line before it can be read"}
 
 
 # env id prefixes of the families that register their own ids
