@@ -228,11 +228,13 @@ def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
     size = {k: v for k, v in (("width", spec.render.width), ("height", spec.render.height)) if v is not None}
     env = make_gym(spec, access, shadows=spec.render.shadows, **size)
     arm: RobosuiteEnv = env.unwrapped  # type: ignore[assignment]
+    # the camera shown first leads the list: the player offers cameras[0] until the participant picks another
+    cameras = [arm.render_camera, *(c for c in arm.cameras if c != arm.render_camera)]
     prepared = PreparedEnv(env=env, family="robosuite", default_input_map=default_arm_map(arm.layout),
-                           cameras=list(arm.cameras), camera=arm.render_camera)
+                           cameras=cameras, camera=arm.render_camera)
 
     def select(index: int) -> None:
-        arm.render_camera = arm.cameras[index]
+        arm.render_camera = cameras[index]
 
     prepared._select_camera = select
     return prepared
