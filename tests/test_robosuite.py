@@ -168,6 +168,8 @@ def test_kwargs_are_checked():
     assert err.value.field == "kwargs.camera_szie"
     with pytest.raises(ValueError, match="Expected robot among"):
         lift(robot="Pandaa", camera_obs=False)
+    with pytest.raises(ValueError, match="Expected an OSC_POSE arm .* got 11 dims"):
+        lift(robot="PandaOmron", camera_obs=False)  # a mobile base adds dims the arm map has no keys for
 
 
 def test_numba_jit_is_off_for_robosuite_even_when_numba_came_first():
