@@ -214,3 +214,24 @@ def test_tasks_with_a_new_object_each_reset_are_not_offered():
     with pytest.raises(EnvProblem, match="Expected a registered Gymnasium environment id") as err:
         make_env(EnvironmentSpec(id="t", env_id="robosuite/PickPlaceSingle"), only)
     assert "robosuite/PickPlaceCan" in err.value.suggestions
+
+
+def test_beside_a_mujoco_env_in_one_process(env):
+    """The worker may run Gymnasium's MuJoCo envs (mujoco.Renderer's EGL contexts) next to robosuite's."""
+    cheetah = make_env(EnvironmentSpec(id="c", env_id="HalfCheetah-v5", render={"width": 96, "height": 96}))
+    try:
+        cheetah.env.reset(seed=0)
+        env.env.reset(seed=6)
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(3):
+                a = pool.submit(cheetah.env.step, cheetah.env.action_space.sample())
+                b = pool.submit(env.env.step, np.zeros(7, np.float32))
+                a.result()
+                obs = b.result()[0]
+                theirs, mine = pool.submit(cheetah.render).result(), pool.submit(env.render).result()
+                assert theirs.mean() > 10 and smooth(mine) < 20 and mine.std() > 20
+                assert smooth(obs["agentview_image"]) < 25
+    finally:
+        cheetah.close()
+    env.env.step(np.zeros(7, np.float32))
+    assert smooth(env.render()) < 20 and env.render().std() > 20
