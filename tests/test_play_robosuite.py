@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import simplejpeg
 
 from playcorder.sdk import Client
 from tests import tensorflow_side
@@ -33,7 +34,9 @@ async def _drive(client: Client, token: str) -> tuple[dict[str, Any], str]:
     player = await Player.join(client.url, token, "lift")
     session = await player.until("session", timeout=90)
     started = await player.until("episode_started", timeout=60)
-    await player.until("frame")
+    first = await player.until("frame")
+    shown = simplejpeg.decode_jpeg(first.jpeg)
+    assert shown.shape == (256, 256, 3) and shown.std() > 20, "the first frame shows the scene (not black)"
     await player.send(type="input", sixdof=SIXDOF)
     await player.until("state", state="running")
     await player.drain(1.5)

@@ -17,6 +17,7 @@ from playcorder.inputs import InputState
 from playcorder.specs import EnvironmentSpec
 from playcorder_env_worker.families import PreparedEnv, make_env
 from playcorder_env_worker.families import robosuite as _family  # noqa: F401  (NUMBA_DISABLE_JIT before robosuite)
+from playcorder_env_worker.families.access import EnvAccess
 from playcorder_env_worker.families.problems import EnvProblem
 from playcorder_env_worker.mapping import ContinuousMapper
 
@@ -167,6 +168,8 @@ def test_kwargs_are_checked():
     assert err.value.field == "kwargs.camera_szie"
     with pytest.raises(ValueError, match="Expected robot among"):
         lift(robot="Pandaa", camera_obs=False)
+    with pytest.raises(ValueError, match="Expected an OSC_POSE arm .* got 11 dims"):
+        lift(robot="PandaOmron", camera_obs=False)  # a mobile base adds dims the arm map has no keys for
 
 
 def test_numba_jit_is_off_for_robosuite_even_when_numba_came_first():
@@ -188,3 +191,47 @@ def test_numba_jit_is_off_for_robosuite_even_when_numba_came_first():
     assert out.returncode == 0, out.stderr[-2000:]
     plain, roughness = out.stdout.split()[-2:]
     assert plain == "True" and float(roughness) < 20
+
+
+@pytest.mark.parametrize("task,kwargs,dims", [("Wipe", {}, 6), ("Door", {"use_latch": False}, 7)])
+def test_other_tasks_and_their_own_kwargs(task: str, kwargs: dict, dims: int) -> None:
+    prepared = make_env(EnvironmentSpec(id="t", env_id=f"robosuite/{task}", kwargs={"camera_obs": False, **kwargs}))
+    try:
+        env = prepared.env
+        assert env.action_space.shape == (dims,)
+        assert len(prepared.default_input_map.toggles) == (dims == 7)  # Wipe's arm has no gripper to toggle
+        obs, info = env.reset(seed=0)
+        assert env.observation_space.contains(obs) and "robot0_eef_pos" in obs and info == {"success": False}
+        _, _, _, _, info = env.step(env.action_space.sample())
+        assert info == {"success": False}
+        assert smooth(prepared.render()) < 20
+    finally:
+        prepared.close()
+
+
+def test_tasks_with_a_new_object_each_reset_are_not_offered():
+    only = EnvAccess(families=frozenset({"robosuite"}))
+    with pytest.raises(EnvProblem, match="Expected a registered Gymnasium environment id") as err:
+        make_env(EnvironmentSpec(id="t", env_id="robosuite/PickPlaceSingle"), only)
+    assert "robosuite/PickPlaceCan" in err.value.suggestions
+
+
+def test_beside_a_mujoco_env_in_one_process(env):
+    """The worker may run Gymnasium's MuJoCo envs (mujoco.Renderer's EGL contexts) next to robosuite's."""
+    cheetah = make_env(EnvironmentSpec(id="c", env_id="HalfCheetah-v5", render={"width": 96, "height": 96}))
+    try:
+        cheetah.env.reset(seed=0)
+        env.env.reset(seed=6)
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(3):
+                a = pool.submit(cheetah.env.step, cheetah.env.action_space.sample())
+                b = pool.submit(env.env.step, np.zeros(7, np.float32))
+                a.result()
+                obs = b.result()[0]
+                theirs, mine = pool.submit(cheetah.render).result(), pool.submit(env.render).result()
+                assert theirs.mean() > 10 and smooth(mine) < 20 and mine.std() > 20
+                assert smooth(obs["agentview_image"]) < 25
+    finally:
+        cheetah.close()
+    env.env.step(np.zeros(7, np.float32))
+    assert smooth(env.render()) < 20 and env.render().std() > 20

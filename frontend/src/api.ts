@@ -137,6 +137,45 @@ export interface WrapperSpec {
   kwargs: Record<string, unknown>;
 }
 
+/** Input maps (shared/playcorder/inputs.py): keys (browser names normalised: 'Up', 'A', 'Space') to actions. */
+export interface DiscreteMap {
+  kind: "discrete";
+  bindings: Record<string, number>;
+  noop?: number;
+}
+
+export interface KeyBinding {
+  key: string;
+  dim: number;
+  direction: 1 | -1;
+}
+
+export interface AxisBinding {
+  source: string;
+  dim: number;
+  scale?: number;
+  dead_zone?: number;
+  invert?: boolean;
+}
+
+/** A key whose each press flips a dimension between its low and high end (a gripper's open/close). */
+export interface ToggleBinding {
+  key: string;
+  dim: number;
+  start?: "low" | "high";
+}
+
+export interface ContinuousMap {
+  kind: "continuous";
+  axes: AxisBinding[];
+  keys: KeyBinding[];
+  toggles?: ToggleBinding[];
+  ramp_per_s?: number;
+  release?: "hold" | "return";
+}
+
+export type InputMap = DiscreteMap | ContinuousMap;
+
 export interface RenderSpec {
   width?: number | null;
   height?: number | null;

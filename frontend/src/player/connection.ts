@@ -6,6 +6,7 @@
 // Round trip: the protocol has no ping; `resync` ("send the session's state again") is its one message with an
 // answer and no effect on the episode, so at the session's first `state` and then every RTT_INTERVAL_MS the client
 // sends one and times the `state` that answers it (gateway -> NATS -> worker -> back, the path every input takes).
+import type { InputMap } from "../api";
 
 export const HEADER_BYTES = 16; // binary frame header, then JPEG (shared/playcorder/frames.py)
 const SIXDOF = /3dconnexion|spacemouse|space ?navigator|space ?pilot/i; // such pads report x, y, z, rx, ry, rz
@@ -44,7 +45,7 @@ export interface SessionEvent {
   instructions: string;
   action_space: Record<string, unknown>;
   observation_space: Record<string, unknown>;
-  input_map: Record<string, unknown>;
+  input_map: InputMap;
   touch_controls: string[];
   cameras: string[];
   jpeg_quality: number;

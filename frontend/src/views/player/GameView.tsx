@@ -6,6 +6,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 
 import { FrameCanvas } from "../../components/FrameCanvas";
 import { describeState, type Frame, type PlayConnection, type Snapshot } from "../../player/connection";
+import { keyHelp } from "../../player/keyHelp";
 import "./player.css";
 
 const QUALITIES = [
@@ -123,6 +124,11 @@ export function GameView({ connection, studyName, onLeave, aside }: {
             </Popover.Target>
             <Popover.Dropdown>
               {session?.instructions && <Text size="sm" mb="xs">{session.instructions}</Text>}
+              {session && keyHelp(session.input_map, session.family).length > 0 && (
+                <ul className="pc-player-keys" aria-label="Keys">
+                  {keyHelp(session.input_map, session.family).map((line) => <li key={line}>{line}</li>)}
+                </ul>
+              )}
               <Text size="sm">
                 Keys, a gamepad or a 6-DOF controller play; so do the on-screen buttons.
                 {pageEscape && " Escape pauses and resumes,"}{pageEnter && " Enter starts a new episode,"} y / n keeps

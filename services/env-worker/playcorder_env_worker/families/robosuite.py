@@ -20,6 +20,7 @@ rebuilt only at construction, a reset takes tens of ms instead of seconds and th
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import sys
 import threading
@@ -40,10 +41,11 @@ from . import PreparedEnv, make_gym
 from . import mujoco as _mujoco_gl  # noqa: F401  (decides MUJOCO_GL/PYOPENGL_PLATFORM before robosuite)
 from .access import EnvAccess
 
-# single-arm tasks of robosuite 1.5 (robosuite.ALL_ENVIRONMENTS less the TwoArm* ones)
-TASKS = ("Door", "Lift", "NutAssembly", "NutAssemblyRound", "NutAssemblySingle", "NutAssemblySquare", "PickPlace",
-         "PickPlaceBread", "PickPlaceCan", "PickPlaceCereal", "PickPlaceMilk", "PickPlaceSingle", "Stack", "ToolHang",
-         "Wipe")
+# single-arm tasks of robosuite 1.5: robosuite.ALL_ENVIRONMENTS less the TwoArm* ones and NutAssemblySingle /
+# PickPlaceSingle, which draw a new object each reset (so their observation keys change between episodes; the
+# fixed-object tasks, e.g. PickPlaceCan or NutAssemblySquare, cover them)
+TASKS = ("Door", "Lift", "NutAssembly", "NutAssemblyRound", "NutAssemblySquare", "PickPlace", "PickPlaceBread",
+         "PickPlaceCan", "PickPlaceCereal", "PickPlaceMilk", "Stack", "ToolHang", "Wipe")
 CAMERAS = ("agentview", "robot0_eye_in_hand")  # the camera observations by default
 OSC_POSE = ("x", "y", "z", "rx", "ry", "rz", "gripper")
 # robosuite's arguments this class decides (rendering, resets, controller); the others of a task pass through
@@ -61,6 +63,14 @@ def register_robosuite_envs() -> None:
             gym.register(f"robosuite/{task}", entry_point=f"{__name__}:RobosuiteEnv", kwargs={"task": task})
 
 
+class _QuietControllerConfig(logging.Filter):
+    """robosuite warns at each make that the BASIC composite's left/torso/head/base/legs parts are skipped for a
+    single-arm robot: expected here, five lines per env."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "but the robot does not have this component" not in record.getMessage()
+
+
 def _robosuite() -> Any:
     if "robosuite" not in sys.modules:
         from numba.core import config
@@ -72,6 +82,9 @@ def _robosuite() -> Any:
     from . import robosuite_patch
 
     robosuite_patch.apply()
+    robosuite_logger = logging.getLogger("robosuite_logs")
+    if not any(isinstance(f, _QuietControllerConfig) for f in robosuite_logger.filters):
+        robosuite_logger.addFilter(_QuietControllerConfig())
     if not inspect.isfunction(control_utils.nullspace_torques):
         raise RuntimeError("Expected robosuite's controllers without numba's JIT (NUMBA_DISABLE_JIT=1: with it, "
                            "robosuite's EGL frames are uninitialised memory), got robosuite imported with the JIT "
@@ -95,7 +108,7 @@ def _check_choice(name: str, value: Any, allowed: Any) -> None:
 class RobosuiteEnv(gym.Env):
     """One robosuite task with Gymnasium's reset/step contract; see the module docstring."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 5}  # what a CPU worker holds with camera observations
 
     def __init__(self, task: str, render_mode: str | None = None, robot: str = "Panda", controller: str = "BASIC",
                  camera_obs: bool = True, camera_names: list[str] | tuple[str, ...] = CAMERAS, camera_size: int = 84,
@@ -133,12 +146,16 @@ class RobosuiteEnv(gym.Env):
             flags[mujoco.mjtRndFlag.mjRND_SHADOW] = int(bool(shadows))
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = int(bool(reflections))
             observation = self._observation(self._env.observation_spec())
-        _check_choice("render_camera", render_camera, self.cameras)
-        self.render_camera = render_camera
         low, high = self._env.action_spec
-        if len(low) not in (6, 7):
-            raise ValueError(f"Expected an OSC_POSE arm (6 or 7 action dims) from robot {robot!r} with controller "
-                             f"{controller!r}, got {len(low)} dims")
+        try:
+            _check_choice("render_camera", render_camera, self.cameras)
+            if len(low) not in (6, 7):
+                raise ValueError(f"Expected an OSC_POSE arm (6 or 7 action dims) from robot {robot!r} with "
+                                 f"controller {controller!r}, got {len(low)} dims")
+        except ValueError:
+            self.close()
+            raise
+        self.render_camera = render_camera
         self.layout = OSC_POSE[: len(low)]
         self.action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         self.observation_space = gym.spaces.Dict({
@@ -228,11 +245,13 @@ def make(spec: EnvironmentSpec, access: EnvAccess | None = None) -> PreparedEnv:
     size = {k: v for k, v in (("width", spec.render.width), ("height", spec.render.height)) if v is not None}
     env = make_gym(spec, access, shadows=spec.render.shadows, **size)
     arm: RobosuiteEnv = env.unwrapped  # type: ignore[assignment]
+    # the camera shown first leads the list: the player offers cameras[0] until the participant picks another
+    cameras = [arm.render_camera, *(c for c in arm.cameras if c != arm.render_camera)]
     prepared = PreparedEnv(env=env, family="robosuite", default_input_map=default_arm_map(arm.layout),
-                           cameras=list(arm.cameras), camera=arm.render_camera)
+                           cameras=cameras, camera=arm.render_camera)
 
     def select(index: int) -> None:
-        arm.render_camera = arm.cameras[index]
+        arm.render_camera = cameras[index]
 
     prepared._select_camera = select
     return prepared
