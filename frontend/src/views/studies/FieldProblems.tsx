@@ -1,17 +1,20 @@
-// What is wrong with one field, shown under it (as the input's error): each problem's message, and its
-// suggestions as "did you mean" buttons that fill the field in.
+// What is wrong with one field, shown under it (as the input's error), or what works but not as asked (a trial's
+// warning, e.g. a step slower than the fps allows): each message, and its suggestions as "did you mean" buttons
+// that fill the field in.
 import { Button } from "@mantine/core";
 
 import { below, type Problem } from "./specForm";
 
-export function fieldError(problems: Problem[], path: string, onSuggest: (problem: Problem, s: string) => void) {
+type Suggest = (problem: Problem, s: string) => void;
+
+function messages(problems: Problem[], path: string, onSuggest: Suggest, className: string) {
   if (problems.length === 0) return undefined;
   return (
     <>
       {problems.map((p, i) => {
         const sub = below(p, path);
         return (
-          <span key={i} className="pc-problem">
+          <span key={i} className={className}>
             {sub && <code>{sub}</code>}
             {sub && ": "}
             {p.message}
@@ -23,7 +26,7 @@ export function fieldError(problems: Problem[], path: string, onSuggest: (proble
                     key={s}
                     size="compact-xs"
                     variant="light"
-                    color="blue"
+                    color={className === "pc-warning" ? "yellow" : "blue"}
                     mx={2}
                     aria-label={`Did you mean ${s}? Use it`}
                     onClick={() => onSuggest(p, s)}
@@ -39,4 +42,13 @@ export function fieldError(problems: Problem[], path: string, onSuggest: (proble
       })}
     </>
   );
+}
+
+export function fieldError(problems: Problem[], path: string, onSuggest: Suggest) {
+  return messages(problems, path, onSuggest, "pc-problem");
+}
+
+/** A trial's warnings at the field: shown below it, in yellow; the study can still be saved. */
+export function fieldWarning(warnings: Problem[], path: string, onSuggest: Suggest) {
+  return messages(warnings, path, onSuggest, "pc-warning");
 }
