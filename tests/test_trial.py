@@ -327,7 +327,7 @@ def test_a_step_slower_than_the_fps_allows_is_a_warning_not_a_problem(env: dict[
     assert reply.ok and reply.problems == [] and [w.field for w in reply.warnings] == ["fps"], reply
     cost = reply.step_cost
     assert cost is not None and 210 < cost.total_ms < 250 and cost.step_ms >= 210, cost  # CartPole renders in ms
-    assert cost.steps == 4  # a fifth step would take the measuring past its 1 s
+    assert 1 <= cost.steps < 5  # a fifth step would take the measuring past its 1 s (a fourth too, on a busy CPU)
     warning = reply.warnings[0]
     assert warning.message.startswith(says), warning.message
     assert f"got ~{cost.total_ms:.0f} ms per step (step {cost.step_ms:.0f} ms, render " in warning.message
@@ -340,7 +340,7 @@ def test_a_step_slower_than_a_second_fits_no_fps_and_is_measured_once_more() -> 
     spec = EnvironmentSpec(id="slow", env_id="tests.trial_envs:Slow-v0", kwargs={"step_s": 1.05}, fps=1)
     reply = try_environment(spec, SLOW_ACCESS)
     assert reply.ok and reply.step_cost is not None and reply.step_cost.steps == 1, reply.step_cost
-    assert reply.seconds is not None and reply.seconds < 3  # the preview's step and one more, no further
+    assert reply.seconds is not None and reply.seconds < 5  # the preview's step and one more (2.1 s of CPU), no further
     (warning,) = reply.warnings
     assert warning.message.endswith("no fps keeps up (1 is the least): mode turn_based"), warning.message
     assert warning.suggestions == []
@@ -355,7 +355,8 @@ def test_a_step_slower_than_a_second_fits_no_fps_and_is_measured_once_more() -> 
 def test_a_step_within_its_budget_or_unpaced_is_no_warning(env: dict[str, Any]) -> None:
     reply = try_environment(EnvironmentSpec(**env), SLOW_ACCESS)
     assert reply.ok and reply.warnings == [], reply.warnings
-    assert reply.step_cost is not None and reply.step_cost.steps >= 4, reply.step_cost
+    assert reply.step_cost is not None, reply
+    assert reply.step_cost.steps == 5 or env["id"] in ("cheetah", "slow"), reply.step_cost  # fast: all 5 in the 1 s
     if env["id"] == "cheetah":
         assert reply.step_cost.total_ms > 1000 / 60  # what a realtime cheetah at 60 fps would be warned about
     print(f"\n{env['env_id']}: {reply.step_cost}")

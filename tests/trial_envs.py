@@ -19,14 +19,16 @@ class DyingEnv(CartPoleEnv):
 
 
 class SlowEnv(CartPoleEnv):
-    """Each step takes `step_s` (a physics engine that cannot keep up), whatever the machine."""
+    """Each step burns `step_s` of CPU (a physics engine that cannot keep up), whatever the machine."""
 
     def __init__(self, step_s: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.step_s = step_s
 
     def step(self, action: Any) -> Any:
-        time.sleep(self.step_s)
+        started = time.process_time()
+        while time.process_time() - started < self.step_s:
+            pass
         return super().step(action)
 
 

@@ -440,8 +440,8 @@ class TrialProblem(_Msg):
 
 class StepCost(_Msg):
     """What one step of the environment cost on the worker that tried it, as the play loop runs it (env.step, render,
-    JPEG encode at the spec's size and quality): the median of the steps measured after the preview's, wall time in
-    the trial process (nice 10: on a busy worker it reads higher)."""
+    JPEG encode at the spec's size and quality): the median of the steps measured after the preview's; each part its
+    wall time, or the trial process's CPU time where less (the trial runs at nice 10 and waits on a busy worker)."""
 
     total_ms: float = Field(description="one whole step: what 1000 / fps must leave room for")
     step_ms: float = Field(description="env.step")

@@ -29,7 +29,7 @@ from .families import PreparedEnv, make_env
 from .families.access import EnvAccess
 from .families.problems import EnvProblem
 from .statistics import tried
-from .step_cost import MEASURED_STEPS, Timing, jpeg_timed, measure, pace_warnings
+from .step_cost import MEASURED_STEPS, Timing, jpeg_timed, mark, measure, pace_warnings, since
 
 log = logging.getLogger(__name__)
 PREVIEW_MAX_WIDTH = 640
@@ -150,12 +150,11 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
     try:
         prepared.env.reset(seed=0)
         stage = "step"
-        t0 = time.perf_counter()
+        started = mark()
         observation, reward, terminated, truncated, info = prepared.env.step(idle)
-        stage = "render"
-        t1 = time.perf_counter()
+        stage, stepped, rendering = "render", since(started), mark()
         frame = prepared.render()
-        first = Timing(t1 - t0, time.perf_counter() - t1, jpeg_timed(frame, spec.render.jpeg_quality))
+        first = Timing(stepped, since(rendering), jpeg_timed(frame, spec.render.jpeg_quality))
     except EnvProblem as err:  # e.g. a frame larger than the limits
         reply.problems.append(_problem(err.field, err.message, err.suggestions))
         return

@@ -246,7 +246,7 @@ function stepCost(c: StepCost): string {
   const ms = (v: number) => (v >= 100 ? v.toFixed(0) : String(Number(v.toPrecision(2))));
   const fits = Math.min(60, Math.floor(1000 / c.total_ms));
   return `${ms(c.total_ms)} ms (step ${ms(c.step_ms)}, render ${ms(c.render_ms)}, JPEG ${ms(c.jpeg_ms)}), ` +
-    (fits >= 1 ? `at most ${fits} steps/s` : "under 1 step/s");
+    (fits >= 1 ? `at most ${fits} step${fits === 1 ? "" : "s"}/s` : "under 1 step/s");
 }
 
 /** A space spec in a line: {"type": "discrete", "n": 6, ...} -> discrete n=6. */

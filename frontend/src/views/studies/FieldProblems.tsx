@@ -13,28 +13,32 @@ function messages(problems: Problem[], path: string, onSuggest: Suggest, classNa
     <>
       {problems.map((p, i) => {
         const sub = below(p, path);
+        const warning = className === "pc-warning";
         return (
           <span key={i} className={className}>
             {sub && <code>{sub}</code>}
             {sub && ": "}
             {p.message}
-            {p.suggestions.length > 0 && (
+            {p.suggestions.length > 0 && !warning && (
               <span className="pc-suggestions">
                 {" "}Did you mean{" "}
                 {p.suggestions.slice(0, 5).map((s) => (
-                  <Button
-                    key={s}
-                    size="compact-xs"
-                    variant="light"
-                    color={className === "pc-warning" ? "yellow" : "blue"}
-                    mx={2}
-                    aria-label={`Did you mean ${s}? Use it`}
-                    onClick={() => onSuggest(p, s)}
-                  >
+                  <Button key={s} size="compact-xs" variant="light" color="blue" mx={2}
+                    aria-label={`Did you mean ${s}? Use it`} onClick={() => onSuggest(p, s)}>
                     {s}
                   </Button>
                 ))}
                 ?
+              </span>
+            )}
+            {p.suggestions.length > 0 && warning && (
+              <span className="pc-suggestions">
+                {p.suggestions.slice(0, 5).map((s) => (
+                  <Button key={s} size="compact-xs" variant="white" color="dark" mt={4} mr={4} display="block"
+                    aria-label={`Use ${s}`} onClick={() => onSuggest(p, s)}>
+                    Use {s}
+                  </Button>
+                ))}
               </span>
             )}
           </span>
