@@ -118,6 +118,27 @@ def test_the_trial_route_shows_problems_and_previews_and_saves_nothing(client: C
     assert len(client.list_studies()) == before
 
 
+# A MuJoCo frame this size with shadows takes ~50-150 ms to render on a CPU: far beyond 60 fps' 16.7 ms.
+SLOW_CHEETAH = {"id": "cheetah", "env_id": "HalfCheetah-v5", "fps": 60,
+                "render": {"width": 480, "height": 480, "shadows": True}}
+
+
+@pytest.mark.e2e
+def test_a_slow_environment_is_a_warning_at_fps_and_the_study_still_saves(client: Client) -> None:
+    pong = {"id": "pong", "env_id": "ALE/Pong-v5", "mode": "realtime", "fps": 60}
+    fast, slow = client.try_study(study(pong, SLOW_CHEETAH))
+    assert fast["ok"] and fast["warnings"] == [] and fast["step_cost"]["total_ms"] < 1000 / 60, fast["step_cost"]
+    assert slow["ok"] and slow["problems"] == [] and [w["field"] for w in slow["warnings"]] == ["fps"], slow
+    cost, warning = slow["step_cost"], slow["warnings"][0]
+    assert cost["total_ms"] > 1000 / 60 and 1 <= cost["steps"] <= 5, cost
+    assert warning["message"].startswith("Expected a step within 16.7 ms for realtime at 60 fps, got ~"), warning
+    assert warning["message"].endswith(f"on this worker: set fps to {warning['suggestions'][0]} or less, or mode "
+                                       "turn_based"), warning
+    assert int(warning["suggestions"][0]) == int(1000 // cost["total_ms"])
+    print(f"\ntrial of {SLOW_CHEETAH['env_id']} at 480x480 with shadows: {warning['message']}")
+    assert client.create_study(study(pong, SLOW_CHEETAH, name="slow but valid"))["id"]
+
+
 @pytest.mark.e2e
 def test_the_cli_shows_each_problem_with_what_was_meant(cli_env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "study.yaml"
@@ -290,6 +311,63 @@ def test_each_family_tries_cheaply(env: dict[str, Any], capsys: pytest.CaptureFi
     with capsys.disabled():
         print(f"\ntrial of {spec.env_id} ({reply.family}): {reply.seconds * 1000:.0f} ms, "
               f"preview {reply.width}x{reply.height}")
+
+
+SLOW_ACCESS = EnvAccess(modules=frozenset({"tests.trial_envs"}))
+
+
+@pytest.mark.parametrize("env,says", [
+    ({"mode": "realtime", "fps": 15}, "Expected a step within 66.7 ms for realtime at 15 fps, got ~2"),
+    ({"mode": "turn_based", "step_while_held": True, "fps": 15},
+     "Expected a step within 66.7 ms for turn_based with step_while_held at 15 fps, got ~2"),
+])
+def test_a_step_slower_than_the_fps_allows_is_a_warning_not_a_problem(env: dict[str, Any], says: str) -> None:
+    spec = EnvironmentSpec(id="slow", env_id="tests.trial_envs:Slow-v0", kwargs={"step_s": 0.21}, **env)
+    reply = try_environment(spec, SLOW_ACCESS)
+    assert reply.ok and reply.problems == [] and [w.field for w in reply.warnings] == ["fps"], reply
+    cost = reply.step_cost
+    assert cost is not None and 210 < cost.total_ms < 250 and cost.step_ms >= 210, cost  # CartPole renders in ms
+    assert 1 <= cost.steps < 5  # a fifth step would take the measuring past its 1 s (a fourth too, on a busy CPU)
+    warning = reply.warnings[0]
+    assert warning.message.startswith(says), warning.message
+    assert f"got ~{cost.total_ms:.0f} ms per step (step {cost.step_ms:.0f} ms, render " in warning.message
+    other = "mode turn_based" if spec.mode == "realtime" else "step_while_held off"
+    assert warning.message.endswith(f"on this worker: set fps to 4 or less, or {other}"), warning.message
+    assert warning.suggestions == ["4"]  # what the form's "did you mean" puts in the fps field
+
+
+def test_a_step_slower_than_a_second_fits_no_fps_and_is_measured_once_more() -> None:
+    spec = EnvironmentSpec(id="slow", env_id="tests.trial_envs:Slow-v0", kwargs={"step_s": 1.05}, fps=1)
+    reply = try_environment(spec, SLOW_ACCESS)
+    assert reply.ok and reply.step_cost is not None and reply.step_cost.steps == 1, reply.step_cost
+    assert reply.seconds is not None and reply.seconds < 5  # the preview's step and one more (2.1 s of CPU), no further
+    (warning,) = reply.warnings
+    assert warning.message.endswith("no fps keeps up (1 is the least): mode turn_based"), warning.message
+    assert warning.suggestions == []
+
+
+@pytest.mark.parametrize("env", [
+    {"id": "cartpole", "env_id": "CartPole-v1", "fps": 60},
+    {"id": "pong", "env_id": "ALE/Pong-v5", "fps": 60},
+    {**SLOW_CHEETAH, "mode": "turn_based"},  # slow, but it steps only when a key is pressed
+    {"id": "slow", "env_id": "tests.trial_envs:Slow-v0", "kwargs": {"step_s": 0.21}, "fps": 4},  # 250 ms: it fits
+])
+def test_a_step_within_its_budget_or_unpaced_is_no_warning(env: dict[str, Any]) -> None:
+    reply = try_environment(EnvironmentSpec(**env), SLOW_ACCESS)
+    assert reply.ok and reply.warnings == [], reply.warnings
+    assert reply.step_cost is not None, reply
+    assert reply.step_cost.steps == 5 or env["id"] in ("cheetah", "slow"), reply.step_cost  # fast: all 5 in the 1 s
+    if env["id"] == "cheetah":
+        assert reply.step_cost.total_ms > 1000 / 60  # what a realtime cheetah at 60 fps would be warned about
+    print(f"\n{env['env_id']}: {reply.step_cost}")
+
+
+def test_an_env_that_breaks_on_its_second_step_is_a_problem() -> None:
+    reply = try_environment(EnvironmentSpec(id="b", env_id="tests.trial_envs:BreaksLater-v0"), SLOW_ACCESS)
+    assert not reply.ok and [p.field for p in reply.problems] == ["env_id"], reply.problems
+    assert reply.problems[0].message == ("Expected 'tests.trial_envs:BreaksLater-v0' to keep stepping (the idle "
+                                         "action, 5 steps at most), got RuntimeError: the simulation diverged")
+    assert reply.preview_jpeg is not None  # its first step rendered
 
 
 def test_wrapped_spaces_are_the_recorded_ones() -> None:

@@ -235,10 +235,22 @@ export interface TrialProblem {
   suggestions: string[];
 }
 
+/** What one step (env.step, render, JPEG) cost on the worker that tried the environment: medians, in ms. */
+export interface StepCost {
+  total_ms: number;
+  step_ms: number;
+  render_ms: number;
+  jpeg_ms: number;
+  steps: number;
+}
+
 export interface TrialReply {
   env: string;
   ok: boolean;
   problems: TrialProblem[];
+  /** what works, but not as the spec asks (e.g. at "fps": a step slower than 1000 / fps); the study is still valid */
+  warnings: TrialProblem[];
+  step_cost: StepCost | null;
   family: string | null;
   observation_space: Record<string, unknown> | null;
   action_space: Record<string, unknown> | null;

@@ -438,10 +438,27 @@ class TrialProblem(_Msg):
     suggestions: list[str] = Field(default_factory=list, description="values meant, closest first (did you mean)")
 
 
+class StepCost(_Msg):
+    """What one step of the environment cost on the worker that tried it, as the play loop runs it (env.step, render,
+    JPEG encode at the spec's size and quality): the median of the steps measured after the preview's; each part its
+    wall time, or the trial process's CPU time where less (the trial runs at nice 10 and waits on a busy worker)."""
+
+    total_ms: float = Field(description="one whole step: what 1000 / fps must leave room for")
+    step_ms: float = Field(description="env.step")
+    render_ms: float = Field(description="rendering the frame")
+    jpeg_ms: float = Field(description="encoding the frame as JPEG")
+    steps: int = Field(ge=1, description="steps measured")
+
+
 class TrialReply(_Msg):
     env: str = Field(description="the environment's key within the study")
     ok: bool
     problems: list[TrialProblem] = Field(default_factory=list)
+    warnings: list[TrialProblem] = Field(default_factory=list,
+                                         description="what works but not as the spec asks (e.g. at 'fps': a step "
+                                                     "slower than 1000 / fps); the study is still valid")
+    step_cost: StepCost | None = Field(None, description="what one step costs on the worker (single-agent "
+                                                         "environments that stepped)")
     family: str | None = None
     observation_space: dict[str, Any] | None = None
     action_space: dict[str, Any] | None = None

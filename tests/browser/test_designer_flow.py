@@ -7,7 +7,8 @@ tags it and a step, writes a note, exports with the progress bar and downloads t
 The tests run in order (after a failure the rest are skipped: each needs what the one before made) and share one
 module's designer and participant browsers (each a fresh profile); every view is kept as
 artifacts/screenshots/NN-view.png. Any console error or warning fails the test that caused it. A last test plays
-the MiniGrid environment on a phone-sized touch screen.
+the MiniGrid environment on a phone-sized touch screen; the designer then tries a MuJoCo environment too slow for
+its fps and sees the warning at the fps field.
 """
 
 from __future__ import annotations
@@ -346,3 +347,46 @@ def test_minigrid_on_a_phone(flow: Flow, browser: Browser, web: Web,
         shot(player, "17-player-phone-minigrid")
     finally:
         phone.close()
+
+
+def test_a_slow_environment_is_a_warning_at_its_fps(flow: Flow) -> None:
+    """HalfCheetah at 480x480 with shadows cannot step at 60 fps on a CPU worker: Try says it works, with a warning
+    in yellow at the fps field naming the budget and what one step took; its suggestion fills the fps in; turn-based,
+    the same environment has no warning."""
+    page = flow.designer
+    page.goto("/studies/new")
+    page.get_by_label(required("Study name")).fill("Slow pilot")
+    env = page.get_by_role("group", name="Environment pong")
+    env.get_by_label(required("Environment key")).fill("cheetah")
+    env = page.get_by_role("group", name="Environment cheetah")
+    env.get_by_label(required("Gymnasium id")).fill("HalfCheetah-v5")
+    env.get_by_label("Steps per second (fps)").fill("60")
+    env.get_by_role("button", name="Show render and timing options").click()
+    env.get_by_label("Render width").fill("480")
+    env.get_by_label("Render height").fill("480")
+
+    page.get_by_role("button", name="Try").click()
+    expect(page.get_by_text("All 1 environment work, with 1 warning (marked in yellow).")).to_be_visible(timeout=60_000)
+    expect(env.get_by_text("tried: works, 1 warning")).to_be_visible()
+    warning = env.locator(".pc-warning")
+    expect(warning).to_have_count(1)
+    expect(warning).to_contain_text(re.compile(r"^Expected a step within 16\.7 ms for realtime at 60 fps, got ~\d+ ms "
+                                               r"per step \(step [\d.]+ ms, render [\d.]+ ms, JPEG [\d.]+ ms\) on "
+                                               r"this worker: set fps to \d+ or less, or mode turn_based"))
+    expect(env).to_contain_text(re.compile(r"One step on the worker: \d+ ms \(step [\d.]+, render [\d.]+, JPEG "
+                                           r"[\d.]+\), at most \d+ steps?/s"))
+    fps_box = env.get_by_label("Steps per second (fps)").bounding_box()
+    box = warning.bounding_box()
+    assert fps_box and box and 0 <= box["y"] - (fps_box["y"] + fps_box["height"]) < 40, (fps_box, box)  # just below
+    shot(page, "18-study-slow-warning", at=warning)
+
+    suggestion = warning.get_by_role("button", name=re.compile(r"^Use \d+$"))
+    fits = suggestion.inner_text().removeprefix("Use ")
+    suggestion.click()
+    expect(env.get_by_label("Steps per second (fps)")).to_have_value(fits)
+    expect(warning).to_have_count(0)
+    env.get_by_text("Turn-based", exact=True).click()
+    page.get_by_role("button", name="Try").click()
+    expect(page.get_by_text("All 1 environment work.")).to_be_visible(timeout=60_000)
+    expect(env.get_by_text("tried: works", exact=True)).to_be_visible()
+    expect(env.locator(".pc-warning")).to_have_count(0)

@@ -1,8 +1,9 @@
 """Trying an environment spec before a study is saved (the gateway asks on `Subjects.trial`, queue group "trial"):
 build it through its family, check its input map against the action space and that its spaces can be recorded,
 reset, take one idle step, render a preview (JPEG, at most 640 px wide), try the custom statistics it names on that
-step, and close it. Every problem is reported at the field of the spec that causes it, with the values probably
-meant; the env runs only in a trial process (trial_pool.py), never on the sessions' threads."""
+step, measure what a step costs (step_cost.py: a warning when its fps asks for more) and close it. Every problem is
+reported at the field of the spec that causes it, with the values probably meant; the env runs only in a trial
+process (trial_pool.py), never on the sessions' threads."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .families import PreparedEnv, make_env
 from .families.access import EnvAccess
 from .families.problems import EnvProblem
 from .statistics import tried
+from .step_cost import MEASURED_STEPS, Timing, jpeg_timed, mark, measure, pace_warnings, since
 
 log = logging.getLogger(__name__)
 PREVIEW_MAX_WIDTH = 640
@@ -148,9 +150,11 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
     try:
         prepared.env.reset(seed=0)
         stage = "step"
-        observation, reward, _, _, info = prepared.env.step(idle)
-        stage = "render"
+        started = mark()
+        observation, reward, terminated, truncated, info = prepared.env.step(idle)
+        stage, stepped, rendering = "render", since(started), mark()
         frame = prepared.render()
+        first = Timing(stepped, since(rendering), jpeg_timed(frame, spec.render.jpeg_quality))
     except EnvProblem as err:  # e.g. a frame larger than the limits
         reply.problems.append(_problem(err.field, err.message, err.suggestions))
         return
@@ -162,6 +166,13 @@ def _run(prepared: PreparedEnv, spec: EnvironmentSpec, reply: TrialReply) -> Non
                        for i, message, suggestions in tried(spec, idle, float(reward), observation, info)]
     jpeg, reply.width, reply.height = preview(frame, spec.render.jpeg_quality)
     reply.preview_jpeg = base64.b64encode(jpeg).decode()
+    try:
+        reply.step_cost = measure(prepared, idle, spec.render.jpeg_quality, first, bool(terminated or truncated))
+    except Exception as err:  # it stepped once, then broke: a session would too
+        reply.problems.append(_problem("env_id", f"Expected {spec.env_id!r} to keep stepping (the idle action, "
+                                                 f"{MEASURED_STEPS} steps at most), got {type(err).__name__}: {err}"))
+        return
+    reply.warnings += pace_warnings(spec, reply.step_cost)
 
 
 def try_environment(spec: EnvironmentSpec, access: EnvAccess | None = None) -> TrialReply:

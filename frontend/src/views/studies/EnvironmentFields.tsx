@@ -8,8 +8,8 @@ import {
 import { useDisclosure } from "@mantine/hooks";
 import { useState } from "react";
 
-import type { TrialReply } from "../../api";
-import { fieldError } from "./FieldProblems";
+import type { StepCost, TrialReply } from "../../api";
+import { fieldError, fieldWarning } from "./FieldProblems";
 import { FAMILY_HINTS, familyOf, problemsAt, type EnvForm, type Problem } from "./specForm";
 
 const FAMILIES = [
@@ -37,6 +37,8 @@ export interface EnvironmentFieldsProps {
   env: EnvForm;
   index: number;
   problems: Problem[];
+  /** the trial's warnings (the study works, but not as its spec asks), at their fields like problems */
+  warnings: Problem[];
   trial: TrialReply | undefined;
   /** the saved study's preview of this environment (GET .../preview.jpg), when it has one */
   savedPreview: string | null;
@@ -50,12 +52,14 @@ export interface EnvironmentFieldsProps {
 }
 
 export function EnvironmentFields(props: EnvironmentFieldsProps) {
-  const { env, index, problems, trial, onChange, onSuggest } = props;
+  const { env, index, problems, warnings, trial, onChange, onSuggest } = props;
   const base = `environments.${index}`;
   const [advanced, { toggle }] = useDisclosure(false);
   const [previewFailed, setPreviewFailed] = useState(false);
   const set = <K extends keyof EnvForm>(key: K, value: EnvForm[K]) => onChange({ ...env, [key]: value });
   const err = (field: string) => fieldError(problemsAt(problems, `${base}.${field}`), `${base}.${field}`, onSuggest);
+  const warn = (field: string) => fieldWarning(problemsAt(warnings, `${base}.${field}`), `${base}.${field}`, onSuggest);
+  const warned = trial?.ok ? (trial.warnings ?? []).length : 0;
   const label = env.id || `environment ${index + 1}`;
   const family = familyOf(env);
   const preview = trial?.preview_jpeg ? `data:image/jpeg;base64,${trial.preview_jpeg}` : props.savedPreview;
@@ -71,8 +75,9 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
             {label}
           </Title>
           {trial && (
-            <Badge color={trial.ok ? "green" : "red"} variant="light">
-              {trial.ok ? "tried: works" : `tried: ${trial.problems.length} problem${trial.problems.length === 1 ? "" : "s"}`}
+            <Badge color={!trial.ok ? "red" : warned ? "yellow" : "green"} variant="light">
+              {!trial.ok ? `tried: ${trial.problems.length} problem${trial.problems.length === 1 ? "" : "s"}`
+                : warned ? `tried: works, ${warned} warning${warned === 1 ? "" : "s"}` : "tried: works"}
             </Badge>
           )}
           {props.enabled === false && <Badge color="gray">disabled</Badge>}
@@ -123,8 +128,11 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
             </div>
           </Group>
           <Group grow align="flex-start">
-            <NumberInput label="Steps per second (fps)" min={1} max={60} value={env.fps}
-              onChange={(v) => set("fps", num(v, 15))} error={err("fps")} />
+            <div>
+              <NumberInput label="Steps per second (fps)" min={1} max={60} value={env.fps}
+                onChange={(v) => set("fps", num(v, 15))} error={err("fps")} />
+              {warn("fps")}
+            </div>
             <NumberInput label="Max steps per episode" description="empty: the environment decides" min={1}
               value={env.max_episode_steps} onChange={(v) => set("max_episode_steps", optionalNum(v))}
               error={err("max_episode_steps")} allowDecimal={false} />
@@ -216,6 +224,7 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
                 <br />
                 Observation space: {summarise(trial.observation_space)}
                 {trial.family && <><br />Family: {trial.family}</>}
+                {trial.step_cost && <><br />One step on the worker: {stepCost(trial.step_cost)}</>}
               </Text>
             )}
             {trial && Object.keys(trial.format_limits ?? {}).length > 0 && (
@@ -230,6 +239,14 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
       </Grid>
     </Card>
   );
+}
+
+/** A step's cost in a line: 114 ms (step 0.3, render 112, JPEG 1.3), at most 8 steps/s. */
+function stepCost(c: StepCost): string {
+  const ms = (v: number) => (v >= 100 ? v.toFixed(0) : String(Number(v.toPrecision(2))));
+  const fits = Math.min(60, Math.floor(1000 / c.total_ms));
+  return `${ms(c.total_ms)} ms (step ${ms(c.step_ms)}, render ${ms(c.render_ms)}, JPEG ${ms(c.jpeg_ms)}), ` +
+    (fits >= 1 ? `at most ${fits} step${fits === 1 ? "" : "s"}/s` : "under 1 step/s");
 }
 
 /** A space spec in a line: {"type": "discrete", "n": 6, ...} -> discrete n=6. */

@@ -1,5 +1,5 @@
 // The whole study spec as a form: name, description, instructions, the environments (add, remove, each with its
-// fields), "Try" (POST /api/studies/trial: preview frames and problems at their fields, nothing saved) and Save
+// fields), "Try" (POST /api/studies/trial: preview frames, problems and warnings at their fields, nothing saved) and Save
 // (the caller's: POST to create, PUT to edit). A 422 of either puts each problem at its field; a refused save
 // scrolls to the first field with a problem and focuses it.
 import { Alert, Button, Group, List, Stack, Text, TextInput, Textarea } from "@mantine/core";
@@ -30,6 +30,7 @@ export interface StudyFormProps {
 export function StudyForm(props: StudyFormProps) {
   const { form, onChange } = props;
   const [problems, setProblems] = useState<Problem[]>([]);
+  const [warnings, setWarnings] = useState<Problem[]>([]); // the last Try's: the study works, but not as asked
   const [trials, setTrials] = useState<TrialReply[]>([]);
   const [busy, setBusy] = useState<"try" | "save" | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
@@ -50,6 +51,7 @@ export function StudyForm(props: StudyFormProps) {
     if (!next) return;
     onChange(next);
     setProblems((ps) => ps.filter((p) => p !== problem));
+    setWarnings((ws) => ws.filter((w) => w !== problem));
   };
 
   /** The spec, or null when some field's text does not parse (shown at the field). */
@@ -58,6 +60,7 @@ export function StudyForm(props: StudyFormProps) {
     setFailure(null);
     setTried(null);
     setProblems(local);
+    setWarnings([]);
     return local.length ? null : spec;
   };
 
@@ -80,8 +83,11 @@ export function StudyForm(props: StudyFormProps) {
       const { environments } = await api<{ environments: TrialReply[] }>("POST", "/api/studies/trial", spec);
       setTrials(environments);
       const found = problemsOfTrials(form, environments);
+      const warned = problemsOfTrials(form, environments, "warnings");
       setProblems(found);
-      setTried(found.length ? null : `All ${environments.length} environment${environments.length === 1 ? "" : "s"} work.`);
+      setWarnings(warned);
+      setTried(found.length ? null : `All ${environments.length} environment${environments.length === 1 ? "" : "s"} work` +
+        (warned.length ? `, with ${warned.length} warning${warned.length === 1 ? "" : "s"} (marked in yellow).` : "."));
     } catch (e) {
       explain(e);
     } finally {
@@ -107,6 +113,7 @@ export function StudyForm(props: StudyFormProps) {
 
   const err = (path: string) => fieldError(problemsAt(problems, path), path, suggest);
   const elsewhere = unplaced(problems, form);
+  const unplacedWarnings = unplaced(warnings, form);
   const trialOf = (id: string) => trials.find((t) => t.env === id.trim());
 
   return (
@@ -134,6 +141,7 @@ export function StudyForm(props: StudyFormProps) {
             env={env}
             index={i}
             problems={problems}
+            warnings={warnings}
             trial={trialOf(env.id)}
             savedPreview={props.studyId && props.savedEnvs?.includes(env.id)
               ? `/api/studies/${props.studyId}/environments/${encodeURIComponent(env.id)}/preview.jpg?v=${props.version ?? 0}` : null}
@@ -144,6 +152,7 @@ export function StudyForm(props: StudyFormProps) {
             onRemove={() => {
               onChange({ ...form, environments: form.environments.filter((_, j) => j !== i) });
               setProblems([]);
+              setWarnings([]);
             }}
             onSuggest={suggest}
             onToggleEnabled={(on) => props.onToggleEnv?.(env.id, on)}
@@ -173,7 +182,16 @@ export function StudyForm(props: StudyFormProps) {
           </Text>
         )}
         {failure && <Alert color="red" title="Not done" role="alert">{failure}</Alert>}
-        {tried && <Alert color="green" role="status">{tried} Previews are shown beside each environment.</Alert>}
+        {tried && (
+          <Alert color={warnings.length ? "yellow" : "green"} role="status">
+            {tried} Previews are shown beside each environment.
+            {unplacedWarnings.length > 0 && (
+              <List size="sm">
+                {unplacedWarnings.map((w, i) => <List.Item key={i}>{w.path && <code>{w.path}</code>}{w.path && ": "}{w.message}</List.Item>)}
+              </List>
+            )}
+          </Alert>
+        )}
 
         <Group className="pc-form-actions">
           <Button variant="default" onClick={() => void tryIt()} loading={busy === "try"} disabled={busy !== null}>

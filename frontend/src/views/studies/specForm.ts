@@ -165,10 +165,11 @@ export function problemsOfTrial(index: number, problems: TrialProblem[]): Proble
     suggestions: p.suggestions ?? [] }));
 }
 
-export function problemsOfTrials(form: StudyForm, replies: TrialReply[]): Problem[] {
+/** The trials' problems (or, with `which` "warnings", their warnings), each at its environment's field. */
+export function problemsOfTrials(form: StudyForm, replies: TrialReply[], which: "problems" | "warnings" = "problems"): Problem[] {
   return replies.flatMap((r) => {
     const index = form.environments.findIndex((e) => e.id.trim() === r.env);
-    return problemsOfTrial(index < 0 ? 0 : index, r.problems);
+    return problemsOfTrial(index < 0 ? 0 : index, r[which] ?? []);
   });
 }
 
@@ -228,6 +229,7 @@ export function applySuggestion(form: StudyForm, problem: Problem, suggestion: s
       next = { ...env, wrappers: env.wrappers.map((w, k) => (k === j
         ? { ...w, kwargs: renameKey(w.kwargs, parts.slice(5).join("."), suggestion) } : w)) };
     } else if (field === "family") next = { ...env, family: suggestion as Family };
+    else if (field === "fps" && Number.isInteger(Number(suggestion))) next = { ...env, fps: Number(suggestion) };
   } catch {
     return null;
   }
