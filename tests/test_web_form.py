@@ -1,6 +1,7 @@
 """The study form's logic (frontend/src/views/studies/specForm.ts), run in node (tests/webform_check.mjs): what the
 designer sees of a refused spec (each problem at its field, "did you mean" filling it in), text fields that do not
-parse, and the spec the form sends, which the gateway's own model accepts."""
+parse, the spec the form sends, which the gateway's own model accepts, and a NetHack or RoboDesk id bringing its
+family's mode, fps and step_while_held."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ def test_text_that_does_not_parse_is_named_at_its_field(checked: dict[str, Any])
     assert checked["broken"] == [["environments.0.kwargs", "Expected kwargs as JSON or YAML, got tex"]]
     assert checked["list"] == ["Expected an input map as an object ({...}), got a list"]
     assert checked["yaml"] == {"frameskip": 4, "repeat_action_probability": 0.25}  # YAML is taken as well as JSON
+
+
+def test_a_nethack_or_robodesk_id_brings_its_familys_play(checked: dict[str, Any]) -> None:
+    """Typed key by key into a blank environment, a NetHack id makes it turn-based (a realtime NetHack is refused)
+    and a RoboDesk id turn-based, stepping while held, 4 fps; another id afterwards brings the form's own back; what
+    the designer chose (fps 30, a mode within the family) stays."""
+    form_default = {"mode": "realtime", "fps": 15, "step_while_held": False}
+    robodesk = {"mode": "turn_based", "fps": 4, "step_while_held": True}
+    assert checked["nethack"] == form_default | {"mode": "turn_based"}
+    assert checked["robodesk"] == robodesk
+    assert checked["back"] == form_default
+    assert checked["chosen"] == robodesk | {"fps": 30}
+    assert checked["family"] == checked["suggested"] == checked["nethack"]  # the Family select, "did you mean"
+    assert checked["unchanged"]["mode"] == "realtime"
+    parsed = StudySpec.model_validate(checked["nethack_spec"])  # the realtime refusal does not come
+    assert parsed.environments[0].mode == "turn_based"

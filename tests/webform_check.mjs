@@ -53,4 +53,24 @@ const list = { ...form, environments: [{ ...form.environments[0], input_map: "[1
 results.list = f.specOf(list).problems.map((p) => p.message);
 const yaml = { ...form, environments: [{ ...form.environments[0], kwargs: "frameskip: 4\nrepeat_action_probability: 0.25" }, form.environments[1]] };
 results.yaml = f.specOf(yaml).spec.environments[0].kwargs;
+
+// the designer clears the id and types another key by key (each keystroke one edit): a NetHack or RoboDesk id
+// brings its family's play
+const typed = (env, id) => [...id].reduce((e, _, i) => f.withFamilyDefaults(e, { ...e, env_id: id.slice(0, i + 1) }),
+  f.withFamilyDefaults(env, { ...env, env_id: "" }));
+const play = (e) => ({ mode: e.mode, fps: e.fps, step_while_held: e.step_while_held });
+const blank = f.blankEnv(1);
+results.nethack = play(typed(blank, "NetHackScore-v0"));
+results.robodesk = play(typed(blank, "robodesk/RoboDesk-v0"));
+results.back = play(typed(typed(blank, "robodesk/RoboDesk-v0"), "CartPole-v1")); // and back to the form's own
+results.chosen = play(typed({ ...blank, fps: 30, step_while_held: true }, "robodesk/RoboDesk-v0")); // fps kept
+results.family = play(f.withFamilyDefaults(blank, { ...blank, family: "nethack" })); // the Family select
+results.unchanged = play(f.withFamilyDefaults(typed(blank, "NetHack-v0"), { ...typed(blank, "NetHack-v0"),
+  mode: "realtime" })); // the designer's own choice within a family stays
+const nethackForm = { ...form, environments: [typed(blank, "NetHackScore-v0")] };
+results.nethack_spec = f.specOf({ ...nethackForm, environments: [{ ...nethackForm.environments[0], id: "nethack" }] })
+  .spec;
+const misspelt = { ...form, environments: [{ ...blank, id: "nethack", env_id: "NetHakScore-v0" }] };
+results.suggested = play(f.applySuggestion(misspelt, { path: "environments.0.env_id", message: "", suggestions: [] },
+  "NetHackScore-v0").environments[0]);
 console.log(JSON.stringify(results));

@@ -10,7 +10,7 @@ import { useState } from "react";
 
 import type { StepCost, TrialReply } from "../../api";
 import { fieldError, fieldWarning } from "./FieldProblems";
-import { FAMILY_HINTS, familyOf, problemsAt, type EnvForm, type Problem } from "./specForm";
+import { FAMILY_HINTS, familyOf, problemsAt, withFamilyDefaults, type EnvForm, type Problem } from "./specForm";
 
 const FAMILIES = [
   { value: "auto", label: "auto (from the id)" },
@@ -56,7 +56,9 @@ export function EnvironmentFields(props: EnvironmentFieldsProps) {
   const base = `environments.${index}`;
   const [advanced, { toggle }] = useDisclosure(false);
   const [previewFailed, setPreviewFailed] = useState(false);
-  const set = <K extends keyof EnvForm>(key: K, value: EnvForm[K]) => onChange({ ...env, [key]: value });
+  // a new family (NetHack, RoboDesk) brings its mode, fps and step_while_held unless the designer chose them
+  const set = <K extends keyof EnvForm>(key: K, value: EnvForm[K]) =>
+    onChange(withFamilyDefaults(env, { ...env, [key]: value }));
   const err = (field: string) => fieldError(problemsAt(problems, `${base}.${field}`), `${base}.${field}`, onSuggest);
   const warn = (field: string) => fieldWarning(problemsAt(warnings, `${base}.${field}`), `${base}.${field}`, onSuggest);
   const warned = trial?.ok ? (trial.warnings ?? []).length : 0;

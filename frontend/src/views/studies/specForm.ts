@@ -234,7 +234,8 @@ export function applySuggestion(form: StudyForm, problem: Problem, suggestion: s
     return null;
   }
   if (!next) return null;
-  return { ...form, environments: form.environments.map((e, i) => (i === index ? next! : e)) };
+  const taken = withFamilyDefaults(env, next); // "did you mean NetHackScore-v0?" makes it turn-based too
+  return { ...form, environments: form.environments.map((e, i) => (i === index ? taken : e)) };
 }
 
 // ---------------------------------------------------------------- hints
@@ -260,6 +261,32 @@ export const FAMILY_HINTS: Record<string, string> = {
   gymnasium: "Gymnasium default: Discrete gets digits 1-9, 0 (2 actions: Left/Right; 3: Left/Right with noop 1; " +
     '4+: Left/Down/Right/Up); a Box the continuous default. e.g. {"kind": "discrete", "bindings": {"A": 0, "D": 1}}',
 };
+
+/** How a family plays unless the designer says otherwise (the gateway's FAMILY_DEFAULTS, shared/playcorder/specs.py):
+ * NetHack waits for each command (a realtime NetHack is refused), RoboDesk steps while a key is held, 4 times a second
+ * (its frame is slow to render). Other families: the form's own defaults. */
+type PlayFields = Pick<EnvForm, "mode" | "fps" | "step_while_held">;
+const FORM_PLAY: PlayFields = { mode: "realtime", fps: 15, step_while_held: false };
+export const FAMILY_PLAY: Record<string, Partial<PlayFields>> = {
+  nethack: { mode: "turn_based" },
+  robodesk: { mode: "turn_based", step_while_held: true, fps: 4 },
+};
+
+/** `after` (an edit of `before`) with its family's mode, fps and step_while_held where its family differs from
+ * `before`'s and the designer left the field at `before`'s family default: typing a NetHack id makes the environment
+ * turn-based, unless its mode was chosen already. */
+export function withFamilyDefaults(before: EnvForm, after: EnvForm): EnvForm {
+  const was = familyOf(before);
+  const now = familyOf(after);
+  if (was === now) return after;
+  const old = { ...FORM_PLAY, ...FAMILY_PLAY[was] };
+  const next = { ...FORM_PLAY, ...FAMILY_PLAY[now] };
+  const out = { ...after };
+  if (before.mode === old.mode) out.mode = next.mode;
+  if (before.fps === old.fps) out.fps = next.fps;
+  if (before.step_while_held === old.step_while_held) out.step_while_held = next.step_while_held;
+  return out;
+}
 
 export function familyOf(env: EnvForm): string {
   if (env.family !== "auto") return env.family;
