@@ -29,7 +29,9 @@ def _leaf(steps: list[dict[str, Any]], spec: dict[str, Any], key: str, field: st
 
 def test_participant_moves_the_arm_and_closes_the_gripper(
         browser: Browser, web: Web, new_page: Callable[[BrowserContext, str], Page]) -> None:
-    created = web.api.create_study(study({"id": "lift", "env_id": "robosuite/Lift", "fps": 10,
+    # idle_pause_s: the steps after the last key take several seconds on a busy CPU (a few steps a second), more
+    # than the default 6 s a realtime session waits for input before it pauses
+    created = web.api.create_study(study({"id": "lift", "env_id": "robosuite/Lift", "fps": 10, "idle_pause_s": 120,
                                           "max_episode_steps": STEPS}, name="robosuite-browser"))
     token = web.api.create_participant(created["id"])["token"]
     context = new_context(browser, web)
@@ -54,7 +56,11 @@ def test_participant_moves_the_arm_and_closes_the_gripper(
         player.keyboard.down("ArrowDown")  # robosuite's keyboard: Down moves the gripper away from the robot, +x
         player.wait_for_timeout(2500)
         player.keyboard.up("ArrowDown")
-        player.keyboard.press("Space")  # closes the gripper; it stays closed
+        # Space closes the gripper; it stays closed. Held 0.6 s: the worker reads the held keys at its ticks (a few
+        # a second here), so a tap shorter than a tick may never be seen (noted for the lead)
+        player.keyboard.down("Space")
+        player.wait_for_timeout(600)
+        player.keyboard.up("Space")
         player.wait_for_timeout(800)
         shot(player, "robosuite-02-playing", at=player.get_by_label("Game screen"))
         player.get_by_label("Camera").select_option("frontview")  # the whole robot, from the front
