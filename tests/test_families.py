@@ -197,11 +197,12 @@ def test_every_atari_game_gets_a_default_map():
 
 
 def test_family_defaults_fill_only_what_the_spec_leaves_unset():
-    """RoboDesk steps while a key is held at 4 fps, NetHack waits for each command, unless the spec says otherwise;
+    """RoboDesk steps while a key is held at 3 fps, robosuite plays at 5, NetHack waits for each command, unless the spec says otherwise;
     NetHack refuses realtime (each idle tick would send --More--)."""
     desk = spec("robodesk/open_slide")
-    assert (desk.mode, desk.fps, desk.step_while_held) == ("turn_based", 4, True)
-    assert EnvironmentSpec.model_validate(desk.model_dump()).fps == 4  # stored as set
+    assert (desk.mode, desk.fps, desk.step_while_held) == ("turn_based", 3, True)
+    assert (spec("robosuite/Lift").mode, spec("robosuite/Lift").fps) == ("realtime", 5)
+    assert EnvironmentSpec.model_validate(desk.model_dump()).fps == 3  # stored as set
     chosen = spec("robodesk/open_slide", fps=2, step_while_held=False)
     assert (chosen.mode, chosen.fps, chosen.step_while_held) == ("turn_based", 2, False)
     assert spec("NetHackScore-v0").mode == "turn_based" and spec("ALE/Pong-v5").mode == "realtime"

@@ -279,6 +279,9 @@ def test_toggle_flips_a_dim_once_per_press_and_reset_restores_its_start() -> Non
     mapper.action(keys(" "), 0.1)
     mapper.reset()
     np.testing.assert_allclose(mapper.action(keys(), 0.1), [0.0, -1.0])
+    mapper.note(keys(" "))  # a tap that came and went between two ticks
+    mapper.note(keys())
+    np.testing.assert_allclose(mapper.action(keys(), 0.1), [0.0, 1.0])
     with pytest.raises(ValueError, match=r"toggles\[0\]"):
         ContinuousMapper(ContinuousMap(toggles=[ToggleBinding(key="Space", dim=3)]), np.zeros(2), np.ones(2))
 
@@ -509,3 +512,14 @@ def test_input_contracts_import_without_numpy_or_gymnasium() -> None:
             "from playcorder.inputs import InputMap, InputState; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_a_toggle_tapped_between_two_ticks_still_flips() -> None:
+    """The worker reads the input at its ticks: a gripper tap of 50 ms at 5 fps comes and goes in between."""
+    from playcorder_env_worker.controls import Controls
+
+    controls = Controls(default_arm_map(("x", "gripper")), gym.spaces.Box(-1.0, 1.0, (2,)))
+    assert controls.action(0.2)[1] == -1.0
+    controls.update(keys(" "))
+    controls.update(keys())
+    assert controls.action(0.2)[1] == 1.0

@@ -61,10 +61,10 @@ def test_text_that_does_not_parse_is_named_at_its_field(checked: dict[str, Any])
 
 def test_a_nethack_or_robodesk_id_brings_its_familys_play(checked: dict[str, Any]) -> None:
     """Typed key by key into a blank environment, a NetHack id makes it turn-based (a realtime NetHack is refused)
-    and a RoboDesk id turn-based, stepping while held, 4 fps; another id afterwards brings the form's own back; what
+    and a RoboDesk id turn-based, stepping while held, 3 fps; another id afterwards brings the form's own back; what
     the designer chose (fps 30, a mode within the family) stays."""
     form_default = {"mode": "realtime", "fps": 15, "step_while_held": False}
-    robodesk = {"mode": "turn_based", "fps": 4, "step_while_held": True}
+    robodesk = {"mode": "turn_based", "fps": 3, "step_while_held": True}
     assert checked["nethack"] == form_default | {"mode": "turn_based"}
     assert checked["robodesk"] == robodesk
     assert checked["back"] == form_default

@@ -156,10 +156,12 @@ class EnvironmentSpec(BaseModel):
 
 
 # How a family plays where its spec leaves mode, fps and step_while_held unset: RoboDesk's frame costs ~0.3 s to
-# render on a CPU worker, so it steps while a key is held, 4 times a second; NetHack waits for each command.
+# render on a CPU worker, so it steps while a key is held, 3 times a second; a robosuite step with its camera
+# observations and frame ~0.1-0.17 s, so 5 fps; NetHack waits for each command.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "nethack": {"mode": "turn_based"},
-    "robodesk": {"mode": "turn_based", "step_while_held": True, "fps": 4},
+    "robodesk": {"mode": "turn_based", "step_while_held": True, "fps": 3},
+    "robosuite": {"fps": 5},
 }
 # Modes a family cannot be played in, and why
 _WRONG_MODES = {("nethack", "realtime"): "NetHack is turn-based: stepped at fps, its every idle tick would send "

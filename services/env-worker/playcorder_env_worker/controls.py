@@ -37,6 +37,8 @@ class Controls:
         if type(state) is not InputState:  # the `input` message: record the state, not the envelope
             state = InputState.model_construct(**{name: getattr(state, name) for name in InputState.model_fields})
         self.previous, self.state, self.explicit = self.state, state, None
+        if isinstance(self.mapper, ContinuousMapper):
+            self.mapper.note(state)  # a toggle tapped between two ticks flips all the same
         if hasattr(self.mapper, "pressed_new"):
             return bool(self.mapper.pressed_new(self.previous, state))
         return self.held()

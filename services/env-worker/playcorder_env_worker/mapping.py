@@ -79,7 +79,7 @@ class ContinuousMapper:
         self.centre, self.half = (lo + hi) / 2, (hi - lo) / 2
         self.ramp = np.zeros(size)  # key-driven position per dim, in half-ranges from the centre
         self._toggled = {t.dim for t in input_map.toggles}
-        self._toggle_held: set[str] = set()  # toggle keys down at the last action, so a held key flips once
+        self._toggle_held: set[str] = set()  # toggle keys down at the last input seen, so a held key flips once
         self.reset()
 
     def _axis(self, b: AxisBinding, state: InputState) -> float:
@@ -92,6 +92,16 @@ class ContinuousMapper:
         # rescaled so the output starts at 0 at the dead zone's edge instead of jumping there
         return math.copysign((abs(v) - b.dead_zone) / (1 - b.dead_zone), v) * b.scale
 
+    def note(self, state: InputState) -> frozenset[str]:
+        """Take an input state as it arrives (and again at each action): a toggle key newly down flips its dim now,
+        so a tap shorter than a tick still counts. Returns the virtual keys held."""
+        held = virtual_keys(state)
+        for t in self.map.toggles:
+            if t.key in held and t.key not in self._toggle_held:
+                self.ramp[t.dim] = -1.0 if self.ramp[t.dim] > 0 else 1.0
+        self._toggle_held = {t.key for t in self.map.toggles if t.key in held}
+        return held
+
     def action(self, state: InputState, dt: float) -> np.ndarray:
         if not (dt >= 0 and math.isfinite(dt)):
             raise ValueError(f"Expected dt as seconds >= 0, got {dt!r}")
@@ -100,11 +110,7 @@ class ContinuousMapper:
             if v := self._axis(b, state):
                 axis[b.dim] += v
                 active[b.dim] = True
-        held, direction = virtual_keys(state), np.zeros_like(self.ramp)
-        for t in self.map.toggles:
-            if t.key in held and t.key not in self._toggle_held:
-                self.ramp[t.dim] = -1.0 if self.ramp[t.dim] > 0 else 1.0
-        self._toggle_held = {t.key for t in self.map.toggles if t.key in held}
+        held, direction = self.note(state), np.zeros_like(self.ramp)
         for k in self.map.keys:
             direction[k.dim] += k.direction if k.key in held else 0
         direction, step = np.clip(direction, -1, 1), self.map.ramp_per_s * dt

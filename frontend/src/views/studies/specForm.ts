@@ -263,13 +263,14 @@ export const FAMILY_HINTS: Record<string, string> = {
 };
 
 /** How a family plays unless the designer says otherwise (the gateway's FAMILY_DEFAULTS, shared/playcorder/specs.py):
- * NetHack waits for each command (a realtime NetHack is refused), RoboDesk steps while a key is held, 4 times a second
- * (its frame is slow to render). Other families: the form's own defaults. */
+ * NetHack waits for each command (a realtime NetHack is refused), RoboDesk steps while a key is held, 3 times a second
+ * (its frame is slow to render), robosuite at 5 fps. Other families: the form's own defaults. */
 type PlayFields = Pick<EnvForm, "mode" | "fps" | "step_while_held">;
 const FORM_PLAY: PlayFields = { mode: "realtime", fps: 15, step_while_held: false };
 export const FAMILY_PLAY: Record<string, Partial<PlayFields>> = {
   nethack: { mode: "turn_based" },
-  robodesk: { mode: "turn_based", step_while_held: true, fps: 4 },
+  robodesk: { mode: "turn_based", step_while_held: true, fps: 3 },
+  robosuite: { fps: 5 },
 };
 
 /** `after` (an edit of `before`) with its family's mode, fps and step_while_held where its family differs from
