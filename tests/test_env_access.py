@@ -106,10 +106,12 @@ def test_families_the_operator_did_not_enable_are_refused() -> None:
 
 
 def test_settings_name_what_they_expected() -> None:
-    assert Settings().enabled_families == {"atari", "procgen", "mujoco", "gymnasium", "pettingzoo"}
+    assert Settings().enabled_families == {"atari", "procgen", "mujoco", "gymnasium", "pettingzoo", "robosuite",
+                                           "robodesk", "nethack"}
     assert Settings().allowed_modules == {"minigrid"}
     with pytest.raises(ValidationError, match="Expected ENV_FAMILIES to be a comma-separated list of atari, procgen, "
-                                              "mujoco, gymnasium, pettingzoo, got 'atari,doom'"):
+                                              "mujoco, gymnasium, pettingzoo, robosuite, robodesk, nethack, "
+                                              "got 'atari,doom'"):
         Settings(env_families="atari,doom")
     with pytest.raises(ValidationError, match=r"Expected ENV_MODULES to be comma-separated module names .*'os; rm'"):
         Settings(env_modules="minigrid,os; rm")
