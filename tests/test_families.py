@@ -197,7 +197,8 @@ def test_every_atari_game_gets_a_default_map():
 
 
 def test_family_defaults_fill_only_what_the_spec_leaves_unset():
-    """RoboDesk steps while a key is held at 3 fps, robosuite plays at 5, NetHack waits for each command, unless the spec says otherwise;
+    """RoboDesk steps while a key is held at 3 fps, robosuite plays at 5, NetHack waits for each command, unless the
+    spec says otherwise;
     NetHack refuses realtime (each idle tick would send --More--)."""
     desk = spec("robodesk/open_slide")
     assert (desk.mode, desk.fps, desk.step_while_held) == ("turn_based", 3, True)
