@@ -326,3 +326,20 @@ def test_a_robodesk_study_played_with_keys_is_exported_intact(client: Client, tm
     assert decoded.shape == (n, 64, 64, 3)
     assert np.abs(decoded.astype(int) - rlds["image"]).mean() < 8  # the same frames, but for the codec's loss
     check({"image": rlds["image"], **floats}, lossless=False)
+
+
+def test_the_bot_plays_robodesk(cli_env: dict[str, str], client: Client) -> None:
+    """`playcorder bot` on a RoboDesk study left at the family's defaults (turn-based, stepping while held, 3 fps):
+    its random 5-D actions are stored with the success flag."""
+    from tests.test_play_families import cli
+
+    created = client.create_study(study({"id": "desk", "env_id": "robodesk/push_red"}, name="robodesk-bot"))
+    env = created["spec"]["environments"][0]
+    assert (env["mode"], env["step_while_held"], env["fps"]) == ("turn_based", True, 3)
+    summary = cli(cli_env, "bot", "--study", created["id"], "--env", "desk", "--episodes", "1", "--max-steps", "4",
+                  "--seed", "2")
+    assert summary["episodes"] == 1 and summary["actions"] == 4, summary
+    steps = all_steps(client, summary["episode_details"][0]["episode_id"])
+    actions = np.array([s["action"] for s in steps[:-1]])
+    assert actions.shape == (len(steps) - 1, 5) and len(steps) >= 5 and np.all(np.abs(actions) <= 1)
+    assert all(isinstance(s["info"]["success"], bool) for s in steps)
