@@ -225,7 +225,8 @@ export function describeState(snapshot: Snapshot): string {
     case "awaiting_save":
       return "Episode over — keep it? (y / n)";
     case "idle":
-      return "Episode saved — press Enter for a new one";
+      return isPageKey(session, "Enter") ? "Episode saved — press Enter for a new one"
+        : "Episode saved — New episode starts another"; // Enter is the game's (NetHack's --More--)
   }
   return state.state;
 }
@@ -438,15 +439,9 @@ export class PlayConnection {
     this.sendInput();
   }
 
-  /** Whether Enter (new episode) or Escape (pause) is the page's shortcut in this session: not when the
-   * environment's input map binds it (NetHack: Enter for --More--, Escape to cancel a prompt). */
+  /** Whether Enter (new episode) or Escape (pause) is the page's shortcut in this session (isPageKey). */
   pageKey(key: "Enter" | "Escape"): boolean {
-    const map = this.snap.session?.input_map as { bindings?: Record<string, number>; keys?: { key: string }[];
-      toggles?: { key: string }[] } | undefined;
-    if (!map) return true;
-    const combos = [...Object.keys(map.bindings ?? {}), ...(map.keys ?? []).map((k) => k.key),
-      ...(map.toggles ?? []).map((t) => t.key)];
-    return !combos.some((combo) => combo.split("+").includes(key));
+    return isPageKey(this.snap.session, key);
   }
 
   /** An on-screen control (named like a key) pressed or released. */
@@ -725,6 +720,17 @@ export function closeQuietly(ws: WebSocket, code: number): void {
     ws.onopen = () => ws.close(code);
     ws.onerror = null;
   } else ws.close(code);
+}
+
+/** Whether Enter (new episode) or Escape (pause) is the page's shortcut in a session: not when the environment's
+ * input map binds it (NetHack: Enter for --More--, Escape to cancel a prompt). */
+export function isPageKey(session: SessionEvent | null, key: "Enter" | "Escape"): boolean {
+  const map = session?.input_map as { bindings?: Record<string, number>; keys?: { key: string }[];
+    toggles?: { key: string }[] } | undefined;
+  if (!map) return true;
+  const combos = [...Object.keys(map.bindings ?? {}), ...(map.keys ?? []).map((k) => k.key),
+    ...(map.toggles ?? []).map((t) => t.key)];
+  return !combos.some((combo) => combo.split("+").includes(key));
 }
 
 /** Letters in one case, so that a key pressed with Shift and released without it is released. */
