@@ -4,7 +4,7 @@ new episode) and Escape its ESC (not a pause) where the game binds them, Shift+'
 released even when Shift is let go first, and the terminal frame fills the page legibly. The steps are checked as
 the recorder stored them, against the env's own action meanings; the page is kept as
 artifacts/screenshots/nethack-*.png. And the study form: a designer typing a NetHack id gets a turn-based
-environment (a realtime NetHack is refused), a RoboDesk id its 4 fps, step-while-held turn-based play."""
+environment (a realtime NetHack is refused), a RoboDesk id its 3 fps, step-while-held turn-based play."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_escape_is_netHacks_esc_where_the_game_binds_it(player: Page, web: Web, 
 def test_the_study_form_makes_a_nethack_id_turn_based(browser: Browser, web: Web, console: Console,
                                                        new_page: Callable[[BrowserContext, str], Page]) -> None:
     """The designer types NetHackScore-v0 over the form's Pong, key by key, and saves without touching Mode: the
-    form has made it turn-based, and the study saves so; a RoboDesk id, typed likewise, gets 4 fps and step while
+    form has made it turn-based, and the study saves so; a RoboDesk id, typed likewise, gets 3 fps and step while
     held (then is removed again: its frame takes long to render here)."""
     console.allow(r"status of 401 .*/api/session\)$")  # the app asks whether it is signed in first
     context = new_context(browser, web)
@@ -206,7 +206,7 @@ def test_the_study_form_makes_a_nethack_id_turn_based(browser: Browser, web: Web
         desk = page.get_by_role("group", name="Environment env2")
         desk.get_by_label(re.compile(r"^Gymnasium id( \*)?$")).press_sequentially("robodesk/RoboDesk-v0")
         expect(desk.get_by_role("radio", name="Turn-based")).to_be_checked()
-        expect(desk.get_by_label("Steps per second (fps)")).to_have_value("4")
+        expect(desk.get_by_label("Steps per second (fps)")).to_have_value("3")
         desk.get_by_role("button", name="Show render and timing options").click()
         expect(desk.get_by_label("Step while held (turn-based)")).to_be_checked()
         shot(page, "nethack-form-robodesk", at=desk.get_by_label("Steps per second (fps)"))
