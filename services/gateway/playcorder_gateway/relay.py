@@ -60,6 +60,7 @@ class OutgoingQueue:
         self.moves = socket == "play"  # a watcher is shown MOVED_EVENT: the session it watches is over
         self.moved = False  # the worker ended the session as it drains (MOVED_EVENT, kept from the client)
         self.episode_shown = False  # an episode_started event has gone to the client
+        self.ready = socket != "play"  # a player's worker sent its `session` event: its environment is built
 
     async def from_worker(self, msg: Msg) -> None:
         """Callback of the session's out.* subscription."""
@@ -68,6 +69,7 @@ class OutgoingQueue:
         if kind == "frame":
             self.put_frame(msg.data)
         elif kind == "event":
+            self.ready = self.ready or b'"type":"session"' in msg.data[:64]
             self.put_event(msg.data)
 
     def _put_droppable(self, kind: int, data: bytes, most: int) -> bool:
@@ -153,7 +155,10 @@ class Liveness:
             if cut_off:  # reconnected (app.py asks the worker to resync): give the worker time to be heard again
                 cut_off, self.out.last_heard = False, loop.time()
             silent = loop.time() - self.out.last_heard
-            if silent > self.settings.worker_silence:
+            # building an env may hold the worker's GIL for seconds (robosuite): more patience until it is built
+            limit = self.settings.worker_silence if self.out.ready else max(self.settings.worker_silence,
+                                                                            self.settings.open_silence)
+            if silent > limit:
                 await self.on_silence(silent)
                 return
 

@@ -69,6 +69,9 @@ class Settings(ServiceSettings):
                                                               "a gateway sends each session's worker")
     worker_silence: float = Field(1.5, gt=0, description="env WORKER_SILENCE: a session's worker not heard this long "
                                                          "is lost (the client gets worker_lost)")
+    open_silence: float = Field(10.0, gt=0, description="env OPEN_SILENCE: how long a session's worker may be silent "
+                                                        "before its `session` event: building some environments "
+                                                        "(robosuite's GL context) holds Python's GIL for seconds")
     reconnect_retry: float = Field(1.0, gt=0, description="env RECONNECT_RETRY: retry_after of connection_lost "
                                                           "(the gateway lost NATS)")
     drain_spread: float = Field(
